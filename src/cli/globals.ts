@@ -1,0 +1,41 @@
+/** Global options, accepted before and after the command (`mfc -j show` = `mfc show -j`). */
+import { UsageError } from "./grammar.js";
+
+export interface Globals {
+  dryRun: boolean; verbose: boolean; output: "text" | "json";
+  socket?: string; config?: string; help: boolean; version: boolean;
+  words: string[];
+}
+
+const FLAGS: Record<string, keyof Globals> = {
+  "-n": "dryRun", "--dry-run": "dryRun", "-v": "verbose", "--verbose": "verbose",
+  "-h": "help", "--help": "help", "-V": "version", "--version": "version",
+};
+const VALUED: Record<string, "output" | "socket" | "config"> = {
+  "-o": "output", "--output": "output", "-s": "socket", "--socket": "socket", "-c": "config", "--config": "config",
+};
+
+export function parseGlobals(argv: string[]): Globals {
+  const g: Globals = { dryRun: false, verbose: false, output: "text", help: false, version: false, words: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (arg === "-j" || arg === "--json") { g.output = "json"; continue; }
+    const flag = FLAGS[name];
+    if (flag && eq < 0) { (g as unknown as Record<string, boolean>)[flag] = true; continue; }
+    const key = VALUED[name];
+    if (key) {
+      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined) throw new UsageError(`option '${name}' needs a value`);
+      if (key === "output") {
+        if (value !== "text" && value !== "json") throw new UsageError(`--output must be 'text' or 'json', got '${value}'`);
+        g.output = value;
+      } else g[key] = value;
+      continue;
+    }
+    if (arg.startsWith("-") && arg !== "-") throw new UsageError(`unknown option '${arg}'`);
+    g.words.push(arg);
+  }
+  return g;
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/** mfc: the operator's CLI. Exit 0 ok, 1 daemon refused/failed, 2 usage error, 3 daemon unreachable. */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { ERROR_CODES, isErrorCode } from "../errors/codes.js";
+import type { Response } from "../protocol/messages.js";
+import { renderChange, renderShow } from "../view/render.js";
+import { VERSION } from "../version.js";
+import { call, UnreachableError } from "./client.js";
+import { UsageError, helpText, parseBatchFile, parseCommand, type ParsedCommand } from "./grammar.js";
+import { parseGlobals, type Globals } from "./globals.js";
+
+const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
+
+function readInput(path: string): string {
+  return path === "-" ? readFileSync(0, "utf8") : readFileSync(path, "utf8");
+}
+
+function socketPath(g: Globals): string {
+  if (g.socket) return g.socket;
+  const config = g.config ?? "/etc/mfc_daemon.conf";
+  if (g.config || existsSync(config)) {
+    // The CLI needs only socket_path from the daemon's config; relative paths are relative to it.
+    const text = readFileSync(config, "utf8");
+    const m = /^\s*socket_path\s*=\s*(.+?)\s*$/m.exec(text);
+    if (m?.[1]) return resolve(dirname(resolve(config)), m[1]);
+  }
+  return "/var/run/mfc_daemon.sock";
+}
+
+function buildRequest(cmd: ParsedCommand, g: Globals): { request: Record<string, unknown>; batchLines?: number[] } {
+  let payload = cmd.payload;
+  let batchLines: number[] | undefined;
+  if (cmd.file?.kind === "batch") {
+    const parsed = parseBatchFile(readInput(cmd.file.path));
+    payload = { operations: parsed.operations };
+    batchLines = parsed.lines;
+  } else if (cmd.file?.kind === "apply") {
+    let state: unknown;
+    try {
+      state = JSON.parse(readInput(cmd.file.path));
+    } catch (err) {
+      throw new UsageError(`${cmd.file.path}: not valid JSON (${(err as Error).message})`);
+    }
+    payload = { state };
+  }
+  return { request: { action: cmd.action, dry_run: g.dryRun, payload }, batchLines };
+}
+
+function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Globals): void {
+  if (g.output === "json") {
+    process.stdout.write(JSON.stringify(cmd.action === "SHOW" ? res.result : res, null, 2) + "\n");
+    return;
+  }
+  if (cmd.action === "SHOW") {
+    process.stdout.write(renderShow(res.result) + "\n");
+  } else if (cmd.action === "STATUS") {
+    for (const [k, v] of Object.entries(res.result)) process.stdout.write(`${k}: ${v === null ? "-" : (typeof v === "object" ? JSON.stringify(v) : String(v))}\n`);
+  } else if (g.dryRun) {
+    process.stdout.write(res.changes.length === 0 ? "dry run: no kernel changes needed\n" : `dry run: ${res.changes.length} kernel change(s) would be made:\n`);
+    for (const c of res.changes) process.stdout.write(`  ${renderChange(c)}\n`);
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  let g: Globals;
+  let cmd: ParsedCommand;
+  let built: ReturnType<typeof buildRequest>;
+  try {
+    g = parseGlobals(argv);
+    if (g.version) { process.stdout.write(`mfc ${VERSION}\n`); return EXIT.ok; }
+    if (g.help || g.words[0] === "help") {
+      process.stdout.write(helpText(g.words[0] === "help" ? g.words.slice(1) : g.words));
+      return EXIT.ok;
+    }
+    cmd = parseCommand(g.words);
+    built = buildRequest(cmd, g);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`mfc: ${err.message}\n${err.synopsis ?? ""}${err.synopsis?.endsWith("\n") ? "" : err.synopsis ? "\n" : ""}`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`mfc: ${(err as Error).message}\n`);
+    return EXIT.usage;
+  }
+  if (g.verbose) process.stderr.write(`> ${JSON.stringify(built.request)}\n`);
+  let res: Response;
+  try {
+    res = await call(socketPath(g), built.request);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (g.output === "json") process.stdout.write(JSON.stringify({ status: "error", error_code: "E_UNREACHABLE", message }) + "\n");
+    process.stderr.write(`mfc: ${message}\n`);
+    return err instanceof UnreachableError ? EXIT.unreachable : EXIT.refused;
+  }
+  if (g.verbose) process.stderr.write(`< ${JSON.stringify(res)}\n`);
+  if (res.status === "ok") {
+    printResult(cmd, res, g);
+    return EXIT.ok;
+  }
+  if (g.output === "json") process.stdout.write(JSON.stringify(res, null, 2) + "\n");
+  const op = res.details?.operation;
+  const where = typeof op === "number" && built.batchLines?.[op] !== undefined ? `line ${built.batchLines[op]}: ` : "";
+  process.stderr.write(`mfc: ${res.error_code}: ${where}${res.message}\n`);
+  return isErrorCode(res.error_code) ? ERROR_CODES[res.error_code].exit : EXIT.refused;
+}
+
+run(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    process.stderr.write(`mfc: E_INTERNAL: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

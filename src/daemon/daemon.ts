@@ -1,0 +1,134 @@
+/**
+ * MfcDaemon: owns the table, restores the state file, then serves the socket (SPEC §6.3), and
+ * on SIGTERM/SIGINT finishes the transaction in flight, MRT_DONE, removes the socket (§6.4).
+ */
+import { Engine } from "../engine/engine.js";
+import { openLinkMonitor, type LinkMonitor } from "../kernel/link_monitor.js";
+import { MrouteSocket, SystemLinks, TableBusyError } from "../kernel/mroute.js";
+import { groupId } from "../kernel/peercred.js";
+import { sdNotify } from "../kernel/sdnotify.js";
+import { FileStateStore } from "../state/store.js";
+import { VERSION } from "../version.js";
+import type { DaemonConfig } from "./config.js";
+import { RequestHandler } from "./handlers.js";
+import { LOG, log } from "./log.js";
+import { ControlServer } from "./server.js";
+
+/** Start-up failed in a way the operator must fix; the message says how. */
+export class StartupError extends Error {}
+
+const LINK_SETTLE_MS = 50;
+
+export class MfcDaemon {
+  private kernel: MrouteSocket | undefined;
+  private engine: Engine | undefined;
+  private server: ControlServer | undefined;
+  private monitor: LinkMonitor | undefined;
+  private linkTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly config: DaemonConfig) {}
+
+  /** Runs until a signal stops it; resolves with the exit status. */
+  async mainEntrypoint(): Promise<number> {
+    try {
+      await this.start();
+    } catch (err) {
+      log(LOG.crit, `mfc_daemon: cannot start: ${(err as Error).message}`);
+      this.shutdownKernel();
+      return 1;
+    }
+    return new Promise<number>((resolve) => {
+      const stop = (signal: string): void => {
+        log(LOG.notice, `${signal} received: finishing, then releasing the multicast table`);
+        this.stop().then(() => resolve(0), (err: unknown) => {
+          log(LOG.crit, `stop failed: ${(err as Error).message}`);
+          resolve(1);
+        });
+      };
+      process.once("SIGTERM", () => stop("SIGTERM"));
+      process.once("SIGINT", () => stop("SIGINT"));
+    });
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    const gid = c.socketGroup === "" ? undefined : groupId(c.socketGroup);
+    if (c.socketGroup !== "" && gid === undefined) {
+      throw new StartupError(`socket_group '${c.socketGroup}' does not exist (create it: groupadd --system ${c.socketGroup}, or set socket_group = in the config)`);
+    }
+    try {
+      this.kernel = new MrouteSocket(c.table);
+    } catch (err) {
+      if (err instanceof TableBusyError) throw new StartupError(err.message);
+      throw new StartupError(`cannot take the multicast routing table: ${(err as Error).message} (needs CAP_NET_RAW${c.table !== undefined ? " and CAP_NET_ADMIN" : ""})`);
+    }
+    const links = new SystemLinks();
+    const store = new FileStateStore(c.stateFile);
+    const engine = new Engine(this.kernel, links, store, log);
+    this.engine = engine;
+    // Link events first, so an interface that appears during the restore is not missed.
+    this.monitor = openLinkMonitor(() => this.scheduleReconcile(), () => this.scheduleReconcile());
+    const restored = await engine.restore();
+    log(LOG.info, `restored ${restored.routes} route(s) from ${c.stateFile}, ${restored.installed} installed`);
+    const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() });
+    this.server = new ControlServer({
+      path: c.socketPath, groupId: gid, maxRequestBytes: c.maxRequestBytes,
+      maxConnections: c.maxConnections, clientTimeoutMs: c.clientTimeoutMs,
+    }, (line) => handler.handleLine(line));
+    await this.server.listen();
+    log(LOG.notice, `mfc_daemon ${VERSION} ready on ${c.socketPath} (table ${c.table ?? "default"})`);
+    sdNotify(`READY=1\nSTATUS=${this.statusLine()}`);
+  }
+
+  private scheduleReconcile(): void {
+    if (this.linkTimer || this.stopping) return;
+    // Coalesce bursts (an interface flapping, many created at once) into one reconcile.
+    this.linkTimer = setTimeout(() => {
+      this.linkTimer = undefined;
+      this.engine?.reconcile().then(
+        () => sdNotify(`STATUS=${this.statusLine()}`),
+        (err: unknown) => log(LOG.err, `reconcile failed: ${(err as Error).message}`),
+      );
+    }, LINK_SETTLE_MS);
+  }
+
+  status(): Record<string, unknown> {
+    const snap = this.engine?.snapshot();
+    const routes = snap?.config.routes.size ?? 0;
+    const installed = snap?.image.mfcs.size ?? 0;
+    return {
+      version: VERSION, pid: process.pid, uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+      table: this.config.table ?? "default", vifs: snap?.image.vifs.size ?? 0,
+      routes, routes_installed: installed, routes_pending: routes - installed,
+      state_file: this.config.stateFile, socket: this.config.socketPath,
+      degraded: this.engine?.degraded ?? null,
+    };
+  }
+
+  private statusLine(): string {
+    const s = this.status();
+    return `${String(s.routes_installed)} route(s) installed, ${String(s.routes_pending)} pending, ${String(s.vifs)} VIF(s)`;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      sdNotify("STOPPING=1");
+      clearTimeout(this.linkTimer);
+      await this.server?.close();
+      await this.engine?.idle(); // the transaction in flight completes (and is saved) first
+      this.monitor?.close();
+      this.shutdownKernel();
+      log(LOG.notice, "stopped: multicast table released (MRT_DONE), state file kept");
+    })();
+    return this.stopping;
+  }
+
+  private shutdownKernel(): void {
+    this.monitor?.close();
+    this.monitor = undefined;
+    this.kernel?.close();
+    this.kernel = undefined;
+  }
+}

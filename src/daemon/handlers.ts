@@ -1,0 +1,77 @@
+/** Requests -> engine calls -> responses. Every failure becomes a typed error response. */
+import { MfcError } from "../errors/codes.js";
+import type { Engine } from "../engine/engine.js";
+import type { CounterSource } from "../view/model.js";
+import { buildShowView } from "../view/model.js";
+import type { ErrorResponse, Response } from "../protocol/messages.js";
+import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery } from "../protocol/schema.js";
+
+export interface StatusSource { status(): Record<string, unknown> }
+
+export class RequestHandler {
+  constructor(
+    private readonly engine: Engine,
+    private readonly counters: CounterSource,
+    private readonly status: StatusSource,
+  ) {}
+
+  /** Handles one request line. Never throws. */
+  async handleLine(line: Buffer): Promise<Response> {
+    let id: number | string | undefined;
+    try {
+      const text = new TextDecoder("utf-8", { fatal: true }).decode(line);
+      let obj: unknown;
+      try {
+        obj = JSON.parse(text);
+      } catch {
+        throw new MfcError("E_BAD_REQUEST", "Request is not valid JSON.");
+      }
+      if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new MfcError("E_BAD_REQUEST", "Request is not a JSON object.");
+      const rawId = (obj as Record<string, unknown>).id;
+      if (typeof rawId === "number" || (typeof rawId === "string" && rawId.length <= 128)) id = rawId;
+      const env = parseEnvelope(obj);
+      return withId(await this.dispatch(env.action, env.payload, env.dry_run ?? false), id);
+    } catch (err) {
+      return withId(toErrorResponse(err), id);
+    }
+  }
+
+  private async dispatch(action: string, payload: unknown, dryRun: boolean): Promise<Response> {
+    if (!isAction(action)) throw new MfcError("E_UNKNOWN_ACTION", `Unknown action '${action.slice(0, 64)}'.`);
+    switch (action) {
+      case "PING":
+      case "STATUS":
+      case "SHOW": {
+        const q = parseQuery(action, payload);
+        let result: Record<string, unknown> = { pong: true };
+        if (q.action === "STATUS") result = this.status.status();
+        if (q.action === "SHOW") {
+          const { config, image } = this.engine.snapshot();
+          result = { ...buildShowView(config, image, this.counters, q.what) };
+        }
+        return { status: "ok", dry_run: dryRun, changes: [], result };
+      }
+      default: {
+        const ops = action === "BATCH" ? parseBatch(payload) : [parseOp(action, payload)];
+        const { changes } = await this.engine.transact(ops, dryRun);
+        return { status: "ok", dry_run: dryRun, changes, result: { operations: ops.length, kernel_steps: changes.length } };
+      }
+    }
+  }
+}
+
+function withId<T extends Response>(r: T, id: number | string | undefined): T {
+  return id === undefined ? r : { ...r, id };
+}
+
+export function toErrorResponse(err: unknown): ErrorResponse {
+  if (err instanceof MfcError) {
+    const r: ErrorResponse = { status: "error", error_code: err.code, message: err.message };
+    if (err.details) r.details = err.details;
+    return r;
+  }
+  if (err instanceof TypeError && /encoded data was not valid/i.test(err.message)) {
+    return { status: "error", error_code: "E_BAD_REQUEST", message: "Request is not valid UTF-8." };
+  }
+  return { status: "error", error_code: "E_INTERNAL", message: `Internal error: ${(err as Error)?.message ?? String(err)}` };
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/** mfc_daemon entrypoint: parse arguments, build MfcDaemon, run mainEntrypoint(). */
+import { parseArgs } from "node:util";
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type DaemonConfig } from "./daemon/config.js";
+import { MfcDaemon } from "./daemon/daemon.js";
+import { VERSION } from "./version.js";
+
+const USAGE = `usage: mfc_daemon [--config PATH] [--socket PATH] [--state-file PATH] [--table N] [--version] [--help]
+
+Owns the kernel's IPv4 multicast routing table and serves the mfc CLI.
+  -c, --config PATH      config file (default ${DEFAULT_CONFIG_PATH})
+  -s, --socket PATH      override socket_path
+      --state-file PATH  override state_file
+      --table N          override table (MRT_TABLE id)
+`;
+
+function main(argv: string[]): Promise<number> | number {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string", short: "c" },
+        socket: { type: "string", short: "s" },
+        "state-file": { type: "string" },
+        table: { type: "string" },
+        version: { type: "boolean", short: "V" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`mfc_daemon: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) { process.stdout.write(USAGE); return 0; }
+  if (args.version) { process.stdout.write(`mfc_daemon ${VERSION}\n`); return 0; }
+  let config: DaemonConfig;
+  try {
+    config = loadConfig(args.config ?? DEFAULT_CONFIG_PATH);
+    if (args.socket) config.socketPath = args.socket;
+    if (args["state-file"]) config.stateFile = args["state-file"];
+    if (args.table !== undefined) {
+      if (!/^\d+$/.test(args.table)) throw new ConfigError(`--table must be an integer (got '${args.table}')`);
+      config.table = Number(args.table);
+    }
+  } catch (err) {
+    process.stderr.write(`mfc_daemon: ${(err as Error).message}\n`);
+    return 2;
+  }
+  return new MfcDaemon(config).mainEntrypoint();
+}
+
+Promise.resolve(main(process.argv.slice(2))).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`mfc_daemon: fatal: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(70);
+  },
+);

@@ -1,0 +1,61 @@
+/**
+ * Effects: run steps against the kernel with an undo log. On the first failure the steps already
+ * taken are undone in reverse; the caller learns which step failed and whether every undo worked.
+ */
+import { KernelError } from "../kernel/errors.js";
+import type { KernelPort } from "../kernel/port.js";
+import { originOf } from "./image.js";
+import { describeStep, inverse, type Step } from "./plan.js";
+
+export function runStep(kernel: KernelPort, step: Step): void {
+  switch (step.op) {
+    case "add_vif": return kernel.addVif(step.vif);
+    case "del_vif": return kernel.delVif(step.vif);
+    case "add_mfc":
+    case "replace_mfc":
+      return kernel.addMfc({ origin: originOf(step.entry), group: step.entry.group, parent: step.entry.parent, ttls: step.entry.ttls });
+    case "del_mfc":
+      return kernel.delMfc({ origin: originOf(step.entry), group: step.entry.group, parent: step.entry.parent });
+  }
+}
+
+export interface UndoFailure { step: Record<string, unknown>; call: string; errno: string }
+
+export class StepFailed extends Error {
+  constructor(
+    readonly index: number,
+    readonly step: Step,
+    override readonly cause: KernelError,
+    readonly undoFailures: UndoFailure[],
+  ) {
+    super(`step ${index + 1} (${step.op}) failed: ${cause.message}`);
+  }
+}
+
+/** Applies steps; throws StepFailed after undoing what was done. */
+export function applySteps(kernel: KernelPort, steps: readonly Step[]): void {
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i] as Step;
+    try {
+      runStep(kernel, step);
+    } catch (err) {
+      if (!(err instanceof KernelError)) throw err;
+      throw new StepFailed(i, step, err, undoSteps(kernel, steps.slice(0, i)));
+    }
+  }
+}
+
+/** Undoes applied steps in reverse; keeps going past failures and reports each one. */
+export function undoSteps(kernel: KernelPort, applied: readonly Step[]): UndoFailure[] {
+  const failures: UndoFailure[] = [];
+  for (let i = applied.length - 1; i >= 0; i--) {
+    const undo = inverse(applied[i] as Step);
+    try {
+      runStep(kernel, undo);
+    } catch (err) {
+      if (!(err instanceof KernelError)) throw err;
+      failures.push({ step: describeStep(undo), call: err.call, errno: err.errnoName });
+    }
+  }
+  return failures;
+}

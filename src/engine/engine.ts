@@ -1,0 +1,168 @@
+/**
+ * The transaction engine: validate -> plan -> apply with undo log -> save -> commit. Kernel,
+ * memory and state file change together or not at all (SPEC §6.1, §6.2). It reaches the kernel
+ * only through KernelPort, so a fake kernel can fail any step.
+ */
+import { MfcError } from "../errors/codes.js";
+import { KernelError } from "../kernel/errors.js";
+import type { KernelPort, LinkResolver } from "../kernel/port.js";
+import { emptyConfig, type Config } from "../model/types.js";
+import type { Op } from "../protocol/schema.js";
+import type { StateStore } from "../state/store.js";
+import { StepFailed, applySteps, runStep, undoSteps } from "./apply.js";
+import { emptyImage, type Image } from "./image.js";
+import { describeStep, planSteps, type Step } from "./plan.js";
+import { realize } from "./realize.js";
+import { applyOps } from "./operations.js";
+import { Serial } from "./serial.js";
+
+export interface TxResult { changes: Record<string, unknown>[] }
+
+export interface Snapshot { config: Config; image: Image }
+
+export type Logger = (priority: number, message: string) => void;
+
+export class Engine {
+  private config: Config = emptyConfig();
+  private image: Image = emptyImage();
+  private readonly serial = new Serial();
+  /** Set when a resync could not reinstall everything; cleared by the next clean reconcile. */
+  degraded: string | undefined;
+
+  constructor(
+    private readonly kernel: KernelPort,
+    private readonly links: LinkResolver,
+    private readonly store: StateStore,
+    private readonly log: Logger = () => undefined,
+  ) {}
+
+  /** A consistent view for readers: both maps are replaced, never mutated, on commit. */
+  snapshot(): Snapshot {
+    return { config: this.config, image: this.image };
+  }
+
+  /** Start-up: load the state file and install it before anyone is served (SPEC §6.3). */
+  async restore(): Promise<{ routes: number; installed: number }> {
+    const loaded = await this.store.load();
+    if (!loaded) return { routes: 0, installed: 0 };
+    return this.serial.run(() => {
+      const target = realize(loaded, emptyImage(), this.links);
+      this.applyOrThrow(planSteps(emptyImage(), target));
+      this.config = loaded;
+      this.image = target;
+      return Promise.resolve({ routes: loaded.routes.size, installed: target.mfcs.size });
+    });
+  }
+
+  /** One all-or-nothing transaction for a list of operations (a single request or a BATCH). */
+  transact(ops: readonly Op[], dryRun: boolean): Promise<TxResult> {
+    return this.serial.run(async () => {
+      const next = applyOps(this.config, ops, this.links);
+      const current = this.liveImage();
+      const target = realize(next, current, this.links);
+      const steps = planSteps(current, target);
+      const changes = steps.map(describeStep);
+      if (dryRun) return { changes };
+      this.image = current;
+      this.applyOrThrow(steps);
+      try {
+        await this.store.save(next);
+      } catch (err) {
+        const undoFailures = undoSteps(this.kernel, steps);
+        if (undoFailures.length > 0) this.resync(this.image);
+        throw new MfcError("E_STATE_WRITE", `State file ${this.store.path} could not be saved: ${(err as Error).message}; kernel changes were rolled back.`, {
+          path: this.store.path, ...(undoFailures.length > 0 ? { undo_failures: undoFailures } : {}),
+        });
+      }
+      this.config = next;
+      this.image = target;
+      return { changes };
+    });
+  }
+
+  /**
+   * Interfaces came or went: bring the kernel in line with the Config (no save — the Config is
+   * unchanged). Routes whose interfaces vanished become pending; returning ones are reinstalled.
+   */
+  reconcile(): Promise<TxResult> {
+    return this.serial.run(() => {
+      const current = this.liveImage();
+      this.image = current;
+      const target = realize(this.config, current, this.links);
+      const steps = planSteps(current, target);
+      try {
+        this.applyOrThrow(steps);
+        this.image = target;
+      } catch (err) {
+        this.log(3, `reconcile failed: ${(err as Error).message}`);
+        this.image = this.resync(target);
+      }
+      if (steps.length > 0) this.log(6, `reconciled interfaces: ${steps.length} kernel step(s)`);
+      return Promise.resolve({ changes: steps.map(describeStep) });
+    });
+  }
+
+  /** Waits for the transaction in flight (SIGTERM finishes it before MRT_DONE). */
+  idle(): Promise<void> {
+    return this.serial.idle();
+  }
+
+  /**
+   * The installed image minus VIFs whose device is gone: the kernel deleted those VIFs itself when
+   * the device was removed, but MFC entries keep the stale index (STACK.md), so the plan must
+   * rewrite or remove every entry that still names them.
+   */
+  private liveImage(): Image {
+    let vifs: Image["vifs"] | undefined;
+    for (const [name, vif] of this.image.vifs) {
+      if (this.links.nameOf(vif.ifindex) === undefined) {
+        vifs ??= new Map(this.image.vifs);
+        vifs.delete(name);
+      }
+    }
+    return vifs ? { vifs, mfcs: this.image.mfcs } : this.image;
+  }
+
+  private applyOrThrow(steps: Step[]): void {
+    try {
+      applySteps(this.kernel, steps);
+    } catch (err) {
+      if (!(err instanceof StepFailed)) throw err;
+      if (err.undoFailures.length > 0) this.image = this.resync(this.image);
+      throw new MfcError("E_KERNEL", `Kernel call ${err.cause.call} failed with ${err.cause.errnoName} at step ${err.index + 1} of ${steps.length}; ${
+        err.undoFailures.length === 0 ? "everything was rolled back" : "rollback was incomplete, the table was resynchronised"}.`, {
+        call: err.cause.call, errno: err.cause.errnoName, step: err.index + 1, steps: steps.length,
+        failed_step: describeStep(err.step),
+        ...(err.undoFailures.length > 0 ? { undo_failures: err.undoFailures, degraded: this.degraded ?? null } : {}),
+      });
+    }
+  }
+
+  /**
+   * Last resort when an undo failed: the kernel's table is no longer known exactly, so flush it and
+   * reinstall `want` step by step. Returns the image that actually got installed.
+   */
+  private resync(want: Image): Image {
+    this.log(2, "rollback incomplete: flushing the multicast table and reinstalling the last committed state");
+    try {
+      this.kernel.flushAll();
+    } catch (err) {
+      this.log(2, `MRT_FLUSH failed: ${(err as Error).message}`);
+    }
+    const got: Image = emptyImage();
+    const failures: string[] = [];
+    for (const step of planSteps(emptyImage(), want)) {
+      try {
+        runStep(this.kernel, step);
+        if (step.op === "add_vif") got.vifs.set(step.vif.ifname, step.vif);
+        else if (step.op === "add_mfc") got.mfcs.set(step.entry.key, step.entry);
+      } catch (err) {
+        if (!(err instanceof KernelError)) throw err;
+        failures.push(`${step.op}: ${err.message}`);
+      }
+    }
+    this.degraded = failures.length > 0 ? `resync left ${failures.length} step(s) failed: ${failures.slice(0, 3).join("; ")}` : undefined;
+    if (this.degraded) this.log(2, this.degraded);
+    return got;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The kernel image: exactly what the daemon believes is programmed in its IPMR table. It is derived
+ * from the operator's Config plus which interfaces exist (`realize`), and diffed into kernel steps.
+ */
+import type { Oif } from "../model/types.js";
+
+export interface VifImage { vifi: number; ifname: string; ifindex: number; threshold: number }
+
+export interface MfcImage {
+  key: string;
+  source: string | null;
+  group: string;
+  iif: string;
+  parent: number;
+  /** The oifs actually installed (those whose interface has a VIF), with their effective TTLs. */
+  oifs: (Oif & { vifi: number })[];
+  ttls: number[];
+}
+
+export interface Image {
+  vifs: Map<string, VifImage>;
+  mfcs: Map<string, MfcImage>;
+}
+
+export function emptyImage(): Image {
+  return { vifs: new Map(), mfcs: new Map() };
+}
+
+export function sameVif(a: VifImage, b: VifImage): boolean {
+  return a.vifi === b.vifi && a.ifindex === b.ifindex && a.threshold === b.threshold && a.ifname === b.ifname;
+}
+
+export function sameMfc(a: MfcImage, b: MfcImage): boolean {
+  return a.parent === b.parent && a.iif === b.iif && a.ttls.length === b.ttls.length &&
+    a.ttls.every((t, i) => t === b.ttls[i]) && a.oifs.length === b.oifs.length &&
+    a.oifs.every((o, i) => o.ifname === b.oifs[i]?.ifname);
+}
+
+export function originOf(m: { source: string | null }): string {
+  return m.source ?? "0.0.0.0";
+}

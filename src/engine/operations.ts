@@ -1,0 +1,109 @@
+/**
+ * Pure: apply validated operations to a copy of the Config, enforcing the rules that need the
+ * current state (exists / not found / in use) and the interface table. Nothing touches the kernel.
+ */
+import { MfcError, invalid } from "../errors/codes.js";
+import type { LinkResolver } from "../kernel/port.js";
+import { cloneConfig, routeKey, sameRoute, type Config, type Route } from "../model/types.js";
+import type { Op } from "../protocol/schema.js";
+
+export function applyOps(base: Config, ops: readonly Op[], links: LinkResolver): Config {
+  const config = cloneConfig(base);
+  ops.forEach((op, i) => {
+    try {
+      applyOp(config, op, base, links);
+    } catch (err) {
+      // In a batch, say which operation broke (0-based, in the order the client sent them).
+      if (ops.length > 1 && err instanceof MfcError) throw new MfcError(err.code, err.message, { ...err.details, operation: i });
+      throw err;
+    }
+  });
+  return config;
+}
+
+function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): void {
+  switch (op.action) {
+    case "ADD_VIF": {
+      if (config.vifs.has(op.vif.ifname)) throw invalid("E_VIF_EXISTS", `VIF for interface '${op.vif.ifname}' already exists.`);
+      requireInterface(op.vif.ifname, links);
+      config.vifs.set(op.vif.ifname, op.vif);
+      return;
+    }
+    case "DEL_VIF": {
+      const users = routesUsing(config, op.ifname);
+      if (users.length > 0) {
+        throw invalid("E_VIF_IN_USE", `VIF '${op.ifname}' is used by ${users.length} route(s), e.g. ${users[0]}.`, { routes: users.slice(0, 10) });
+      }
+      if (!config.vifs.delete(op.ifname)) throw invalid("E_VIF_NOT_FOUND", `Interface '${op.ifname}' has no VIF.`);
+      return;
+    }
+    case "ADD_MFC":
+    case "REPLACE_MFC": {
+      const key = routeKey(op.route.source, op.route.group);
+      if (op.action === "ADD_MFC" && config.routes.has(key)) {
+        throw invalid("E_MFC_EXISTS", `Route ${describeKey(op.route)} already exists (use replace).`);
+      }
+      checkRoute(op.route, links);
+      config.routes.set(key, op.route);
+      return;
+    }
+    case "DEL_MFC": {
+      if (!config.routes.delete(routeKey(op.source, op.group))) throw invalid("E_MFC_NOT_FOUND", `Route ${describeKey(op)} does not exist.`);
+      return;
+    }
+    case "FLUSH":
+      config.routes.clear();
+      config.vifs.clear();
+      return;
+    case "APPLY": {
+      config.routes.clear();
+      config.vifs.clear();
+      for (const vif of op.vifs) {
+        if (config.vifs.has(vif.ifname)) throw invalid("E_INVALID_ARGUMENT", `VIF '${vif.ifname}' is listed twice.`);
+        if (!base.vifs.has(vif.ifname)) requireInterface(vif.ifname, links);
+        config.vifs.set(vif.ifname, vif);
+      }
+      for (const route of op.routes) {
+        const key = routeKey(route.source, route.group);
+        if (config.routes.has(key)) throw invalid("E_INVALID_ARGUMENT", `Route ${describeKey(route)} is listed twice.`);
+        // Routes that do not change are not re-checked: a pending one may stay pending.
+        const old = base.routes.get(key);
+        if (old && sameRoute(old, route)) checkShape(route);
+        else checkRoute(route, links);
+        config.routes.set(key, route);
+      }
+      return;
+    }
+  }
+}
+
+function checkShape(route: Route): void {
+  const seen = new Set<string>();
+  for (const o of route.oifs) {
+    if (o.ifname === route.iif) throw invalid("E_INVALID_ARGUMENT", `iif '${route.iif}' is also listed as an oif of ${describeKey(route)}.`);
+    if (seen.has(o.ifname)) throw invalid("E_INVALID_ARGUMENT", `oif '${o.ifname}' is listed twice in ${describeKey(route)}.`);
+    seen.add(o.ifname);
+  }
+}
+
+function checkRoute(route: Route, links: LinkResolver): void {
+  checkShape(route);
+  requireInterface(route.iif, links);
+  for (const o of route.oifs) requireInterface(o.ifname, links);
+}
+
+function requireInterface(ifname: string, links: LinkResolver): void {
+  if (links.indexOf(ifname) === undefined) throw invalid("E_IF_NOT_FOUND", `Interface '${ifname}' not found.`, { ifname });
+}
+
+function routesUsing(config: Config, ifname: string): string[] {
+  const users: string[] = [];
+  for (const r of config.routes.values()) {
+    if (r.iif === ifname || r.oifs.some((o) => o.ifname === ifname)) users.push(describeKey(r));
+  }
+  return users;
+}
+
+export function describeKey(r: { source: string | null; group: string }): string {
+  return `(${r.source ?? "*"}, ${r.group})`;
+}

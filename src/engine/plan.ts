@@ -1,0 +1,74 @@
+/**
+ * Pure: the ordered kernel steps that turn one image into another, each with its inverse.
+ * Order: MFC removals (and updates that need no new VIF) first, then VIF removals, VIF additions,
+ * and last the MFC additions/updates that need the new VIFs. So no entry ever names a missing
+ * or reassigned VIF while traffic flows (MRT_ADD_MFC silently drops OIFs that do not exist).
+ */
+import type { Image, MfcImage, VifImage } from "./image.js";
+import { sameMfc, sameVif } from "./image.js";
+
+export type Step =
+  | { op: "del_mfc"; entry: MfcImage }
+  | { op: "add_mfc"; entry: MfcImage }
+  | { op: "replace_mfc"; entry: MfcImage; previous: MfcImage }
+  | { op: "del_vif"; vif: VifImage }
+  | { op: "add_vif"; vif: VifImage };
+
+export function planSteps(from: Image, to: Image): Step[] {
+  const stable = new Set<number>();
+  for (const [name, v] of to.vifs) {
+    const old = from.vifs.get(name);
+    if (old && sameVif(old, v)) stable.add(v.vifi);
+  }
+  const usesOnlyStable = (m: MfcImage): boolean =>
+    stable.has(m.parent) && m.oifs.every((o) => stable.has(o.vifi));
+
+  const early: Step[] = [];
+  const late: Step[] = [];
+  for (const [key, old] of from.mfcs) {
+    const next = to.mfcs.get(key);
+    if (!next) early.push({ op: "del_mfc", entry: old });
+    else if (!sameMfc(old, next)) (usesOnlyStable(next) ? early : late).push({ op: "replace_mfc", entry: next, previous: old });
+  }
+  for (const [key, next] of to.mfcs) {
+    if (!from.mfcs.has(key)) late.push({ op: "add_mfc", entry: next });
+  }
+  const vifDels: Step[] = [];
+  const vifAdds: Step[] = [];
+  for (const [name, old] of from.vifs) {
+    const next = to.vifs.get(name);
+    if (!next || !sameVif(old, next)) vifDels.push({ op: "del_vif", vif: old });
+  }
+  for (const [name, next] of to.vifs) {
+    const old = from.vifs.get(name);
+    if (!old || !sameVif(old, next)) vifAdds.push({ op: "add_vif", vif: next });
+  }
+  return [...early, ...vifDels, ...vifAdds, ...late];
+}
+
+export function inverse(step: Step): Step {
+  switch (step.op) {
+    case "add_mfc": return { op: "del_mfc", entry: step.entry };
+    case "del_mfc": return { op: "add_mfc", entry: step.entry };
+    // MRT_ADD_MFC replaces by (S,G), so restoring the pre-image is one more add.
+    case "replace_mfc": return { op: "replace_mfc", entry: step.previous, previous: step.entry };
+    case "add_vif": return { op: "del_vif", vif: step.vif };
+    case "del_vif": return { op: "add_vif", vif: step.vif };
+  }
+}
+
+/** The plan as the client sees it (`changes` in a response). */
+export function describeStep(step: Step): Record<string, unknown> {
+  switch (step.op) {
+    case "add_vif":
+    case "del_vif":
+      return { action: step.op, vifi: step.vif.vifi, ifname: step.vif.ifname, ifindex: step.vif.ifindex, threshold: step.vif.threshold };
+    case "add_mfc":
+    case "del_mfc":
+    case "replace_mfc":
+      return {
+        action: step.op, source: step.entry.source, group: step.entry.group, iif: step.entry.iif,
+        oifs: step.entry.oifs.map((o) => ({ ifname: o.ifname, ttl: o.ttl })),
+      };
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Pure: the kernel image a Config should produce, given which interfaces exist now and the image
+ * currently installed (so VIF numbers stay stable across transactions).
+ */
+import { invalid } from "../errors/codes.js";
+import type { LinkResolver } from "../kernel/port.js";
+import { MAXVIFS } from "../kernel/port.js";
+import { DEFAULT_THRESHOLD, neededInterfaces, type Config, type Route } from "../model/types.js";
+import type { Image, MfcImage, VifImage } from "./image.js";
+
+export function realize(config: Config, current: Image, links: LinkResolver): Image {
+  const vifs = assignVifs(config, current, links);
+  const mfcs = new Map<string, MfcImage>();
+  for (const [key, route] of config.routes) {
+    const m = realizeRoute(key, route, vifs);
+    if (m) mfcs.set(key, m);
+  }
+  return { vifs, mfcs };
+}
+
+function assignVifs(config: Config, current: Image, links: LinkResolver): Map<string, VifImage> {
+  const result = new Map<string, VifImage>();
+  const used = new Set<number>();
+  const wanted: { ifname: string; ifindex: number; threshold: number }[] = [];
+  for (const ifname of [...neededInterfaces(config)].sort()) {
+    const ifindex = links.indexOf(ifname);
+    if (ifindex === undefined) continue; // missing interface: routes using it stay pending
+    const threshold = config.vifs.get(ifname)?.threshold ?? DEFAULT_THRESHOLD;
+    const cur = current.vifs.get(ifname);
+    if (cur && cur.ifindex === ifindex) {
+      // Keep the VIF number: MFC entries that do not change keep forwarding untouched.
+      result.set(ifname, { ...cur, threshold });
+      used.add(cur.vifi);
+    } else {
+      wanted.push({ ifname, ifindex, threshold });
+    }
+  }
+  // Prefer numbers nobody held before this transaction: an MFC entry still naming an old VIF
+  // number must never forward into a new interface that inherited it (STACK.md, stale indices).
+  const previouslyHeld = new Set([...current.vifs.values()].map((v) => v.vifi));
+  for (const w of wanted) {
+    const vifi = firstFree(used, previouslyHeld) ?? firstFree(used, new Set());
+    if (vifi === undefined) {
+      throw invalid("E_VIF_LIMIT", `the change needs more than ${MAXVIFS} VIFs (kernel limit); '${w.ifname}' has none left.`, {
+        needed: result.size + wanted.length, limit: MAXVIFS,
+      });
+    }
+    used.add(vifi);
+    result.set(w.ifname, { vifi, ...w });
+  }
+  return result;
+}
+
+function firstFree(used: Set<number>, avoid: Set<number>): number | undefined {
+  for (let i = 0; i < MAXVIFS; i++) if (!used.has(i) && !avoid.has(i)) return i;
+  return undefined;
+}
+
+function realizeRoute(key: string, route: Route, vifs: Map<string, VifImage>): MfcImage | undefined {
+  const iif = vifs.get(route.iif);
+  if (!iif) return undefined;
+  const ttls: number[] = new Array<number>(MAXVIFS).fill(0);
+  const oifs: MfcImage["oifs"] = [];
+  for (const o of route.oifs) {
+    const v = vifs.get(o.ifname);
+    if (!v) continue;
+    // The kernel forwards on VIF v only if packet TTL > ttls[v]; it ignores the VIF threshold
+    // itself, so the stricter of the two goes into the entry.
+    const ttl = Math.max(o.ttl, v.threshold);
+    ttls[v.vifi] = ttl;
+    oifs.push({ ifname: o.ifname, ttl: o.ttl, vifi: v.vifi });
+  }
+  if (oifs.length === 0) return undefined;
+  // (*,G) matches only when ttls[parent] is set (kernel-native any-source entry, STACK.md).
+  if (route.source === null) ttls[iif.vifi] = 1;
+  trimTrailingZeros(ttls);
+  return { key, source: route.source, group: route.group, iif: route.iif, parent: iif.vifi, oifs, ttls };
+}
+
+function trimTrailingZeros(ttls: number[]): void {
+  while (ttls.length > 0 && ttls[ttls.length - 1] === 0) ttls.pop();
+}
+
+/** Why a route is not (fully) installed, for `show`. */
+export function pendingReason(route: Route, image: Image): string | undefined {
+  const missing = [route.iif, ...route.oifs.map((o) => o.ifname)].filter((n) => !image.vifs.has(n));
+  if (missing.length === 0) return undefined;
+  return `interface ${missing.map((n) => `'${n}'`).join(", ")} missing`;
+}

@@ -1,0 +1,137 @@
+/**
+ * Link change notifications from rtnetlink (RTNLGRP_LINK), read on the Node event loop through
+ * koffi.node.poll. Only this folder may import koffi.
+ */
+import koffi from "koffi";
+import { KernelError } from "./errors.js";
+import { SOCK_CLOEXEC, SOCK_NONBLOCK, sys } from "./libc.js";
+
+export type LinkEvent = { kind: "new" | "del"; ifindex: number; ifname: string; up: boolean };
+export interface LinkMonitor { close(): void }
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const NETLINK_ROUTE = 0;
+const RTMGRP_LINK = 1;
+const MSG_TRUNC = 0x20;
+const EINTR = 4;
+const EAGAIN = 11;
+const ENOBUFS = 105;
+const NLMSG_HDRLEN = 16;
+const IFINFOMSG_LEN = 16;
+const NLMSG_OVERRUN = 4;
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const AF_UNSPEC = 0;
+const IFLA_IFNAME = 3;
+const NLA_TYPE_MASK = 0x3fff; // strips NLA_F_NESTED / NLA_F_NET_BYTEORDER
+const IFF_UP = 1;
+
+const { socket, bind, recv, close: closeFd } = sys;
+
+/** koffi 3.3.4's index.d.ts types the callback as `(ev) => void`, but uv.cc's OnPoll calls it
+ *  with `(status, events)`; status < 0 means libuv has already stopped the watcher. */
+type PollEvents = { readable: boolean; writable: boolean; disconnect: boolean };
+type PollCallback = (status: number, events: PollEvents) => void;
+type PollHandle = { start(opts: { readable: boolean }, cb: PollCallback): void; close(): void };
+const poll = koffi.node.poll as unknown as (fd: number, opts: { readable: boolean }, cb: PollCallback) => PollHandle;
+
+function kernelError(call: string, errno: number): KernelError {
+  return new KernelError(call, errno);
+}
+
+/** Parses one recv() datagram; returns true when the kernel says it dropped messages. */
+function parseLinkMessages(buf: Buffer, n: number, onEvent: (e: LinkEvent) => void): boolean {
+  let overrun = false;
+  for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
+    const len = buf.readUInt32LE(off);
+    const type = buf.readUInt16LE(off + 4);
+    if (len < NLMSG_HDRLEN || off + len > n) break; // malformed: drop the rest of the datagram
+    // NLM_F_MULTI parts are parsed like any other; NLMSG_DONE / NOOP / ERROR (an ack to a
+    // request we never send) carry no link state, so they are skipped.
+    if (type === NLMSG_OVERRUN) overrun = true;
+    else if ((type === RTM_NEWLINK || type === RTM_DELLINK) && len >= NLMSG_HDRLEN + IFINFOMSG_LEN) {
+      const ifi = off + NLMSG_HDRLEN;
+      // br_netlink.c also multicasts AF_BRIDGE RTM_NEWLINK/DELLINK to RTNLGRP_LINK for bridge
+      // port changes; only AF_UNSPEC messages describe the link itself.
+      if (buf.readUInt8(ifi) === AF_UNSPEC) {
+        onEvent({
+          kind: type === RTM_NEWLINK ? "new" : "del",
+          ifindex: buf.readInt32LE(ifi + 4),
+          ifname: ifname(buf, ifi + IFINFOMSG_LEN, off + len),
+          up: (buf.readUInt32LE(ifi + 8) & IFF_UP) !== 0,
+        });
+      }
+    }
+    off += (len + 3) & ~3; // NLMSG_ALIGN
+  }
+  return overrun;
+}
+
+/** IFLA_IFNAME from the rtattrs in [off, end); "" if absent (rtnl_fill_ifinfo always adds it). */
+function ifname(buf: Buffer, off: number, end: number): string {
+  while (off + 4 <= end) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4 || off + len > end) break;
+    if ((buf.readUInt16LE(off + 2) & NLA_TYPE_MASK) === IFLA_IFNAME) {
+      const nul = buf.indexOf(0, off + 4);
+      return buf.toString("utf8", off + 4, nul >= 0 && nul < off + len ? nul : off + len);
+    }
+    off += (len + 3) & ~3; // RTA_ALIGN
+  }
+  return "";
+}
+
+/** Opens socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC|SOCK_NONBLOCK, NETLINK_ROUTE) bound to
+ *  RTMGRP_LINK and reports every RTM_NEWLINK / RTM_DELLINK. onOverrun means events were lost
+ *  (ENOBUFS): the caller must resync its view of the links. */
+export function openLinkMonitor(onEvent: (e: LinkEvent) => void, onOverrun: () => void): LinkMonitor {
+  const fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  if (fd < 0) throw kernelError("socket", koffi.errno());
+  // struct sockaddr_nl: nl_family u16, nl_pad u16, nl_pid u32 (0 = kernel assigns), nl_groups u32.
+  const addr = Buffer.alloc(12);
+  addr.writeUInt16LE(AF_NETLINK, 0);
+  addr.writeUInt32LE(RTMGRP_LINK, 8);
+  if (bind(fd, addr, addr.length) < 0) {
+    const errno = koffi.errno();
+    closeFd(fd);
+    throw kernelError("bind", errno);
+  }
+
+  const buf = Buffer.alloc(64 * 1024);
+  let closed = false;
+
+  const drain = (): void => {
+    while (!closed) {
+      // MSG_TRUNC makes netlink_recvmsg return the full datagram length even if it was cut.
+      const n = recv(fd, buf, buf.length, MSG_TRUNC);
+      if (n < 0) {
+        const errno = koffi.errno();
+        if (errno === EAGAIN) return;
+        if (errno === EINTR) continue;
+        // netlink_overrun() sets sk_err = ENOBUFS when the receive queue was full; recv reports
+        // it once and the socket keeps working.
+        if (errno === ENOBUFS) { onOverrun(); continue; }
+        throw kernelError("recv", errno);
+      }
+      if (n > buf.length || parseLinkMessages(buf, n, onEvent)) onOverrun();
+    }
+  };
+
+  const onPoll: PollCallback = (status) => {
+    drain();
+    // The overrun's sk_err makes datagram_poll() report EPOLLERR, and libuv answers POLLERR by
+    // stopping the watcher and passing status UV_EBADF. drain() consumed the error; watch again.
+    if (status < 0 && !closed) handle.start({ readable: true }, onPoll);
+  };
+  const handle = poll(fd, { readable: true }, onPoll);
+
+  return {
+    close(): void {
+      if (closed) return;
+      closed = true;
+      handle.close(); // uv_poll_stop + uv_close: libuv must forget the fd before we close it
+      closeFd(fd);
+    },
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * The real kernel: a raw IGMP socket that owns one IPMR table (MRT_INIT). Closing it — MRT_DONE,
+ * exit or SIGKILL — makes the kernel drop every VIF and MFC entry we added.
+ */
+import { KernelError, errnoOf } from "./errors.js";
+import { SOCK_CLOEXEC, SOCK_NONBLOCK, lastErrno, sys } from "./libc.js";
+import type { KernelPort, LinkResolver, MfcEntry, SgCounters, VifCounters, VifSpec } from "./port.js";
+import {
+  MFCCTL_SIZE, SIOC_SG_REQ_SIZE, SIOC_VIF_REQ_SIZE, VIFCTL_SIZE,
+  encodeMfcctl, encodeSgReq, encodeVifReq, encodeVifctl,
+} from "./structs.js";
+
+const AF_INET = 2;
+const SOCK_RAW = 3;
+const IPPROTO_IGMP = 2;
+const IPPROTO_IP = 0;
+
+const MRT_INIT = 200;
+const MRT_DONE = 201;
+const MRT_ADD_VIF = 202;
+const MRT_DEL_VIF = 203;
+const MRT_ADD_MFC = 204;
+const MRT_DEL_MFC = 205;
+const MRT_TABLE = 209;
+const MRT_FLUSH = 212;
+// MRT_FLUSH_MFC | MRT_FLUSH_MFC_STATIC | MRT_FLUSH_VIFS | MRT_FLUSH_VIFS_STATIC
+const MRT_FLUSH_ALL = 1 | 2 | 4 | 8;
+const SIOCGETVIFCNT = 0x89e0;
+const SIOCGETSGCNT = 0x89e1;
+
+/** Thrown when another process (smcroute, pimd, a second mfc_daemon) already owns the table. */
+export class TableBusyError extends Error {}
+
+export class MrouteSocket implements KernelPort {
+  private fd: number;
+  private readonly vifBuf = Buffer.alloc(VIFCTL_SIZE);
+  private readonly mfcBuf = Buffer.alloc(MFCCTL_SIZE);
+  private readonly sgBuf = Buffer.alloc(SIOC_SG_REQ_SIZE);
+  private readonly vifReqBuf = Buffer.alloc(SIOC_VIF_REQ_SIZE);
+  private readonly intBuf = Buffer.alloc(4);
+
+  /** table: MRT_TABLE id, or undefined for the kernel's default table (253). */
+  constructor(table?: number) {
+    // CLOEXEC: a child that inherited this fd would keep the table owned after we exit.
+    const fd = sys.socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_IGMP);
+    if (fd < 0) throw new KernelError("socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)", lastErrno());
+    this.fd = fd;
+    try {
+      // MRT_TABLE must come before MRT_INIT (EBUSY afterwards) and needs CAP_NET_ADMIN.
+      if (table !== undefined) this.setInt(MRT_TABLE, table, "MRT_TABLE");
+      this.setInt(MRT_INIT, 1, "MRT_INIT");
+    } catch (err) {
+      sys.close(fd);
+      this.fd = -1;
+      if (err instanceof KernelError && err.errno === errnoOf("EADDRINUSE")) {
+        throw new TableBusyError(
+          `multicast routing table ${table ?? "default"} is already owned by another process ` +
+            "(smcroute, pimd, another mfc_daemon?); stop it or configure another 'table'",
+        );
+      }
+      throw err;
+    }
+  }
+
+  private setInt(opt: number, value: number, name: string): void {
+    this.intBuf.writeInt32LE(value, 0);
+    this.set(opt, this.intBuf, 4, name);
+  }
+
+  private set(opt: number, buf: Buffer, len: number, name: string): void {
+    if (sys.setsockopt(this.fd, IPPROTO_IP, opt, buf, len) !== 0) throw new KernelError(name, lastErrno());
+  }
+
+  addVif(vif: VifSpec): void {
+    this.set(MRT_ADD_VIF, encodeVifctl(this.vifBuf, vif), VIFCTL_SIZE, "MRT_ADD_VIF");
+  }
+
+  delVif(vif: VifSpec): void {
+    // MRT_DEL_VIF takes a full vifctl (kernel reads sizeof(struct vifctl)).
+    this.set(MRT_DEL_VIF, encodeVifctl(this.vifBuf, vif), VIFCTL_SIZE, "MRT_DEL_VIF");
+  }
+
+  addMfc(entry: MfcEntry): void {
+    this.set(MRT_ADD_MFC, encodeMfcctl(this.mfcBuf, entry), MFCCTL_SIZE, "MRT_ADD_MFC");
+  }
+
+  delMfc(entry: Pick<MfcEntry, "origin" | "group" | "parent">): void {
+    this.set(MRT_DEL_MFC, encodeMfcctl(this.mfcBuf, entry), MFCCTL_SIZE, "MRT_DEL_MFC");
+  }
+
+  flushAll(): void {
+    this.setInt(MRT_FLUSH, MRT_FLUSH_ALL, "MRT_FLUSH");
+  }
+
+  sgCounters(origin: string, group: string): SgCounters | undefined {
+    const b = encodeSgReq(this.sgBuf, origin, group);
+    if (sys.ioctl(this.fd, SIOCGETSGCNT, b) !== 0) return undefined; // EADDRNOTAVAIL: no such (S,G)
+    return { packets: Number(b.readBigUInt64LE(8)), bytes: Number(b.readBigUInt64LE(16)), wrongIf: Number(b.readBigUInt64LE(24)) };
+  }
+
+  vifCounters(vifi: number): VifCounters | undefined {
+    const b = encodeVifReq(this.vifReqBuf, vifi);
+    if (sys.ioctl(this.fd, SIOCGETVIFCNT, b) !== 0) return undefined;
+    return {
+      pktsIn: Number(b.readBigUInt64LE(8)), pktsOut: Number(b.readBigUInt64LE(16)),
+      bytesIn: Number(b.readBigUInt64LE(24)), bytesOut: Number(b.readBigUInt64LE(32)),
+    };
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    // MRT_DONE tears the table down explicitly; close() alone would too, but the call documents intent.
+    sys.setsockopt(this.fd, IPPROTO_IP, MRT_DONE, this.intBuf, 0);
+    sys.close(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** if_nametoindex/if_indextoname: ioctls answered in the caller's network namespace. */
+export class SystemLinks implements LinkResolver {
+  private readonly nameBuf = Buffer.alloc(16);
+  indexOf(ifname: string): number | undefined {
+    if (ifname.length === 0 || ifname.length > 15) return undefined;
+    const idx = sys.ifNameToIndex(ifname);
+    return idx === 0 ? undefined : idx;
+  }
+  nameOf(ifindex: number): string | undefined {
+    this.nameBuf.fill(0);
+    if (sys.ifIndexToName(ifindex, this.nameBuf) === null) return undefined;
+    const end = this.nameBuf.indexOf(0);
+    return this.nameBuf.toString("latin1", 0, end < 0 ? 16 : end);
+  }
+}

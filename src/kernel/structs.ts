@@ -1,0 +1,49 @@
+/**
+ * Encoders for the kernel's mroute structs (x86_64/aarch64 layouts from linux/mroute.h, verified in
+ * STACK.md). Buffers are reused: object-to-struct conversion would be ~3x slower on the hot path.
+ */
+import { parseIpv4 } from "../model/ipv4.js";
+import type { MfcEntry, VifSpec } from "./port.js";
+
+export const VIFF_USE_IFINDEX = 0x8;
+export const VIFCTL_SIZE = 16;
+export const MFCCTL_SIZE = 60;
+export const SIOC_SG_REQ_SIZE = 32;
+export const SIOC_VIF_REQ_SIZE = 40;
+
+function writeAddr(buf: Buffer, offset: number, dotted: string): void {
+  const n = parseIpv4(dotted);
+  if (n === undefined) throw new Error(`not an IPv4 address: ${dotted}`);
+  buf.writeUInt32BE(n, offset); // network byte order
+}
+
+export function encodeVifctl(buf: Buffer, vif: VifSpec): Buffer {
+  buf.fill(0, 0, VIFCTL_SIZE);
+  buf.writeUInt16LE(vif.vifi, 0);
+  buf.writeUInt8(VIFF_USE_IFINDEX, 2); // no IP address needed on the interface
+  buf.writeUInt8(vif.threshold, 3);
+  buf.writeInt32LE(vif.ifindex, 8); // union lcl_addr / lcl_ifindex
+  return buf;
+}
+
+export function encodeMfcctl(buf: Buffer, e: Pick<MfcEntry, "origin" | "group" | "parent"> & { ttls?: readonly number[] }): Buffer {
+  buf.fill(0, 0, MFCCTL_SIZE);
+  writeAddr(buf, 0, e.origin);
+  writeAddr(buf, 4, e.group);
+  buf.writeUInt16LE(e.parent, 8);
+  e.ttls?.forEach((ttl, vifi) => buf.writeUInt8(ttl, 10 + vifi));
+  return buf;
+}
+
+export function encodeSgReq(buf: Buffer, origin: string, group: string): Buffer {
+  buf.fill(0, 0, SIOC_SG_REQ_SIZE);
+  writeAddr(buf, 0, origin);
+  writeAddr(buf, 4, group);
+  return buf;
+}
+
+export function encodeVifReq(buf: Buffer, vifi: number): Buffer {
+  buf.fill(0, 0, SIOC_VIF_REQ_SIZE);
+  buf.writeUInt16LE(vifi, 0);
+  return buf;
+}

@@ -1,0 +1,133 @@
+/**
+ * Untrusted request -> typed operations. Shape errors (missing, extra, mistyped fields) are
+ * E_INVALID_ARGUMENT naming the field; address rules are E_INVALID_ADDRESS (model/ipv4.ts).
+ */
+import * as v from "valibot";
+import { MfcError, invalid } from "../errors/codes.js";
+import { checkGroup, checkSource } from "../model/ipv4.js";
+import { DEFAULT_THRESHOLD, DEFAULT_TTL, type Oif, type PinnedVif, type Route } from "../model/types.js";
+import { ACTIONS, type Action } from "./messages.js";
+
+/** Linux dev_valid_name(): 1-15 bytes, not "." or "..", no '/', ':' or whitespace. */
+const IfName = v.pipe(
+  v.string(),
+  v.minLength(1, "must not be empty"),
+  v.maxLength(15, "is longer than 15 characters (IFNAMSIZ)"),
+  v.regex(/^[^\s/:]+$/, "contains '/', ':' or whitespace"),
+  v.check((s) => s !== "." && s !== "..", "is not a valid interface name"),
+);
+const Ttl = v.pipe(v.number(), v.integer("must be an integer"), v.minValue(1, "must be 1-255"), v.maxValue(255, "must be 1-255"));
+const Address = v.pipe(v.string(), v.maxLength(15, "is not an IPv4 address"));
+const Source = v.optional(v.nullable(Address));
+
+const OifIn = v.union([IfName, v.strictObject({ ifname: IfName, ttl: v.optional(Ttl) })], "must be an interface name or {ifname, ttl}");
+const RouteIn = v.strictObject({ source: Source, group: Address, iif: IfName, oifs: v.pipe(v.array(OifIn), v.minLength(1, "needs at least one interface"), v.maxLength(32, "has more than 32 interfaces")) });
+const RouteKeyIn = v.strictObject({ source: Source, group: Address });
+const VifIn = v.strictObject({ ifname: IfName, threshold: v.optional(Ttl) });
+const Empty = v.strictObject({});
+
+// `apply` accepts what `show -j` prints, so the read-only fields of that shape are allowed too.
+const Counter = v.optional(v.number());
+const ShownVif = v.strictObject({
+  ifname: IfName, threshold: v.optional(Ttl), pinned: v.optional(v.boolean()),
+  vifi: v.optional(v.nullable(v.number())), ifindex: v.optional(v.nullable(v.number())),
+  pkts_in: Counter, bytes_in: Counter, pkts_out: Counter, bytes_out: Counter,
+});
+const ShownRoute = v.strictObject({
+  ...RouteIn.entries,
+  packets: Counter, bytes: Counter, wrong_if: Counter,
+  state: v.optional(v.string()), reason: v.optional(v.string()),
+});
+const ApplyIn = v.strictObject({ state: v.strictObject({ vifs: v.optional(v.array(ShownVif)), routes: v.array(ShownRoute) }) });
+const ShowIn = v.strictObject({ what: v.optional(v.picklist(["all", "routes", "vifs"])) });
+
+export const MAX_BATCH_OPERATIONS = 1_000_000;
+const BatchIn = v.strictObject({
+  operations: v.pipe(v.array(v.strictObject({ action: v.string(), payload: v.optional(v.record(v.string(), v.unknown())) })), v.maxLength(MAX_BATCH_OPERATIONS)),
+});
+
+export type Op =
+  | { action: "ADD_VIF"; vif: PinnedVif }
+  | { action: "DEL_VIF"; ifname: string }
+  | { action: "ADD_MFC" | "REPLACE_MFC"; route: Route }
+  | { action: "DEL_MFC"; source: string | null; group: string }
+  | { action: "FLUSH" }
+  | { action: "APPLY"; vifs: PinnedVif[]; routes: Route[] };
+
+export type Query = { action: "PING" | "STATUS" } | { action: "SHOW"; what: "all" | "routes" | "vifs" };
+
+function parse<S extends v.GenericSchema>(schema: S, input: unknown, where: string): v.InferOutput<S> {
+  const r = v.safeParse(schema, input, { abortEarly: true });
+  if (r.success) return r.output;
+  const issue = r.issues[0];
+  const path = issue ? v.getDotPath(issue) : null;
+  const field = path ? `${where}.${path}` : where;
+  const received = issue?.received ? ` (got ${issue.received})` : "";
+  throw invalid("E_INVALID_ARGUMENT", `field '${field}' ${issue?.message ?? "is invalid"}${received}.`, { field });
+}
+
+function toRoute(r: v.InferOutput<typeof RouteIn>): Route {
+  const oifs: Oif[] = r.oifs.map((o) => (typeof o === "string" ? { ifname: o, ttl: DEFAULT_TTL } : { ifname: o.ifname, ttl: o.ttl ?? DEFAULT_TTL }));
+  return { source: r.source == null ? null : checkSource(r.source), group: checkGroup(r.group), iif: r.iif, oifs };
+}
+
+export function isAction(s: unknown): s is Action {
+  return typeof s === "string" && (ACTIONS as readonly string[]).includes(s);
+}
+
+/** One mutating operation (also each entry of a BATCH). */
+export function parseOp(action: string, payload: unknown, where = "payload"): Op {
+  const p = payload ?? {};
+  switch (action) {
+    case "ADD_VIF": {
+      const x = parse(VifIn, p, where);
+      return { action, vif: { ifname: x.ifname, threshold: x.threshold ?? DEFAULT_THRESHOLD } };
+    }
+    case "DEL_VIF": return { action, ifname: parse(v.strictObject({ ifname: IfName }), p, where).ifname };
+    case "ADD_MFC":
+    case "REPLACE_MFC": return { action, route: toRoute(parse(RouteIn, p, where)) };
+    case "DEL_MFC": {
+      const x = parse(RouteKeyIn, p, where);
+      return { action, source: x.source == null ? null : checkSource(x.source), group: checkGroup(x.group) };
+    }
+    case "FLUSH": parse(Empty, p, where); return { action };
+    case "APPLY": {
+      const x = parse(ApplyIn, p, where);
+      return {
+        action,
+        vifs: (x.state.vifs ?? []).filter((vf) => vf.pinned !== false).map((vf) => ({ ifname: vf.ifname, threshold: vf.threshold ?? DEFAULT_THRESHOLD })),
+        routes: x.state.routes.map((r) => toRoute({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs })),
+      };
+    }
+    default:
+      if (isAction(action)) throw invalid("E_INVALID_ARGUMENT", `action ${action} is not allowed in ${where}.`);
+      throw new MfcError("E_UNKNOWN_ACTION", `Unknown action '${action.slice(0, 64)}'.`);
+  }
+}
+
+/** BATCH payload -> its operations (a batch may not nest BATCH). */
+export function parseBatch(payload: unknown): Op[] {
+  const x = parse(BatchIn, payload ?? {}, "payload");
+  return x.operations.map((o, i) => {
+    if (o.action === "BATCH") throw invalid("E_INVALID_ARGUMENT", `operations[${i}]: a BATCH cannot contain a BATCH.`, { operation: i });
+    return parseOp(o.action, o.payload, `payload.operations[${i}].payload`);
+  });
+}
+
+export function parseQuery(action: "PING" | "STATUS" | "SHOW", payload: unknown): Query {
+  if (action === "SHOW") return { action, what: parse(ShowIn, payload ?? {}, "payload").what ?? "all" };
+  parse(Empty, payload ?? {}, "payload");
+  return { action };
+}
+
+const Envelope = v.strictObject({
+  action: v.string(),
+  dry_run: v.optional(v.boolean()),
+  payload: v.optional(v.record(v.string(), v.unknown())),
+  id: v.optional(v.union([v.number(), v.pipe(v.string(), v.maxLength(128))])),
+});
+export type Envelope = v.InferOutput<typeof Envelope>;
+
+export function parseEnvelope(obj: unknown): Envelope {
+  return parse(Envelope, obj, "request");
+}

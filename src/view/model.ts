@@ -1,0 +1,69 @@
+/**
+ * The one view model of `show`: built by the daemon (SHOW result), printed by the CLI as JSON
+ * as-is, or as text by render.ts. Field names are SPEC §4's.
+ */
+import type { Image } from "../engine/image.js";
+import { originOf } from "../engine/image.js";
+import { pendingReason } from "../engine/realize.js";
+import type { SgCounters, VifCounters } from "../kernel/port.js";
+import { neededInterfaces, type Config, type Oif } from "../model/types.js";
+import { parseIpv4 } from "../model/ipv4.js";
+
+export interface VifView {
+  vifi: number | null; ifname: string; ifindex: number | null; threshold: number; pinned: boolean;
+  pkts_in: number; bytes_in: number; pkts_out: number; bytes_out: number;
+}
+
+export interface RouteView {
+  source: string | null; group: string; iif: string; oifs: Oif[];
+  packets: number; bytes: number; wrong_if: number;
+  state: "installed" | "pending"; reason?: string;
+}
+
+export interface ShowView { vifs: VifView[]; routes: RouteView[] }
+
+export interface CounterSource {
+  sgCounters(origin: string, group: string): SgCounters | undefined;
+  vifCounters(vifi: number): VifCounters | undefined;
+}
+
+const ipKey = (s: string | null): number => (s === null ? -1 : (parseIpv4(s) ?? 0));
+
+export function buildShowView(config: Config, image: Image, counters: CounterSource, what: "all" | "routes" | "vifs"): Partial<ShowView> {
+  const view: Partial<ShowView> = {};
+  if (what !== "routes") view.vifs = vifViews(config, image, counters);
+  if (what !== "vifs") view.routes = routeViews(config, image, counters);
+  return view;
+}
+
+function vifViews(config: Config, image: Image, counters: CounterSource): VifView[] {
+  const out: VifView[] = [];
+  for (const ifname of neededInterfaces(config)) {
+    const v = image.vifs.get(ifname);
+    const c = v ? counters.vifCounters(v.vifi) : undefined;
+    out.push({
+      vifi: v?.vifi ?? null, ifname, ifindex: v?.ifindex ?? null,
+      threshold: config.vifs.get(ifname)?.threshold ?? v?.threshold ?? 1, pinned: config.vifs.has(ifname),
+      pkts_in: c?.pktsIn ?? 0, bytes_in: c?.bytesIn ?? 0, pkts_out: c?.pktsOut ?? 0, bytes_out: c?.bytesOut ?? 0,
+    });
+  }
+  // Installed VIFs by number, then the missing ones by name.
+  return out.sort((a, b) => (a.vifi ?? 99) - (b.vifi ?? 99) || a.ifname.localeCompare(b.ifname));
+}
+
+function routeViews(config: Config, image: Image, counters: CounterSource): RouteView[] {
+  const out: RouteView[] = [];
+  for (const [key, r] of config.routes) {
+    const m = image.mfcs.get(key);
+    const c = m ? counters.sgCounters(originOf(m), m.group) : undefined;
+    const reason = pendingReason(r, image);
+    const view: RouteView = {
+      source: r.source, group: r.group, iif: r.iif, oifs: r.oifs.map((o) => ({ ifname: o.ifname, ttl: o.ttl })),
+      packets: c?.packets ?? 0, bytes: c?.bytes ?? 0, wrong_if: c?.wrongIf ?? 0,
+      state: m ? "installed" : "pending",
+    };
+    if (reason !== undefined) view.reason = reason;
+    out.push(view);
+  }
+  return out.sort((a, b) => ipKey(a.group) - ipKey(b.group) || ipKey(a.source) - ipKey(b.source));
+}

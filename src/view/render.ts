@@ -1,0 +1,38 @@
+/** Text rendering of the view models (the CLI's human output). Pure: strings in, strings out. */
+import type { RouteView, ShowView, VifView } from "./model.js";
+
+export function renderRoute(r: RouteView): string {
+  const oifs = r.oifs.map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ");
+  const state = r.state === "pending" ? `pending (${r.reason ?? "unknown"})` : r.state;
+  const extra = r.state === "installed" && r.reason ? ` (${r.reason})` : "";
+  return `(${r.source ?? "*"}, ${r.group})  iif ${r.iif}  oifs ${oifs}  pkts ${r.packets}  bytes ${r.bytes}  wrong ${r.wrong_if}  ${state}${extra}`;
+}
+
+export function renderVifs(vifs: VifView[]): string[] {
+  const rows = vifs.map((v) => [
+    v.vifi === null ? "-" : String(v.vifi), v.ifname, v.ifindex === null ? "missing" : String(v.ifindex), String(v.threshold),
+    v.pinned ? "pinned" : "auto", String(v.pkts_in), String(v.bytes_in), String(v.pkts_out), String(v.bytes_out),
+  ]);
+  return table(["vif", "ifname", "ifindex", "thresh", "kind", "pkts_in", "bytes_in", "pkts_out", "bytes_out"], rows);
+}
+
+export function renderShow(view: Partial<ShowView>): string {
+  const parts: string[] = [];
+  if (view.vifs) parts.push(...(view.vifs.length ? renderVifs(view.vifs) : ["no VIFs"]));
+  if (view.vifs && view.routes) parts.push("");
+  if (view.routes) parts.push(...(view.routes.length ? view.routes.map(renderRoute) : ["no routes"]));
+  return parts.join("\n");
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+export function renderChange(c: Record<string, unknown>): string {
+  const a = String(c.action);
+  if (a.endsWith("_vif")) return `${a.replace("_", " ")} ${String(c.vifi)} ${String(c.ifname)} (ifindex ${String(c.ifindex)}, threshold ${String(c.threshold)})`;
+  const oifs = Array.isArray(c.oifs) ? (c.oifs as { ifname: string; ttl: number }[]).map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ") : "";
+  return `${a.replace("_", " ")} (${typeof c.source === "string" ? c.source : "*"}, ${String(c.group)}) iif ${String(c.iif)} oifs ${oifs}`;
+}
