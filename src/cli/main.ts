@@ -55,7 +55,7 @@ function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Gl
   if (cmd.action === "SHOW") {
     process.stdout.write(renderShow(res.result) + "\n");
   } else if (cmd.action === "STATUS") {
-    for (const [k, v] of Object.entries(res.result)) process.stdout.write(`${k}: ${v === null ? "-" : (typeof v === "object" ? JSON.stringify(v) : String(v))}\n`);
+    for (const [k, v] of Object.entries(res.result)) process.stdout.write(`${k}: ${v === null ? "-" : JSON.stringify(v).replace(/^"(.*)"$/, "$1")}\n`);
   } else if (g.dryRun) {
     process.stdout.write(res.changes.length === 0 ? "dry run: no kernel changes needed\n" : `dry run: ${res.changes.length} kernel change(s) would be made:\n`);
     for (const c of res.changes) process.stdout.write(`  ${renderChange(c)}\n`);
