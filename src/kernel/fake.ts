@@ -1,0 +1,136 @@
+/**
+ * An in-memory IPMR table with the real kernel's observable rules (STACK.md), for fault injection:
+ * `failAt(k)` makes the k-th mutating call (1-based, counted from the last `resetCalls`) fail.
+ * Tests run the same scenarios against the real kernel so this fake stays honest.
+ */
+import { KernelError, errnoOf } from "./errors.js";
+import { MAXVIFS, type KernelPort, type LinkResolver, type MfcEntry, type SgCounters, type VifCounters, type VifSpec } from "./port.js";
+
+export interface FakeFault {
+  /** 1-based index of the mutating call that fails. */
+  at: number;
+  /** Keep failing every call from `at` on (otherwise only that one call fails). */
+  persistent?: boolean;
+  errno?: string;
+}
+
+export class FakeLinks implements LinkResolver {
+  private readonly byName = new Map<string, number>();
+  private nextIndex = 2;
+
+  constructor(names: string[] = []) {
+    for (const n of names) this.add(n);
+  }
+
+  add(name: string): number {
+    const idx = this.nextIndex++;
+    this.byName.set(name, idx);
+    return idx;
+  }
+
+  remove(name: string): void {
+    this.byName.delete(name);
+  }
+
+  indexOf(ifname: string): number | undefined {
+    return this.byName.get(ifname);
+  }
+
+  nameOf(ifindex: number): string | undefined {
+    for (const [n, i] of this.byName) if (i === ifindex) return n;
+    return undefined;
+  }
+}
+
+export class FakeKernel implements KernelPort {
+  readonly vifs = new Map<number, VifSpec>();
+  readonly mfcs = new Map<string, MfcEntry>();
+  calls = 0;
+  closed = false;
+  private faults: FakeFault[] = [];
+
+  constructor(private readonly links: LinkResolver) {}
+
+  failAt(fault: FakeFault): void {
+    this.faults.push(fault);
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  resetCalls(): void {
+    this.calls = 0;
+  }
+
+  private mutate(call: string): void {
+    this.calls++;
+    for (const f of this.faults) {
+      if (this.calls === f.at || (f.persistent && this.calls > f.at)) {
+        throw new KernelError(call, errnoOf((f.errno ?? "EIO") as Parameters<typeof errnoOf>[0]));
+      }
+    }
+  }
+
+  addVif(vif: VifSpec): void {
+    this.mutate("MRT_ADD_VIF");
+    if (vif.vifi >= MAXVIFS) throw new KernelError("MRT_ADD_VIF", errnoOf("ENFILE"));
+    if (this.vifs.has(vif.vifi)) throw new KernelError("MRT_ADD_VIF", errnoOf("EADDRINUSE"));
+    if (this.links.nameOf(vif.ifindex) === undefined) throw new KernelError("MRT_ADD_VIF", errnoOf("EADDRNOTAVAIL"));
+    this.vifs.set(vif.vifi, { ...vif });
+  }
+
+  delVif(vif: VifSpec): void {
+    this.mutate("MRT_DEL_VIF");
+    if (!this.vifs.delete(vif.vifi)) throw new KernelError("MRT_DEL_VIF", errnoOf("EADDRNOTAVAIL"));
+  }
+
+  addMfc(entry: MfcEntry): void {
+    this.mutate("MRT_ADD_MFC");
+    if (entry.parent >= MAXVIFS) throw new KernelError("MRT_ADD_MFC", errnoOf("ENFILE"));
+    // Silent replace by (origin, group), like the kernel; OIFs naming missing VIFs are dropped.
+    const ttls = entry.ttls.map((t, v) => (this.vifs.has(v) ? t : 0));
+    this.mfcs.set(`${entry.origin},${entry.group}`, { ...entry, ttls });
+  }
+
+  delMfc(entry: Pick<MfcEntry, "origin" | "group" | "parent">): void {
+    this.mutate("MRT_DEL_MFC");
+    if (!this.mfcs.delete(`${entry.origin},${entry.group}`)) throw new KernelError("MRT_DEL_MFC", errnoOf("ENOENT"));
+  }
+
+  flushAll(): void {
+    this.vifs.clear();
+    this.mfcs.clear();
+  }
+
+  /** What a device removal does in the kernel: its VIF goes, MFC entries keep the stale index. */
+  dropVifOfIfindex(ifindex: number): void {
+    for (const [vifi, v] of this.vifs) if (v.ifindex === ifindex) this.vifs.delete(vifi);
+  }
+
+  sgCounters(origin: string, group: string): SgCounters | undefined {
+    return this.mfcs.has(`${origin},${group}`) ? { packets: 0, bytes: 0, wrongIf: 0 } : undefined;
+  }
+
+  vifCounters(vifi: number): VifCounters | undefined {
+    return this.vifs.has(vifi) ? { pktsIn: 0, bytesIn: 0, pktsOut: 0, bytesOut: 0 } : undefined;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.vifs.clear();
+    this.mfcs.clear();
+  }
+
+  /** A comparable dump: VIFs by index and MFC entries by (origin, group), trailing zero TTLs trimmed. */
+  dump(): { vifs: [number, number, number][]; mfcs: [string, number, number[]][] } {
+    return {
+      vifs: [...this.vifs.values()].map((v) => [v.vifi, v.ifindex, v.threshold] as [number, number, number]).sort((a, b) => a[0] - b[0]),
+      mfcs: [...this.mfcs.entries()].map(([k, m]) => {
+        const t = [...m.ttls];
+        while (t.length && t[t.length - 1] === 0) t.pop();
+        return [k, m.parent, t] as [string, number, number[]];
+      }).sort((a, b) => a[0].localeCompare(b[0])),
+    };
+  }
+}
