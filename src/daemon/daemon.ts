@@ -11,6 +11,7 @@ import { FileStateStore } from "../state/store.js";
 import { VERSION } from "../version.js";
 import type { DaemonConfig } from "./config.js";
 import { RequestHandler } from "./handlers.js";
+import { missingCaps } from "./capabilities.js";
 import { LOG, log } from "./log.js";
 import { ControlServer } from "./server.js";
 
@@ -25,6 +26,7 @@ export class MfcDaemon {
   private server: ControlServer | undefined;
   private monitor: LinkMonitor | undefined;
   private linkTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
 
@@ -58,6 +60,10 @@ export class MfcDaemon {
     if (c.socketGroup !== "" && gid === undefined) {
       throw new StartupError(`socket_group '${c.socketGroup}' does not exist (create it: groupadd --system ${c.socketGroup}, or set socket_group = in the config)`);
     }
+    const missing = missingCaps(c.table !== undefined);
+    if (missing.length > 0) {
+      throw new StartupError(`missing capability ${missing.join(" and ")} (run as root, or grant it: AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN)`);
+    }
     try {
       this.kernel = new MrouteSocket(c.table);
     } catch (err) {
@@ -80,6 +86,19 @@ export class MfcDaemon {
     await this.server.listen();
     log(LOG.notice, `mfc_daemon ${VERSION} ready on ${c.socketPath} (table ${c.table ?? "default"})`);
     sdNotify(`READY=1\nSTATUS=${this.statusLine()}`);
+    this.startWatchdog();
+  }
+
+  /**
+   * WATCHDOG=1 at half the interval systemd asked for. The ping runs on the event loop, so a
+   * stalled loop stops it and systemd restarts us (the restart restores the state file).
+   */
+  private startWatchdog(): void {
+    const usec = Number(process.env.WATCHDOG_USEC ?? 0);
+    const pid = process.env.WATCHDOG_PID;
+    if (!Number.isInteger(usec) || usec <= 0 || (pid !== undefined && Number(pid) !== process.pid)) return;
+    this.watchdog = setInterval(() => sdNotify("WATCHDOG=1"), Math.max(1, Math.floor(usec / 2000)));
+    this.watchdog.unref();
   }
 
   private scheduleReconcile(): void {
@@ -116,6 +135,7 @@ export class MfcDaemon {
     this.stopping ??= (async () => {
       sdNotify("STOPPING=1");
       clearTimeout(this.linkTimer);
+      clearInterval(this.watchdog);
       await this.server?.close();
       await this.engine?.idle(); // the transaction in flight completes (and is saved) first
       this.monitor?.close();
