@@ -3,6 +3,9 @@
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type DaemonConfig } from "./daemon/config.js";
 import { MfcDaemon } from "./daemon/daemon.js";
+import { emptyConfig } from "./model/types.js";
+import { configToJson } from "./state/format.js";
+import { FileStateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
 
 const USAGE = `usage: mfc_daemon [--config PATH] [--socket PATH] [--state-file PATH] [--table N] [--version] [--help]
@@ -12,6 +15,8 @@ Owns the kernel's IPv4 multicast routing table and serves the mfc CLI.
   -s, --socket PATH      override socket_path
       --state-file PATH  override state_file
       --table N          override table (MRT_TABLE id)
+      --dump-state       print the durable state (snapshot + journal) as JSON and exit;
+                         safe while a daemon runs; exit 1 if the state file is unusable
 `;
 
 function main(argv: string[]): Promise<number> | number {
@@ -24,6 +29,7 @@ function main(argv: string[]): Promise<number> | number {
         socket: { type: "string", short: "s" },
         "state-file": { type: "string" },
         table: { type: "string" },
+        "dump-state": { type: "boolean" },
         version: { type: "boolean", short: "V" },
         help: { type: "boolean", short: "h" },
       },
@@ -49,7 +55,21 @@ function main(argv: string[]): Promise<number> | number {
     process.stderr.write(`mfc_daemon: ${(err as Error).message}\n`);
     return 2;
   }
+  if (args["dump-state"]) return dumpState(config.stateFile);
   return new MfcDaemon(config).mainEntrypoint();
+}
+
+async function dumpState(file: string): Promise<number> {
+  try {
+    const config = (await new FileStateStore(file).load()) ?? emptyConfig();
+    // The shape `mfc apply` takes, so a dump can be edited and re-applied.
+    const { vifs, routes } = configToJson(config, 0);
+    process.stdout.write(JSON.stringify({ vifs, routes }, null, 2) + "\n");
+    return 0;
+  } catch (err) {
+    process.stderr.write(`mfc_daemon: ${(err as Error).message}\n`);
+    return 1;
+  }
 }
 
 Promise.resolve(main(process.argv.slice(2))).then(

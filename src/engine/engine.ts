@@ -13,7 +13,7 @@ import { StepFailed, applySteps, runStep, undoSteps } from "./apply.js";
 import { emptyImage, type Image } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
 import { realize } from "./realize.js";
-import { applyOps } from "./operations.js";
+import { applyOps, touchedBy } from "./operations.js";
 import { Serial } from "./serial.js";
 
 export interface TxResult { changes: Record<string, unknown>[] }
@@ -66,7 +66,7 @@ export class Engine {
       this.image = current;
       this.applyOrThrow(steps);
       try {
-        await this.store.save(next);
+        await this.store.save(next, touchedBy(ops));
       } catch (err) {
         const undoFailures = undoSteps(this.kernel, steps);
         if (undoFailures.length > 0) this.resync(this.image);

@@ -6,6 +6,7 @@ import { MfcError, invalid } from "../errors/codes.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { cloneConfig, routeKey, sameRoute, type Config, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
+import type { Delta } from "../state/format.js";
 
 export function applyOps(base: Config, ops: readonly Op[], links: LinkResolver): Config {
   const config = cloneConfig(base);
@@ -106,4 +107,21 @@ function routesUsing(config: Config, ifname: string): string[] {
 
 export function describeKey(r: { source: string | null; group: string }): string {
   return `(${r.source ?? "*"}, ${r.group})`;
+}
+
+/** What a list of operations can change, for an O(change) journal record; undefined = everything. */
+export function touchedBy(ops: readonly Op[]): Delta | undefined {
+  const delta: Delta = { routes: new Set(), vifs: new Set() };
+  for (const op of ops) {
+    switch (op.action) {
+      case "ADD_VIF": delta.vifs.add(op.vif.ifname); break;
+      case "DEL_VIF": delta.vifs.add(op.ifname); break;
+      case "ADD_MFC":
+      case "REPLACE_MFC": delta.routes.add(routeKey(op.route.source, op.route.group)); break;
+      case "DEL_MFC": delta.routes.add(routeKey(op.source, op.group)); break;
+      case "FLUSH":
+      case "APPLY": return undefined;
+    }
+  }
+  return delta;
 }

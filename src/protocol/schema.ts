@@ -41,9 +41,18 @@ const ShownRoute = v.strictObject({
 const ApplyIn = v.strictObject({ state: v.strictObject({ vifs: v.optional(v.array(ShownVif)), routes: v.array(ShownRoute) }) });
 const ShowIn = v.strictObject({ what: v.optional(v.picklist(["all", "routes", "vifs"])) });
 
+/**
+ * A payload: any JSON object, passed on untouched for the strict schema of its action to check.
+ * Not a valibot record: that silently drops "__proto__", "constructor" and "prototype" keys (so
+ * they escaped the "extra field" check) and turns an array into an object.
+ */
+const PayloadObject = v.custom<Record<string, unknown>>(
+  (x) => typeof x === "object" && x !== null && !Array.isArray(x), "must be an object",
+);
+
 export const MAX_BATCH_OPERATIONS = 1_000_000;
 const BatchIn = v.strictObject({
-  operations: v.pipe(v.array(v.strictObject({ action: v.string(), payload: v.optional(v.record(v.string(), v.unknown())) })), v.maxLength(MAX_BATCH_OPERATIONS)),
+  operations: v.pipe(v.array(v.strictObject({ action: v.string(), payload: v.optional(PayloadObject) })), v.maxLength(MAX_BATCH_OPERATIONS)),
 });
 
 export type Op =
@@ -110,7 +119,13 @@ export function parseBatch(payload: unknown): Op[] {
   const x = parse(BatchIn, payload ?? {}, "payload");
   return x.operations.map((o, i) => {
     if (o.action === "BATCH") throw invalid("E_INVALID_ARGUMENT", `operations[${i}]: a BATCH cannot contain a BATCH.`, { operation: i });
-    return parseOp(o.action, o.payload, `payload.operations[${i}].payload`);
+    try {
+      return parseOp(o.action, o.payload, `payload.operations[${i}].payload`);
+    } catch (err) {
+      // Like the engine's errors: say which operation broke, so the CLI can name the batch line.
+      if (err instanceof MfcError) throw new MfcError(err.code, err.message, { ...err.details, operation: i });
+      throw err;
+    }
   });
 }
 
@@ -123,7 +138,7 @@ export function parseQuery(action: "PING" | "STATUS" | "SHOW", payload: unknown)
 const Envelope = v.strictObject({
   action: v.string(),
   dry_run: v.optional(v.boolean()),
-  payload: v.optional(v.record(v.string(), v.unknown())),
+  payload: v.optional(PayloadObject),
   id: v.optional(v.union([v.number(), v.pipe(v.string(), v.maxLength(128))])),
 });
 export type Envelope = v.InferOutput<typeof Envelope>;
