@@ -96,7 +96,7 @@ export function replayRecord(config: Config, json: unknown): number {
     config.routes.set(routeKey(route.source, route.group), route);
   }
   for (const k of rec.del) config.routes.delete(routeKey(k.source, k.group));
-  for (const x of rec.vifs_set) config.vifs.set(x.ifname, x as PinnedVif);
+  for (const x of rec.vifs_set) config.vifs.set(x.ifname, x);
   for (const n of rec.vifs_del) config.vifs.delete(n);
   return rec.seq;
 }
