@@ -6,7 +6,7 @@
  */
 import * as v from "valibot";
 import { checkGroup, checkSource } from "../model/ipv4.js";
-import { emptyConfig, routeKey, type Config, type PinnedVif, type Route } from "../model/types.js";
+import { emptyConfig, routeKey, type Config, type Route } from "../model/types.js";
 
 export const STATE_FORMAT = "mfc_daemon-state";
 export const STATE_VERSION = 1;
