@@ -61,7 +61,8 @@ function parseRoute(action: "ADD_MFC" | "REPLACE_MFC", args: string[]): ParsedCo
       if (!/^\d+$/.test(n)) throw new UsageError(`'ttl' needs a number, got '${n}'`);
       const last = oifs.pop() as string | { ifname: string };
       oifs.push({ ifname: typeof last === "string" ? last : last.ifname, ttl: Number(n) });
-    } else if (mode === "oif") oifs.push(w);
+    } else if (w === "ttl" && mode === "oif") throw new UsageError("'ttl N' must follow an interface name after 'oif'");
+    else if (mode === "oif") oifs.push(w);
     else throw new UsageError(`unexpected word '${w}'`);
   }
   if (payload.group === undefined) throw new UsageError("missing 'group G'");

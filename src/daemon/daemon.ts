@@ -19,6 +19,7 @@ import { ControlServer } from "./server.js";
 export class StartupError extends Error {}
 
 const LINK_SETTLE_MS = 50;
+const REPAIR_INTERVAL_MS = 5_000;
 
 export class MfcDaemon {
   private kernel: MrouteSocket | undefined;
@@ -27,6 +28,7 @@ export class MfcDaemon {
   private monitor: LinkMonitor | undefined;
   private linkTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
+  private repairTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
 
@@ -87,6 +89,9 @@ export class MfcDaemon {
     log(LOG.notice, `mfc_daemon ${VERSION} ready on ${c.socketPath} (table ${c.table ?? "default"})`);
     sdNotify(`READY=1\nSTATUS=${this.statusLine()}`);
     this.startWatchdog();
+    // After a rollback that could not be completed, keep retrying until the kernel matches again.
+    this.repairTimer = setInterval(() => { if (this.engine?.degraded) this.scheduleReconcile(); }, REPAIR_INTERVAL_MS);
+    this.repairTimer.unref();
   }
 
   /**
@@ -136,6 +141,7 @@ export class MfcDaemon {
       sdNotify("STOPPING=1");
       clearTimeout(this.linkTimer);
       clearInterval(this.watchdog);
+      clearInterval(this.repairTimer);
       await this.server?.close();
       await this.engine?.idle(); // the transaction in flight completes (and is saved) first
       this.monitor?.close();

@@ -6,13 +6,14 @@
 import { MfcError } from "../errors/codes.js";
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
-import { emptyConfig, type Config } from "../model/types.js";
+import { cloneConfig, emptyConfig, interfaceRefs, type Config, type PinnedVif, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps } from "./apply.js";
 import { emptyImage, type Image } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
 import { realize } from "./realize.js";
+import { planTouched } from "./incremental.js";
 import { applyOps, touchedBy } from "./operations.js";
 import { Serial } from "./serial.js";
 
@@ -23,7 +24,10 @@ export interface Snapshot { config: Config; image: Image }
 export type Logger = (priority: number, message: string) => void;
 
 export class Engine {
-  private config: Config = emptyConfig();
+  /** The committed Config: real Maps, edited in place only at commit. */
+  private config: { vifs: Map<string, PinnedVif>; routes: Map<string, Route> } = emptyConfig();
+  /** References per interface in `config`, kept up to date for O(change) planning. */
+  private refs = new Map<string, number>();
   private image: Image = emptyImage();
   private readonly serial = new Serial();
   /** Set when a resync could not reinstall everything; cleared by the next clean reconcile. */
@@ -36,7 +40,10 @@ export class Engine {
     private readonly log: Logger = () => undefined,
   ) {}
 
-  /** A consistent view for readers: both maps are replaced, never mutated, on commit. */
+  /**
+   * A consistent view for readers. It stays consistent until the next commit, which edits the maps
+   * in place: read it synchronously, or copy what must be kept.
+   */
   snapshot(): Snapshot {
     return { config: this.config, image: this.image };
   }
@@ -48,7 +55,8 @@ export class Engine {
     return this.serial.run(() => {
       const target = realize(loaded, emptyImage(), this.links);
       this.applyOrThrow(planSteps(emptyImage(), target));
-      this.config = loaded;
+      this.config = cloneConfig(loaded);
+      this.refs = interfaceRefs(this.config);
       this.image = target;
       return Promise.resolve({ routes: loaded.routes.size, installed: target.mfcs.size });
     });
@@ -59,8 +67,11 @@ export class Engine {
     return this.serial.run(async () => {
       const next = applyOps(this.config, ops, this.links);
       const current = this.liveImage();
-      const target = realize(next, current, this.links);
-      const steps = planSteps(current, target);
+      const routesOnly = !next.routes.isCleared && !next.vifs.isCleared &&
+        next.vifs.changedKeys().next().done === true;
+      const delta = routesOnly ? planTouched(this.config, next, next.routes.changedKeys(), current, this.refs, this.links) : undefined;
+      const target = delta ? undefined : realize(next, current, this.links);
+      const steps = delta?.steps ?? planSteps(current, target as Image);
       const changes = steps.map(describeStep);
       if (dryRun) return { changes };
       this.image = current;
@@ -69,13 +80,24 @@ export class Engine {
         await this.store.save(next, touchedBy(ops));
       } catch (err) {
         const undoFailures = undoSteps(this.kernel, steps);
-        if (undoFailures.length > 0) this.resync(this.image);
+        if (undoFailures.length > 0) this.image = this.resync(this.image);
         throw new MfcError("E_STATE_WRITE", `State file ${this.store.path} could not be saved: ${(err as Error).message}; kernel changes were rolled back.`, {
           path: this.store.path, ...(undoFailures.length > 0 ? { undo_failures: undoFailures } : {}),
         });
       }
-      this.config = next;
-      this.image = target;
+      if (delta) {
+        next.routes.mergeInto(this.config.routes);
+        this.refs = delta.refs;
+        for (const [key, entry] of delta.mfcs) {
+          if (entry) current.mfcs.set(key, entry);
+          else current.mfcs.delete(key);
+        }
+        this.image = { vifs: delta.vifs, mfcs: current.mfcs };
+      } else {
+        this.config = cloneConfig(next);
+        this.refs = interfaceRefs(this.config);
+        this.image = target as Image;
+      }
       return { changes };
     });
   }
@@ -93,6 +115,7 @@ export class Engine {
       try {
         this.applyOrThrow(steps);
         this.image = target;
+        this.degraded = undefined; // the kernel matches the Config again
       } catch (err) {
         this.log(3, `reconcile failed: ${(err as Error).message}`);
         this.image = this.resync(target);

@@ -4,12 +4,16 @@
  */
 import { MfcError, invalid } from "../errors/codes.js";
 import type { LinkResolver } from "../kernel/port.js";
-import { cloneConfig, routeKey, sameRoute, type Config, type Route } from "../model/types.js";
+import { OverlayMap } from "../model/overlay.js";
+import { routeKey, sameRoute, type Config, type PinnedVif, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta } from "../state/format.js";
 
-export function applyOps(base: Config, ops: readonly Op[], links: LinkResolver): Config {
-  const config = cloneConfig(base);
+export type Draft = { vifs: OverlayMap<string, PinnedVif>; routes: OverlayMap<string, Route> };
+
+/** The Config after `ops`, as an overlay over `base` (which is not modified). */
+export function applyOps(base: Config, ops: readonly Op[], links: LinkResolver): Draft {
+  const config: Draft = { vifs: new OverlayMap(base.vifs), routes: new OverlayMap(base.routes) };
   ops.forEach((op, i) => {
     try {
       applyOp(config, op, base, links);

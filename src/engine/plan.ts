@@ -2,7 +2,8 @@
  * Pure: the ordered kernel steps that turn one image into another, each with its inverse.
  * Order: MFC removals (and updates that need no new VIF) first, then VIF removals, VIF additions,
  * and last the MFC additions/updates that need the new VIFs. So no entry ever names a missing
- * or reassigned VIF while traffic flows (MRT_ADD_MFC silently drops OIFs that do not exist).
+ * or reassigned VIF while traffic flows (MRT_ADD_MFC silently drops OIFs that do not exist), and
+ * undoing the steps in reverse order restores every entry while its VIFs exist.
  */
 import type { Image, MfcImage, VifImage } from "./image.js";
 import { sameMfc, sameVif } from "./image.js";
@@ -28,7 +29,16 @@ export function planSteps(from: Image, to: Image): Step[] {
   for (const [key, old] of from.mfcs) {
     const next = to.mfcs.get(key);
     if (!next) early.push({ op: "del_mfc", entry: old });
-    else if (!sameMfc(old, next)) (usesOnlyStable(next) ? early : late).push({ op: "replace_mfc", entry: next, previous: old });
+    else if (sameMfc(old, next)) continue;
+    else if (usesOnlyStable(next)) early.push({ op: "replace_mfc", entry: next, previous: old });
+    else if (usesOnlyStable(old)) late.push({ op: "replace_mfc", entry: next, previous: old });
+    else {
+      // Both versions name VIFs that change in this transaction. Undoing a late replace would
+      // re-add the old entry while its VIFs are still gone, and the kernel silently drops OIFs
+      // naming missing VIFs; so remove it early and add it late, each undone at the right time.
+      early.push({ op: "del_mfc", entry: old });
+      late.push({ op: "add_mfc", entry: next });
+    }
   }
   for (const [key, next] of to.mfcs) {
     if (!from.mfcs.has(key)) late.push({ op: "add_mfc", entry: next });

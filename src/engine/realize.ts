@@ -5,11 +5,11 @@
 import { invalid } from "../errors/codes.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { MAXVIFS } from "../kernel/port.js";
-import { DEFAULT_THRESHOLD, neededInterfaces, type Config, type Route } from "../model/types.js";
+import { DEFAULT_THRESHOLD, neededInterfaces, type Config, type PinnedVif, type Route } from "../model/types.js";
 import type { Image, MfcImage, VifImage } from "./image.js";
 
 export function realize(config: Config, current: Image, links: LinkResolver): Image {
-  const vifs = assignVifs(config, current, links);
+  const vifs = assignVifs(neededInterfaces(config), config.vifs, current, links);
   const mfcs = new Map<string, MfcImage>();
   for (const [key, route] of config.routes) {
     const m = realizeRoute(key, route, vifs);
@@ -18,14 +18,16 @@ export function realize(config: Config, current: Image, links: LinkResolver): Im
   return { vifs, mfcs };
 }
 
-function assignVifs(config: Config, current: Image, links: LinkResolver): Map<string, VifImage> {
+export function assignVifs(
+  needed: Iterable<string>, pinned: ReadonlyMap<string, PinnedVif>, current: Image, links: LinkResolver,
+): Map<string, VifImage> {
   const result = new Map<string, VifImage>();
   const used = new Set<number>();
   const wanted: { ifname: string; ifindex: number; threshold: number }[] = [];
-  for (const ifname of [...neededInterfaces(config)].sort()) {
+  for (const ifname of [...needed].sort()) {
     const ifindex = links.indexOf(ifname);
     if (ifindex === undefined) continue; // missing interface: routes using it stay pending
-    const threshold = config.vifs.get(ifname)?.threshold ?? DEFAULT_THRESHOLD;
+    const threshold = pinned.get(ifname)?.threshold ?? DEFAULT_THRESHOLD;
     const cur = current.vifs.get(ifname);
     if (cur && cur.ifindex === ifindex) {
       // Keep the VIF number: MFC entries that do not change keep forwarding untouched.
@@ -56,7 +58,7 @@ function firstFree(used: Set<number>, avoid: Set<number>): number | undefined {
   return undefined;
 }
 
-function realizeRoute(key: string, route: Route, vifs: Map<string, VifImage>): MfcImage | undefined {
+export function realizeRoute(key: string, route: Route, vifs: Map<string, VifImage>): MfcImage | undefined {
   const iif = vifs.get(route.iif);
   if (!iif) return undefined;
   const ttls: number[] = new Array<number>(MAXVIFS).fill(0);

@@ -12,25 +12,52 @@ export interface Route {
 /** A VIF the operator pinned with `vif add` (others exist only while routes name them). */
 export interface PinnedVif { ifname: string; threshold: number }
 
+/** A Map, or an OverlayMap a transaction edits (model/overlay.ts). */
+export interface KeyedMap<K, V> extends ReadonlyMap<K, V> {
+  set(key: K, value: V): this;
+  delete(key: K): boolean;
+  clear(): void;
+}
+
 export interface Config {
-  vifs: Map<string, PinnedVif>;
-  routes: Map<string, Route>;
+  vifs: KeyedMap<string, PinnedVif>;
+  routes: KeyedMap<string, Route>;
 }
 
 export function routeKey(source: string | null, group: string): string {
   return `${source ?? "*"},${group}`;
 }
 
-export function emptyConfig(): Config {
+export function emptyConfig(): { vifs: Map<string, PinnedVif>; routes: Map<string, Route> } {
   return { vifs: new Map(), routes: new Map() };
 }
 
-export function cloneConfig(c: Config): Config {
+export function cloneConfig(c: Config): { vifs: Map<string, PinnedVif>; routes: Map<string, Route> } {
   return { vifs: new Map(c.vifs), routes: new Map(c.routes) };
 }
 
 export const DEFAULT_TTL = 1;
 export const DEFAULT_THRESHOLD = 1;
+
+/** How many references (pins, iifs, oifs) each interface has: a VIF exists while it is > 0. */
+export function interfaceRefs(c: Config): Map<string, number> {
+  const refs = new Map<string, number>();
+  for (const name of c.vifs.keys()) addRefs(refs, [name], 1);
+  for (const r of c.routes.values()) addRefs(refs, routeInterfaces(r), 1);
+  return refs;
+}
+
+export function routeInterfaces(r: Route): string[] {
+  return [r.iif, ...r.oifs.map((o) => o.ifname)];
+}
+
+export function addRefs(refs: Map<string, number>, names: Iterable<string>, delta: 1 | -1): void {
+  for (const n of names) {
+    const c = (refs.get(n) ?? 0) + delta;
+    if (c === 0) refs.delete(n);
+    else refs.set(n, c);
+  }
+}
 
 /** Interfaces a config needs a VIF for, in a stable order. */
 export function neededInterfaces(c: Config): Set<string> {

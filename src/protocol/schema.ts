@@ -8,12 +8,15 @@ import { checkGroup, checkSource } from "../model/ipv4.js";
 import { DEFAULT_THRESHOLD, DEFAULT_TTL, type Oif, type PinnedVif, type Route } from "../model/types.js";
 import { ACTIONS, type Action } from "./messages.js";
 
-/** Linux dev_valid_name(): 1-15 bytes, not "." or "..", no '/', ':' or whitespace. */
+/**
+ * Linux dev_valid_name(): 1-15 bytes, not "." or "..", no '/', ':' or whitespace; and no NUL, which
+ * if_nametoindex() would cut the name at ("dn1\u0000x" would resolve to dn1).
+ */
 const IfName = v.pipe(
   v.string(),
   v.minLength(1, "must not be empty"),
   v.maxLength(15, "is longer than 15 characters (IFNAMSIZ)"),
-  v.regex(/^[^\s/:]+$/, "contains '/', ':' or whitespace"),
+  v.regex(/^[^\s/:\0]+$/, "contains '/', ':', NUL or whitespace"),
   v.check((s) => s !== "." && s !== "..", "is not a valid interface name"),
 );
 const Ttl = v.pipe(v.number(), v.integer("must be an integer"), v.minValue(1, "must be 1-255"), v.maxValue(255, "must be 1-255"));
