@@ -121,6 +121,14 @@ export const COMMANDS: CommandSpec[] = [
   { words: ["batch"], synopsis: "batch FILE|-", summary: "run commands from FILE (one per line) as one transaction", parse: (a) => fileArg("batch", a) },
   { words: ["apply"], synopsis: "apply FILE|-", summary: "make the desired state in FILE (JSON) current, as one transaction", parse: (a) => fileArg("apply", a) },
   { words: ["status"], synopsis: "status", summary: "daemon health", parse: (a) => { noArgs(a); return { action: "STATUS", payload: {} }; } },
+  {
+    words: ["check"], synopsis: "check [[source|from S] group|to G]", summary: "explain why routes may not forward (rp_filter, link state, TTL, VIF limit)",
+    parse: (a) => {
+      const { key } = parseRouteKey(a, false);
+      if (key.group === undefined && a.length > 0) throw new UsageError("missing 'group G'");
+      return { action: "CHECK", payload: key.group === undefined ? {} : key };
+    },
+  },
 ];
 
 export const GLOBAL_SYNOPSIS = "GLOBAL: -n|--dry-run  -v|--verbose  -o|--output text|json  -j  -s|--socket PATH  -c|--config PATH  -h|--help  -V|--version";

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ERROR_CODES, isErrorCode } from "../errors/codes.js";
 import type { Response } from "../protocol/messages.js";
-import { renderChange, renderShow } from "../view/render.js";
+import { renderChange, renderFinding, renderShow, type FindingView } from "../view/render.js";
 import { VERSION } from "../version.js";
 import { call, UnreachableError } from "./client.js";
 import { UsageError, helpText, parseBatchFile, parseCommand, type ParsedCommand } from "./grammar.js";
@@ -52,8 +52,13 @@ function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Gl
     process.stdout.write(JSON.stringify(cmd.action === "SHOW" ? res.result : res, null, 2) + "\n");
     return;
   }
+  for (const w of (res.result.warnings ?? []) as FindingView[]) process.stderr.write(`mfc: warning: ${renderFinding(w)}\n`);
   if (cmd.action === "SHOW") {
     process.stdout.write(renderShow(res.result) + "\n");
+  } else if (cmd.action === "CHECK") {
+    const findings = (res.result.findings ?? []) as FindingView[];
+    process.stdout.write(`checked ${String(res.result.routes_checked)} route(s): ${findings.length === 0 ? "no problems found" : `${findings.length} finding(s)`}\n`);
+    for (const f of findings) process.stdout.write(renderFinding(f) + "\n");
   } else if (cmd.action === "STATUS") {
     for (const [k, v] of Object.entries(res.result)) process.stdout.write(`${k}: ${v === null ? "-" : JSON.stringify(v).replace(/^"(.*)"$/, "$1")}\n`);
   } else if (g.dryRun) {

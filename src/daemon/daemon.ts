@@ -10,6 +10,7 @@ import { sdNotify } from "../kernel/sdnotify.js";
 import { FileStateStore } from "../state/store.js";
 import { VERSION } from "../version.js";
 import type { DaemonConfig } from "./config.js";
+import { gatherFacts } from "./facts.js";
 import { RequestHandler } from "./handlers.js";
 import { missingCaps } from "./capabilities.js";
 import { LOG, log } from "./log.js";
@@ -80,7 +81,7 @@ export class MfcDaemon {
     this.monitor = openLinkMonitor(() => this.scheduleReconcile(), () => this.scheduleReconcile());
     const restored = await engine.restore();
     log(LOG.info, `restored ${restored.routes} route(s) from ${c.stateFile}, ${restored.installed} installed`);
-    const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() });
+    const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, gatherFacts);
     this.server = new ControlServer({
       path: c.socketPath, groupId: gid, maxRequestBytes: c.maxRequestBytes,
       maxConnections: c.maxConnections, clientTimeoutMs: c.clientTimeoutMs,

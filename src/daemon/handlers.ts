@@ -4,16 +4,28 @@ import type { Engine } from "../engine/engine.js";
 import type { CounterSource } from "../view/model.js";
 import { buildShowView } from "../view/model.js";
 import type { ErrorResponse, Response } from "../protocol/messages.js";
+import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics/checks.js";
+import { routeInterfaces, routeKey, type Route } from "../model/types.js";
 import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery } from "../protocol/schema.js";
 
 export interface StatusSource { status(): Record<string, unknown> }
+
+export type FactSource = (ifnames: Iterable<string>, vifsInUse: number) => Facts;
 
 export class RequestHandler {
   constructor(
     private readonly engine: Engine,
     private readonly counters: CounterSource,
     private readonly status: StatusSource,
+    private readonly facts: FactSource,
   ) {}
+
+  /** Findings for routes (all of them, or one), plus table-wide ones. */
+  private diagnose(routes: Route[], withTable: boolean): Finding[] {
+    const names = new Set(routes.flatMap(routeInterfaces));
+    const facts = this.facts(names, this.engine.snapshot().image.vifs.size);
+    return [...(withTable ? checkTable(facts) : []), ...routes.flatMap((r) => checkRoute(r, facts))];
+  }
 
   /** Handles one request line. Never throws. */
   async handleLine(line: Buffer): Promise<Response> {
@@ -41,7 +53,8 @@ export class RequestHandler {
     switch (action) {
       case "PING":
       case "STATUS":
-      case "SHOW": {
+      case "SHOW":
+      case "CHECK": {
         const q = parseQuery(action, payload);
         let result: Record<string, unknown> = { pong: true };
         if (q.action === "STATUS") result = this.status.status();
@@ -49,12 +62,26 @@ export class RequestHandler {
           const { config, image } = this.engine.snapshot();
           result = { ...buildShowView(config, image, this.counters, q.what) };
         }
+        if (q.action === "CHECK") {
+          const { config } = this.engine.snapshot();
+          const routes = q.group === undefined ? [...config.routes.values()] : [config.routes.get(routeKey(q.source, q.group))];
+          if (routes[0] === undefined && q.group !== undefined) throw new MfcError("E_MFC_NOT_FOUND", `Route (${q.source ?? "*"}, ${q.group}) does not exist.`);
+          const findings = this.diagnose(routes as Route[], q.group === undefined);
+          result = { routes_checked: routes.length, findings };
+        }
         return { status: "ok", dry_run: dryRun, changes: [], result };
       }
       default: {
         const ops = action === "BATCH" ? parseBatch(payload) : [parseOp(action, payload)];
         const { changes } = await this.engine.transact(ops, dryRun);
-        return { status: "ok", dry_run: dryRun, changes, result: { operations: ops.length, kernel_steps: changes.length } };
+        const result: Record<string, unknown> = { operations: ops.length, kernel_steps: changes.length };
+        // A route the kernel accepted may still never forward: say so now, not at 3 a.m.
+        const added = ops.length === 1 && (ops[0]?.action === "ADD_MFC" || ops[0]?.action === "REPLACE_MFC") ? ops[0].route : undefined;
+        if (added) {
+          const warnings = this.diagnose([added], false).filter((f) => f.severity !== "info");
+          if (warnings.length > 0) result.warnings = warnings;
+        }
+        return { status: "ok", dry_run: dryRun, changes, result };
       }
     }
   }

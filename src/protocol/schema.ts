@@ -66,7 +66,10 @@ export type Op =
   | { action: "FLUSH" }
   | { action: "APPLY"; vifs: PinnedVif[]; routes: Route[] };
 
-export type Query = { action: "PING" | "STATUS" } | { action: "SHOW"; what: "all" | "routes" | "vifs" };
+export type Query =
+  | { action: "PING" | "STATUS" }
+  | { action: "SHOW"; what: "all" | "routes" | "vifs" }
+  | { action: "CHECK"; source: string | null; group: string | undefined };
 
 function parse<S extends v.GenericSchema>(schema: S, input: unknown, where: string): v.InferOutput<S> {
   const r = v.safeParse(schema, input, { abortEarly: true });
@@ -132,8 +135,14 @@ export function parseBatch(payload: unknown): Op[] {
   });
 }
 
-export function parseQuery(action: "PING" | "STATUS" | "SHOW", payload: unknown): Query {
+const CheckIn = v.strictObject({ source: Source, group: v.optional(Address) });
+
+export function parseQuery(action: "PING" | "STATUS" | "SHOW" | "CHECK", payload: unknown): Query {
   if (action === "SHOW") return { action, what: parse(ShowIn, payload ?? {}, "payload").what ?? "all" };
+  if (action === "CHECK") {
+    const x = parse(CheckIn, payload ?? {}, "payload");
+    return { action, source: x.source == null ? null : checkSource(x.source), group: x.group === undefined ? undefined : checkGroup(x.group) };
+  }
   parse(Empty, payload ?? {}, "payload");
   return { action };
 }

@@ -30,6 +30,12 @@ function table(header: string[], rows: string[][]): string[] {
   return [line(header), ...rows.map(line)];
 }
 
+export interface FindingView { severity: string; code: string; message: string; fix?: string; route?: string }
+
+export function renderFinding(f: FindingView): string {
+  return `${f.severity}: ${f.code}${f.route ? ` ${f.route}` : ""}: ${f.message}${f.fix ? `\n  fix: ${f.fix}` : ""}`;
+}
+
 export function renderChange(c: Record<string, unknown>): string {
   const a = String(c.action);
   if (a.endsWith("_vif")) return `${a.replace("_", " ")} ${String(c.vifi)} ${String(c.ifname)} (ifindex ${String(c.ifindex)}, threshold ${String(c.threshold)})`;

@@ -1,0 +1,79 @@
+/**
+ * Pure: why a route cannot forward, from facts gathered by the daemon (facts.ts). Each finding
+ * names what is wrong and the command that fixes it. These are the silent failures: the kernel
+ * drops such traffic without an error, often without a counter (STACK.md).
+ */
+import { MAXVIFS } from "../kernel/port.js";
+import type { Route } from "../model/types.js";
+
+export interface InterfaceFacts {
+  exists: boolean;
+  up: boolean;
+  running: boolean;
+  multicast: boolean;
+  /** Effective rp_filter: max(conf.all, conf.<if>) — the kernel uses the larger. */
+  rpFilter: number;
+}
+
+export interface Facts {
+  interfaces: ReadonlyMap<string, InterfaceFacts>;
+  vifsInUse: number;
+}
+
+export interface Finding {
+  severity: "error" | "warning" | "info";
+  code: "RP_FILTER_STRICT" | "RP_FILTER_LOOSE" | "IF_MISSING" | "IF_DOWN" | "IF_NO_CARRIER" | "IF_NO_MULTICAST" | "TTL_THRESHOLD" | "VIF_LIMIT_NEAR";
+  message: string;
+  fix?: string;
+  route?: string;
+  ifname?: string;
+}
+
+const label = (r: Route): string => `(${r.source ?? "*"}, ${r.group})`;
+
+export function checkRoute(route: Route, facts: Facts): Finding[] {
+  const out: Finding[] = [];
+  const key = label(route);
+  const iif = facts.interfaces.get(route.iif);
+  if (iif?.exists && iif.rpFilter === 1) {
+    out.push({
+      severity: "error", code: "RP_FILTER_STRICT", route: key, ifname: route.iif,
+      message: `rp_filter is strict (1) on input interface ${route.iif}: multicast from a source not routed back via ${route.iif} is dropped before the MFC, with no counter`,
+      fix: `sysctl -w net.ipv4.conf.${route.iif}.rp_filter=0 net.ipv4.conf.all.rp_filter=0`,
+    });
+  } else if (iif?.exists && iif.rpFilter === 2) {
+    out.push({
+      severity: "warning", code: "RP_FILTER_LOOSE", route: key, ifname: route.iif,
+      message: `rp_filter is loose (2) on input interface ${route.iif}: traffic is dropped if there is no route at all back to ${route.source ?? "the sources"}`,
+      fix: `ip route get ${route.source ?? "<source>"}  # must succeed; or sysctl -w net.ipv4.conf.${route.iif}.rp_filter=0 net.ipv4.conf.all.rp_filter=0`,
+    });
+  }
+  for (const [role, name] of [["input", route.iif], ...route.oifs.map((o) => ["output", o.ifname] as const)] as const) {
+    const f = facts.interfaces.get(name);
+    if (!f?.exists) {
+      out.push({ severity: "error", code: "IF_MISSING", route: key, ifname: name, message: `${role} interface ${name} does not exist; the route stays pending until it appears`, fix: `ip link show ${name}` });
+      continue;
+    }
+    if (!f.up) out.push({ severity: "error", code: "IF_DOWN", route: key, ifname: name, message: `${role} interface ${name} is down`, fix: `ip link set ${name} up` });
+    else if (!f.running) out.push({ severity: "warning", code: "IF_NO_CARRIER", route: key, ifname: name, message: `${role} interface ${name} has no carrier`, fix: `ip link show ${name}  # check the cable / peer` });
+    if (!f.multicast) out.push({ severity: "error", code: "IF_NO_MULTICAST", route: key, ifname: name, message: `${role} interface ${name} is not multicast-capable`, fix: `ip link set ${name} multicast on` });
+  }
+  for (const o of route.oifs) {
+    if (o.ttl > 1) {
+      out.push({
+        severity: "info", code: "TTL_THRESHOLD", route: key, ifname: o.ifname,
+        message: `oif ${o.ifname} has TTL threshold ${o.ttl}: only packets arriving with TTL > ${o.ttl} leave on it (and packets with TTL 1 are never forwarded)`,
+      });
+    }
+  }
+  return out;
+}
+
+export function checkTable(facts: Facts): Finding[] {
+  if (facts.vifsInUse < MAXVIFS - 4) return [];
+  return [{
+    severity: "warning", code: "VIF_LIMIT_NEAR",
+    message: `${facts.vifsInUse} of ${MAXVIFS} VIFs are in use (kernel limit MAXVIFS); routes on new interfaces will fail with E_VIF_LIMIT`,
+    fix: "mfc vif show  # remove unused pinned VIFs with: mfc vif del dev IF",
+  }];
+}
