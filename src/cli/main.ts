@@ -74,8 +74,9 @@ async function run(argv: string[]): Promise<number> {
   try {
     g = parseGlobals(argv);
     if (g.version) { process.stdout.write(`mfc ${VERSION}\n`); return EXIT.ok; }
-    if (g.help || g.words[0] === "help") {
-      process.stdout.write(helpText(g.words[0] === "help" ? g.words.slice(1) : g.words));
+    // `mfc help [CMD]`, `mfc CMD help`, `mfc CMD --help`: all print the same table-generated help.
+    if (g.help || g.words.includes("help")) {
+      process.stdout.write(helpText(g.words.filter((w) => w !== "help")));
       return EXIT.ok;
     }
     cmd = parseCommand(g.words);
