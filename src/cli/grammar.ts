@@ -2,7 +2,7 @@
  * The CLI grammar of SPEC §4 as one table: the parser and `mfc help` both read it, so help cannot
  * drift from behaviour. Pure: words in, a request (or a UsageError) out.
  */
-import type { Action } from "../protocol/messages.js";
+import { READ_ACTIONS, type Action } from "../protocol/messages.js";
 
 export class UsageError extends Error {
   constructor(message: string, readonly synopsis?: string) {
@@ -171,7 +171,7 @@ export function parseBatchFile(text: string): { operations: { action: Action; pa
     } catch (err) {
       throw new UsageError(`line ${i + 1}: ${(err as Error).message}`);
     }
-    if (cmd.file || cmd.action === "SHOW" || cmd.action === "STATUS") throw new UsageError(`line ${i + 1}: '${line.split(/\s+/)[0]}' cannot be used in a batch`);
+    if (cmd.file || (READ_ACTIONS as readonly string[]).includes(cmd.action)) throw new UsageError(`line ${i + 1}: '${line.split(/\s+/)[0]}' cannot be used in a batch`);
     operations.push({ action: cmd.action, payload: cmd.payload });
     lines.push(i + 1);
   });

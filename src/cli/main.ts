@@ -67,6 +67,11 @@ function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Gl
   }
 }
 
+/** Whether JSON output was asked for, even on a command line that does not parse. */
+function wantsJson(argv: string[]): boolean {
+  return argv.some((a, i) => a === "-j" || a === "--json" || a === "--output=json" || ((a === "-o" || a === "--output") && argv[i + 1] === "json"));
+}
+
 async function run(argv: string[]): Promise<number> {
   let g: Globals;
   let cmd: ParsedCommand;
@@ -82,11 +87,10 @@ async function run(argv: string[]): Promise<number> {
     cmd = parseCommand(g.words);
     built = buildRequest(cmd, g);
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`mfc: ${err.message}\n${err.synopsis ?? ""}${err.synopsis?.endsWith("\n") ? "" : err.synopsis ? "\n" : ""}`);
-      return EXIT.usage;
-    }
-    process.stderr.write(`mfc: ${(err as Error).message}\n`);
+    const message = (err as Error).message;
+    if (wantsJson(argv)) process.stdout.write(JSON.stringify({ status: "error", error_code: "E_USAGE", message }) + "\n");
+    process.stderr.write(`mfc: E_USAGE: ${message}\n`);
+    if (err instanceof UsageError && err.synopsis) process.stderr.write(err.synopsis.endsWith("\n") ? err.synopsis : `${err.synopsis}\n`);
     return EXIT.usage;
   }
   if (g.verbose) process.stderr.write(`> ${JSON.stringify(built.request)}\n`);
@@ -95,8 +99,9 @@ async function run(argv: string[]): Promise<number> {
     res = await call(socketPath(g), built.request);
   } catch (err) {
     const message = (err as Error).message;
-    if (g.output === "json") process.stdout.write(JSON.stringify({ status: "error", error_code: "E_UNREACHABLE", message }) + "\n");
-    process.stderr.write(`mfc: ${message}\n`);
+    const code = err instanceof UnreachableError ? "E_UNREACHABLE" : "E_INTERNAL";
+    if (g.output === "json") process.stdout.write(JSON.stringify({ status: "error", error_code: code, message }) + "\n");
+    process.stderr.write(`mfc: ${code}: ${message}\n`);
     return err instanceof UnreachableError ? EXIT.unreachable : EXIT.refused;
   }
   if (g.verbose) process.stderr.write(`< ${JSON.stringify(res)}\n`);

@@ -19,6 +19,9 @@ export const ERROR_CODES = {
   E_STATE_WRITE: { exit: 1, summary: "The state file could not be saved; the kernel changes were rolled back." },
   E_PERMISSION_DENIED: { exit: 3, summary: "The peer is not root, the daemon's user, or a member of socket_group." },
   E_INTERNAL: { exit: 1, summary: "An unexpected daemon error; the request was not applied." },
+  // Raised by the CLI itself, never sent by the daemon.
+  E_USAGE: { exit: 2, summary: "The command line does not follow the grammar; the daemon was not contacted." },
+  E_UNREACHABLE: { exit: 3, summary: "The daemon cannot be reached: no socket, connection refused, or permission denied." },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
