@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** mfc: the operator's CLI. Exit 0 ok, 1 daemon refused/failed, 2 usage error, 3 daemon unreachable. */
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { DEFAULTS, DEFAULT_CONFIG_PATH, loadConfig } from "../daemon/config.js";
 import { ERROR_CODES, isErrorCode } from "../errors/codes.js";
 import type { Response } from "../protocol/messages.js";
 import { renderChange, renderFinding, renderShow, type FindingView } from "../view/render.js";
@@ -16,16 +16,12 @@ function readInput(path: string): string {
   return path === "-" ? readFileSync(0, "utf8") : readFileSync(path, "utf8");
 }
 
+/** --socket, else socket_path of --config (or of the default config file if it exists). */
 function socketPath(g: Globals): string {
   if (g.socket) return g.socket;
-  const config = g.config ?? "/etc/mfc_daemon.conf";
-  if (g.config || existsSync(config)) {
-    // The CLI needs only socket_path from the daemon's config; relative paths are relative to it.
-    const text = readFileSync(config, "utf8");
-    const m = /^\s*socket_path\s*=\s*(.+?)\s*$/m.exec(text);
-    if (m?.[1]) return resolve(dirname(resolve(config)), m[1]);
-  }
-  return "/var/run/mfc_daemon.sock";
+  const config = g.config ?? DEFAULT_CONFIG_PATH;
+  if (g.config || existsSync(config)) return loadConfig(config).socketPath;
+  return DEFAULTS.socketPath;
 }
 
 function buildRequest(cmd: ParsedCommand, g: Globals): { request: Record<string, unknown>; batchLines?: number[] } {
@@ -95,8 +91,15 @@ async function run(argv: string[]): Promise<number> {
   }
   if (g.verbose) process.stderr.write(`> ${JSON.stringify(built.request)}\n`);
   let res: Response;
+  let socket: string;
   try {
-    res = await call(socketPath(g), built.request);
+    socket = socketPath(g);
+  } catch (err) {
+    process.stderr.write(`mfc: E_USAGE: ${(err as Error).message}\n`);
+    return EXIT.usage;
+  }
+  try {
+    res = await call(socket, built.request);
   } catch (err) {
     const message = (err as Error).message;
     const code = err instanceof UnreachableError ? "E_UNREACHABLE" : "E_INTERNAL";
