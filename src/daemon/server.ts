@@ -21,6 +21,13 @@ export interface ServerOptions {
 
 export type LineHandler = (line: Buffer, peer: PeerCred) => Promise<Response>;
 
+/**
+ * Backpressure: a connection with this many requests read but not yet answered (its client is not
+ * reading the answers) is not read further until answers drain; else one client that writes
+ * without reading makes the daemon queue answers until it runs out of memory.
+ */
+const MAX_UNANSWERED = 32;
+
 export class ControlServer {
   private server: Server | undefined;
   private readonly clients = new Set<Socket>();
@@ -69,9 +76,12 @@ export class ControlServer {
     const splitter = new LineSplitter(this.opts.maxRequestBytes);
     // Requests of one connection are answered in order; others proceed independently.
     let chain = Promise.resolve();
+    let unanswered = 0;
+    let closing = false;
     socket.on("data", (chunk: Buffer) => {
       for (const ev of splitter.push(chunk)) {
         if (ev.kind === "too_large") {
+          closing = true;
           socket.pause();
           chain = chain.then(() => this.send(socket, {
             status: "error", error_code: "E_TOO_LARGE", message: `Request line exceeds max_request_bytes (${this.opts.maxRequestBytes} bytes); closing.`,
@@ -80,8 +90,13 @@ export class ControlServer {
         }
         const line = ev.line;
         if (line.length === 0 || (line.length === 1 && line[0] === 0x0d)) continue;
-        chain = chain.then(async () => this.send(socket, await this.handle(line, peer)));
+        unanswered++;
+        chain = chain.then(async () => this.send(socket, await this.handle(line, peer))).then(() => {
+          unanswered--;
+          if (!closing && unanswered < MAX_UNANSWERED && socket.isPaused()) socket.resume();
+        });
       }
+      if (unanswered >= MAX_UNANSWERED) socket.pause();
     });
     socket.resume();
   }

@@ -10,7 +10,7 @@ import { cloneConfig, emptyConfig, interfaceRefs, type Config, type PinnedVif, t
 import type { Op } from "../protocol/schema.js";
 import type { StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps } from "./apply.js";
-import { emptyImage, type Image } from "./image.js";
+import { emptyImage, type Image, type MfcImage } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
 import { realize } from "./realize.js";
 import { planTouched } from "./incremental.js";
@@ -67,7 +67,8 @@ export class Engine {
     return this.serial.run(async () => {
       const next = applyOps(this.config, ops, this.links);
       const current = this.liveImage();
-      const routesOnly = !next.routes.isCleared && !next.vifs.isCleared &&
+      // A vanished VIF leaves stale indices in untouched entries: only the full plan rewrites them.
+      const routesOnly = current.staleVifis === undefined && !next.routes.isCleared && !next.vifs.isCleared &&
         next.vifs.changedKeys().next().done === true;
       const delta = routesOnly ? planTouched(this.config, next, next.routes.changedKeys(), current, this.refs, this.links) : undefined;
       const target = delta ? undefined : realize(next, current, this.links);
@@ -136,14 +137,21 @@ export class Engine {
    * rewrite or remove every entry that still names them.
    */
   private liveImage(): Image {
-    let vifs: Image["vifs"] | undefined;
-    for (const [name, vif] of this.image.vifs) {
-      if (this.links.nameOf(vif.ifindex) === undefined) {
-        vifs ??= new Map(this.image.vifs);
-        vifs.delete(name);
-      }
+    const vanished = new Set<number>();
+    for (const vif of this.image.vifs.values()) {
+      if (this.links.nameOf(vif.ifindex) === undefined) vanished.add(vif.vifi);
     }
-    return vifs ? { vifs, mfcs: this.image.mfcs } : this.image;
+    if (vanished.size === 0) return this.image;
+    const vifs = new Map([...this.image.vifs].filter(([, v]) => !vanished.has(v.vifi)));
+    // Entries naming a vanished VIF are stale: the kernel still holds the old index, and re-adding
+    // them (an undo) would silently lose that OIF. Marked stale, every plan rewrites them.
+    const mfcs = new Map<string, MfcImage>();
+    for (const [key, m] of this.image.mfcs) {
+      const stale = vanished.has(m.parent) || m.oifs.some((o) => vanished.has(o.vifi));
+      mfcs.set(key, stale ? { ...m, stale: true } : m);
+    }
+    const staleVifis = new Set([...(this.image.staleVifis ?? []), ...vanished]);
+    return { vifs, mfcs, staleVifis };
   }
 
   private applyOrThrow(steps: Step[]): void {

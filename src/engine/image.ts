@@ -15,11 +15,15 @@ export interface MfcImage {
   /** The oifs actually installed (those whose interface has a VIF), with their effective TTLs. */
   oifs: (Oif & { vifi: number })[];
   ttls: number[];
+  /** Names a VIF whose device vanished: must be rewritten by the next plan, whatever it says. */
+  stale?: true;
 }
 
 export interface Image {
   vifs: Map<string, VifImage>;
   mfcs: Map<string, MfcImage>;
+  /** VIF numbers that stale entries still name: not handed out again until they are rewritten. */
+  staleVifis?: ReadonlySet<number>;
 }
 
 export function emptyImage(): Image {
@@ -31,6 +35,7 @@ export function sameVif(a: VifImage, b: VifImage): boolean {
 }
 
 export function sameMfc(a: MfcImage, b: MfcImage): boolean {
+  if (a.stale || b.stale) return false;
   return a.parent === b.parent && a.iif === b.iif && a.ttls.length === b.ttls.length &&
     a.ttls.every((t, i) => t === b.ttls[i]) && a.oifs.length === b.oifs.length &&
     a.oifs.every((o, i) => o.ifname === b.oifs[i]?.ifname);

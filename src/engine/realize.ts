@@ -39,7 +39,7 @@ export function assignVifs(
   }
   // Prefer numbers nobody held before this transaction: an MFC entry still naming an old VIF
   // number must never forward into a new interface that inherited it (STACK.md, stale indices).
-  const previouslyHeld = new Set([...current.vifs.values()].map((v) => v.vifi));
+  const previouslyHeld = new Set([...current.vifs.values()].map((v) => v.vifi).concat([...(current.staleVifis ?? [])]));
   for (const w of wanted) {
     const vifi = firstFree(used, previouslyHeld) ?? firstFree(used, new Set());
     if (vifi === undefined) {

@@ -123,7 +123,14 @@ export class FileStateStore implements StateStore {
         this.tornTail = false;
       }
       this.journal ??= await open(this.journalPath, "a", 0o640);
-      await this.journal.write(line);
+      // One write(2) may take only part of the line (a nearly full file system) and report no
+      // error: loop, so the shortfall surfaces as ENOSPC instead of an acknowledged torn record.
+      const buf = Buffer.from(line, "utf8");
+      for (let off = 0; off < buf.length; ) {
+        const { bytesWritten } = await this.journal.write(buf, off, buf.length - off);
+        if (bytesWritten <= 0) throw new Error(`short write to ${this.journalPath}`);
+        off += bytesWritten;
+      }
       await this.journal.datasync();
       this.journalBytes += bytes;
     } catch (err) {

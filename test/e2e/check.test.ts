@@ -20,7 +20,7 @@ after(async () => {
   await lab?.destroy();
 });
 
-test("check finds strict rp_filter on the iif, and its fix makes packets flow", async () => {
+void test("check finds strict rp_filter on the iif, and its fix makes packets flow", async () => {
   const src = `10.${lab.x}.9.2`; // not routed back via up0: strict rp_filter drops it
   await lab.exec(lab.ns.sender, ["ip", "addr", "add", `${src}/32`, "dev", "eth0"]);
   await lab.exec(lab.ns.router, ["sysctl", "-qw", "net.ipv4.conf.up0.rp_filter=1"]);
@@ -44,7 +44,7 @@ test("check finds strict rp_filter on the iif, and its fix makes packets flow", 
 
   // Apply exactly the suggested fix, in the router's namespace.
   assert.ok(rp.fix?.startsWith("sysctl -w "));
-  await lab.exec(lab.ns.router, rp.fix.split(" "));
+  await lab.exec(lab.ns.router, (rp.fix ?? "").split(" "));
   const again = await d.mfc(["-j", "check", "from", src, "to", group]);
   const left = (JSON.parse(again.stdout) as { result: { findings: { code: string }[] } }).result.findings;
   assert.equal(left.filter((f) => f.code.startsWith("RP_FILTER")).length, 0);
@@ -52,7 +52,7 @@ test("check finds strict rp_filter on the iif, and its fix makes packets flow", 
   assert.ok(await rx.waitFor(3, 3000), `after the fix packets must arrive (got ${rx.count()})`);
 });
 
-test("check finds a down output interface", async () => {
+void test("check finds a down output interface", async () => {
   const add = await d.mfc(["add", "from", lab.addr.sender, "to", "239.77.2.1", "iif", "up0", "oif", "dn2"]);
   assert.equal(add.code, 0, add.stderr);
   await lab.exec(lab.ns.router, ["ip", "link", "set", "dn2", "down"]);

@@ -1,0 +1,167 @@
+/** src/daemon/config.ts: the daemon's INI config, every value checked, errors by key and line. */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, DEFAULTS, loadConfig, parseConfig } from "../../src/daemon/config.js";
+import { DEFAULT_MAX_REQUEST_BYTES } from "../../src/protocol/messages.js";
+
+const FILE = "/etc/mfc/mfc_daemon.conf";
+
+function configError(text: string, ...mentions: (string | RegExp)[]): ConfigError {
+  let caught: unknown;
+  try {
+    parseConfig(text, FILE);
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof ConfigError, `expected ConfigError, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : "no error"}`);
+  for (const m of mentions) {
+    if (typeof m === "string") assert.ok(caught.message.includes(m), `message should contain ${JSON.stringify(m)}: ${caught.message}`);
+    else assert.match(caught.message, m);
+  }
+  return caught;
+}
+
+void describe("parseConfig", () => {
+  void test("defaults (SPEC §2)", () => {
+    const expected = {
+      socketPath: "/var/run/mfc_daemon.sock",
+      stateFile: "/var/lib/mfc_daemon/state.json",
+      socketGroup: "mfc_admin",
+      table: undefined,
+      maxRequestBytes: 64 * 1024 * 1024,
+      maxConnections: 64,
+      clientTimeoutMs: 60_000,
+    };
+    assert.deepEqual(DEFAULTS, expected);
+    assert.equal(DEFAULT_MAX_REQUEST_BYTES, 64 * 1024 * 1024);
+    assert.deepEqual(parseConfig("", FILE), expected);
+    assert.deepEqual(parseConfig("# only comments\n; here\n\n[daemon]\n", FILE), expected);
+  });
+
+  void test("the result is a copy: DEFAULTS is never changed", () => {
+    parseConfig("[daemon]\nsocket_path = /x.sock\n", FILE);
+    assert.equal(DEFAULTS.socketPath, "/var/run/mfc_daemon.sock");
+  });
+
+  void test("every key", () => {
+    const text = [
+      "[daemon]",
+      "socket_path = /run/mfc/ctl.sock",
+      "state_file = /srv/mfc/state.json",
+      "socket_group = netadm",
+      "table = 10",
+      "max_request_bytes = 2048",
+      "max_connections = 5",
+      "client_timeout_s = 30",
+    ].join("\n");
+    assert.deepEqual(parseConfig(text, FILE), {
+      socketPath: "/run/mfc/ctl.sock",
+      stateFile: "/srv/mfc/state.json",
+      socketGroup: "netadm",
+      table: 10,
+      maxRequestBytes: 2048,
+      maxConnections: 5,
+      clientTimeoutMs: 30_000,
+    });
+  });
+
+  void test("empty socket_group and empty table are allowed", () => {
+    const c = parseConfig("[daemon]\nsocket_group =\ntable =\n", FILE);
+    assert.equal(c.socketGroup, "");
+    assert.equal(c.table, undefined);
+    assert.equal(parseConfig("[daemon]\ntable = 0\n", FILE).table, 0);
+    assert.equal(parseConfig("[daemon]\ntable = 4294967295\n", FILE).table, 0xffffffff);
+  });
+
+  void test("range limits are inclusive", () => {
+    assert.equal(parseConfig("[daemon]\nmax_request_bytes = 1024\n", FILE).maxRequestBytes, 1024);
+    assert.equal(parseConfig("[daemon]\nmax_request_bytes = 1073741824\n", FILE).maxRequestBytes, 1024 ** 3);
+    assert.equal(parseConfig("[daemon]\nmax_connections = 1\n", FILE).maxConnections, 1);
+    assert.equal(parseConfig("[daemon]\nmax_connections = 10000\n", FILE).maxConnections, 10_000);
+    assert.equal(parseConfig("[daemon]\nclient_timeout_s = 86400\n", FILE).clientTimeoutMs, 86_400_000);
+  });
+
+  void test("relative paths are resolved against the config file's directory", () => {
+    const c = parseConfig("[daemon]\nsocket_path = ../run/mfc_daemon.sock\nstate_file = state/state.json\n", "/opt/mfc/config/dev.conf");
+    assert.equal(c.socketPath, "/opt/mfc/run/mfc_daemon.sock");
+    assert.equal(c.stateFile, "/opt/mfc/config/state/state.json");
+  });
+
+  void test("a relative config file name is resolved from the working directory first", () => {
+    const c = parseConfig("[daemon]\nstate_file = s.json\n", "config/dev.conf");
+    assert.equal(c.stateFile, join(process.cwd(), "config", "s.json"));
+  });
+
+  void test("config/dev.conf keeps socket and state inside the checkout's run/", () => {
+    const c = loadConfig(new URL("../../config/dev.conf", import.meta.url).pathname);
+    const root = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+    assert.equal(c.socketPath, `${root}/run/mfc_daemon.sock`);
+    assert.equal(c.stateFile, `${root}/run/state.json`);
+    assert.equal(c.socketGroup, "");
+    assert.equal(c.table, undefined);
+  });
+
+  void test("an unknown key names the key and its line", () => {
+    configError("# comment\n[daemon]\nsocket_path = /a\nfrobnicate = 1\n", `${FILE}:4:`, "'frobnicate'");
+    configError("[daemon]\nsocket_pth = /a\n", `${FILE}:2:`, "'socket_pth'");
+  });
+
+  void test("a key outside [daemon] names the key and its line", () => {
+    configError("table = 1\n[daemon]\n", `${FILE}:1:`, "'table'", "outside [daemon]");
+  });
+
+  void test("an unknown section names the section and its line", () => {
+    configError("[daemon]\ntable = 1\n\n[server]\nx = 1\n", `${FILE}:4:`, "unknown section 'server'");
+    configError("[Daemon]\n", `${FILE}:1:`, "'Daemon'");
+  });
+
+  const bad: [string, string, number][] = [
+    ["socket_path", "", 3],
+    ["state_file", "", 3],
+    ["socket_group", "two words", 3],
+    ["socket_group", "9group!", 3],
+    ["table", "-1", 3],
+    ["table", "main", 3],
+    ["table", "4294967296", 3],
+    ["max_request_bytes", "1023", 3],
+    ["max_request_bytes", "1073741825", 3],
+    ["max_request_bytes", "64M", 3],
+    ["max_connections", "0", 3],
+    ["max_connections", "10001", 3],
+    ["max_connections", "1.5", 3],
+    ["client_timeout_s", "0", 3],
+    ["client_timeout_s", "86401", 3],
+    ["client_timeout_s", "1e3", 3],
+  ];
+  for (const [key, value, line] of bad) {
+    void test(`${key} = ${JSON.stringify(value)} is refused with key and line`, () => {
+      const err = configError(`[daemon]\n# the line below is wrong\n${key} = ${value}\n`, `${FILE}:${line}:`, key);
+      assert.ok(err.message.includes(JSON.stringify(value)), `message should show the value: ${err.message}`);
+    });
+  }
+
+  void test("a bare key (no '=') is refused as not a single value", () => {
+    configError("[daemon]\ntable\n", `${FILE}:2:`, "table", "single value");
+  });
+});
+
+void describe("loadConfig", () => {
+  void test("reads a file and resolves relative paths against it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mfc-config-"));
+    try {
+      const file = join(dir, "d.conf");
+      writeFileSync(file, "[daemon]\nstate_file = st.json\nmax_connections = 3\n");
+      const c = loadConfig(file);
+      assert.equal(c.stateFile, join(dir, "st.json"));
+      assert.equal(c.maxConnections, 3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  void test("a missing file is a ConfigError naming the file", () => {
+    assert.throws(() => loadConfig("/nonexistent/mfc_daemon.conf"), (err: unknown) => err instanceof ConfigError && err.message.includes("/nonexistent/mfc_daemon.conf"));
+  });
+});

@@ -1,0 +1,105 @@
+/**
+ * The docs cannot fall behind the code: every error code, CLI command, config key and protocol
+ * action must be documented where an operator looks for it.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { COMMANDS } from "../../src/cli/grammar.js";
+import * as configModule from "../../src/daemon/config.js";
+import { ConfigError, DEFAULTS, parseConfig } from "../../src/daemon/config.js";
+import { ERROR_CODES } from "../../src/errors/codes.js";
+import { ACTIONS } from "../../src/protocol/messages.js";
+
+const read = (rel: string): string => readFileSync(new URL(`../../${rel}`, import.meta.url), "utf8");
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** The config keys parseConfig accepts. */
+function configKeys(): string[] {
+  // Prefer an exported list if config.ts ever provides one.
+  const exported = (configModule as Record<string, unknown>).CONFIG_KEYS;
+  let candidates: string[];
+  if (Array.isArray(exported)) {
+    candidates = exported.map(String);
+  } else {
+    // Otherwise read the keys of its KEYS table from the source...
+    const src = read("src/daemon/config.ts");
+    const block = /const KEYS\b[^=]*=\s*\{([\s\S]*?)\n\};/.exec(src)?.[1];
+    assert.ok(block, "src/daemon/config.ts has no `const KEYS = {...};` table: export the key list (CONFIG_KEYS) for this test");
+    candidates = [...block.matchAll(/^\s{2}([a-z][a-z0-9_]*)\s*:/gm)].map((m) => m[1] as string);
+  }
+  // ...and prove each one by trying it: parseConfig must not call it unknown.
+  const accepted = candidates.filter((key) => {
+    try {
+      parseConfig(`[daemon]\n${key} = 1\n`, "/etc/test.conf");
+      return true;
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      return !/unknown key/.test(err.message);
+    }
+  });
+  assert.deepEqual(accepted, candidates, "every candidate key is accepted by parseConfig");
+  assert.throws(() => parseConfig("[daemon]\nno_such_key_x = 1\n", "/etc/test.conf"), /unknown key/, "unknown keys are refused, so the probe above means something");
+  // Every DaemonConfig field is set by some key (client_timeout_s -> clientTimeoutMs, ...).
+  assert.ok(accepted.length >= Object.keys(DEFAULTS).length, `only ${accepted.length} keys found for ${Object.keys(DEFAULTS).length} settings`);
+  return accepted;
+}
+
+void describe("docs/error-codes.md", () => {
+  const doc = read("docs/error-codes.md");
+  for (const code of Object.keys(ERROR_CODES)) {
+    void test(`documents ${code} (heading or table row)`, () => {
+      const heading = new RegExp(`^#{2,4}\\s+\`?${code}\`?\\s*$`, "m");
+      const row = new RegExp(`^\\|\\s*\`?${code}\`?\\s*\\|`, "m");
+      assert.ok(heading.test(doc) || row.test(doc), `${code} has no heading or table row in docs/error-codes.md`);
+    });
+    void test(`gives the CLI exit status of ${code}`, () => {
+      const exit = ERROR_CODES[code as keyof typeof ERROR_CODES].exit;
+      const row = new RegExp(`^\\|\\s*\`?${code}\`?\\s*\\|\\s*${exit}\\s*\\|`, "m");
+      assert.ok(row.test(doc), `docs/error-codes.md needs a row '| \`${code}\` | ${exit} |'`);
+    });
+  }
+});
+
+void describe("README.md", () => {
+  const readme = read("README.md");
+  for (const c of COMMANDS) {
+    const words = c.words.join(" ");
+    void test(`shows 'mfc ${words}' in its synopsis and in an example`, () => {
+      const synopsis = new RegExp(`mfc \\[GLOBAL\\.\\.\\.\\] ${escape(words)}(\\s|$)`, "m");
+      assert.ok(synopsis.test(readme), `README.md lacks the synopsis line 'mfc [GLOBAL...] ${words} ...'`);
+      // An example: `mfc`, optional global options, then the command's words.
+      const example = new RegExp(`(^|[\\s\`$])mfc( -[-\\w=]+( [\\w./-]+)?)* ${escape(words)}(\\s|$|\`)`, "m");
+      const examples = readme.split("\n").filter((l) => !l.includes("[GLOBAL...]"));
+      assert.ok(examples.some((l) => example.test(l)), `README.md has no example of 'mfc ${words}'`);
+    });
+  }
+  void test("links every document of docs/", () => {
+    for (const d of ["docs/operations.md", "docs/protocol.md", "docs/error-codes.md", "docs/architecture.md"]) {
+      assert.ok(readme.includes(`](${d})`), `README.md does not link ${d}`);
+      assert.ok(read(d).length > 0);
+    }
+  });
+  void test("the quick start is run-dev.sh then npm test", () => {
+    assert.match(readme, /\.\/scripts\/run-dev\.sh/);
+    assert.match(readme, /^npm test\b/m);
+  });
+});
+
+void describe("docs/operations.md", () => {
+  const doc = read("docs/operations.md");
+  for (const key of configKeys()) {
+    void test(`documents config key ${key}`, () => {
+      assert.ok(new RegExp(`^\\|\\s*\`${key}\`\\s*\\|`, "m").test(doc), `docs/operations.md has no table row for \`${key}\``);
+    });
+  }
+});
+
+void describe("docs/protocol.md", () => {
+  const doc = read("docs/protocol.md");
+  for (const action of ACTIONS) {
+    void test(`documents action ${action}`, () => {
+      assert.ok(new RegExp(`^#{2,4}\\s+.*\`${action}\``, "m").test(doc), `docs/protocol.md has no heading for \`${action}\``);
+    });
+  }
+});

@@ -1,0 +1,447 @@
+/**
+ * Model-based test of the engine (SPEC §3, §6.1-6.3): random sequences of add / replace / del /
+ * vif add / vif del / batch / apply / flush / restart / link removal and re-creation, some of them
+ * invalid and some run with an injected kernel or save fault, against a deliberately simple model
+ * (a Map of routes and a Map of pinned VIFs, with the error code each invalid op must get).
+ *
+ * After every step:
+ * - the engine's config and the last saved config equal the model (a failed request changed nothing);
+ * - the FakeKernel's VIF table holds exactly one VIF per needed, existing interface, with its threshold;
+ * - its MFC table holds exactly the routes the model can install (iif and at least one oif present),
+ *   each parent/oif VIF naming the right ifindex, each TTL the stricter of oif TTL and VIF threshold,
+ *   and no entry references a VIF that does not exist or belongs to another interface;
+ * - the engine's image equals the kernel table (memory tells the truth).
+ *
+ * Reproducible: a fixed seed (override with MFC_MODEL_SEED=<n>); fast-check prints seed and path
+ * of any counterexample, and the failing step is named in the message.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Engine } from "../../src/engine/engine.js";
+import type { Image } from "../../src/engine/image.js";
+import { MfcError } from "../../src/errors/codes.js";
+import { FakeKernel, FakeLinks } from "../../src/kernel/fake.js";
+import type { Config, PinnedVif, Route } from "../../src/model/types.js";
+import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
+import { MemoryStore, configText } from "../support/memory_store.js";
+
+const SEED = process.env.MFC_MODEL_SEED !== undefined ? Number(process.env.MFC_MODEL_SEED) : 0x6d6663;
+const RUNS = process.env.MFC_MODEL_RUNS !== undefined ? Number(process.env.MFC_MODEL_RUNS) : 200;
+
+const IFACES = ["e0", "e1", "e2", "e3", "e4", "e5"];
+const MISSING = "zz9"; // never exists
+const GROUPS = ["239.0.0.1", "239.0.0.2", "239.0.0.3", "239.0.0.4"];
+const SOURCES = [null, "10.0.0.1", "10.0.0.2", "192.168.7.3"];
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+interface RouteSpec { source: string | null; group: string; iif: string; oifs: { ifname: string; ttl: number }[] }
+type SubCmd =
+  | { k: "add" | "replace"; route: RouteSpec }
+  | { k: "del"; source: string | null; group: string }
+  | { k: "vifAdd"; ifname: string; threshold: number }
+  | { k: "vifDel"; ifname: string }
+  | { k: "flush" };
+type TxCmd =
+  | SubCmd
+  | { k: "batch"; ops: SubCmd[] }
+  /** Desired state: the current routes/pins selected by the masks, plus extra ones. */
+  | { k: "apply"; keepRoutes: number; keepVifs: number; routes: RouteSpec[]; vifs: { ifname: string; threshold: number }[] };
+type Fault = { mode: "none" } | { mode: "once" | "persistent" | "save" | "saveThenUndoOnce"; pick: number };
+type Cmd =
+  | { k: "tx"; tx: TxCmd; fault: Fault }
+  | { k: "restart" }
+  | { k: "linkDown" | "linkUp"; ifname: string; reconcile: boolean }
+  | { k: "reconcile" };
+
+const ifnameArb = fc.oneof({ weight: 15, arbitrary: fc.constantFrom(...IFACES) }, { weight: 1, arbitrary: fc.constant(MISSING) });
+const ttlArb = fc.constantFrom(1, 1, 1, 2, 3, 64);
+const thresholdArb = fc.constantFrom(1, 1, 2, 5);
+const keyArb = fc.record({ source: fc.constantFrom(...SOURCES), group: fc.constantFrom(...GROUPS) });
+const routeArb: fc.Arbitrary<RouteSpec> = fc.record({
+  key: keyArb,
+  iif: ifnameArb,
+  oifs: fc.array(fc.record({ ifname: ifnameArb, ttl: ttlArb }), { minLength: 1, maxLength: 4 }),
+  bad: fc.integer({ min: 0, max: 9 }),
+}).map(({ key, iif, oifs, bad }) => {
+  // Mostly well-formed (iif not an oif, no duplicate oif); 1 in 10 left as generated.
+  let list = oifs;
+  if (bad !== 0) {
+    const seen = new Set<string>([iif]);
+    list = oifs.filter((o) => !seen.has(o.ifname) && seen.add(o.ifname) !== undefined);
+    if (list.length === 0) list = [{ ifname: IFACES.find((n) => n !== iif) as string, ttl: 1 }];
+  }
+  return { source: key.source, group: key.group, iif, oifs: list };
+});
+const subArb: fc.Arbitrary<SubCmd> = fc.oneof(
+  { weight: 6, arbitrary: routeArb.map((route) => ({ k: "add" as const, route })) },
+  { weight: 3, arbitrary: routeArb.map((route) => ({ k: "replace" as const, route })) },
+  { weight: 3, arbitrary: keyArb.map((key) => ({ k: "del" as const, ...key })) },
+  { weight: 2, arbitrary: fc.record({ ifname: ifnameArb, threshold: thresholdArb }).map((x) => ({ k: "vifAdd" as const, ...x })) },
+  { weight: 2, arbitrary: ifnameArb.map((ifname) => ({ k: "vifDel" as const, ifname })) },
+  { weight: 1, arbitrary: fc.constant({ k: "flush" as const }) },
+);
+const txArb: fc.Arbitrary<TxCmd> = fc.oneof(
+  { weight: 10, arbitrary: subArb.filter((s) => s.k !== "flush") },
+  { weight: 1, arbitrary: fc.constant({ k: "flush" as const }) },
+  { weight: 3, arbitrary: fc.array(subArb, { minLength: 2, maxLength: 5 }).map((ops) => ({ k: "batch" as const, ops })) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      keepRoutes: fc.nat(), keepVifs: fc.nat(),
+      routes: fc.array(routeArb, { maxLength: 3 }),
+      vifs: fc.array(fc.record({ ifname: ifnameArb, threshold: thresholdArb }), { maxLength: 2 }),
+    }).map((x) => ({ k: "apply" as const, ...x })),
+  },
+);
+const faultArb: fc.Arbitrary<Fault> = fc.oneof(
+  { weight: 12, arbitrary: fc.constant({ mode: "none" as const }) },
+  { weight: 4, arbitrary: fc.record({ mode: fc.constantFrom("once" as const, "persistent" as const, "save" as const, "saveThenUndoOnce" as const), pick: fc.nat() }) },
+);
+const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
+  { weight: 20, arbitrary: fc.record({ tx: txArb, fault: faultArb }).map((x) => ({ k: "tx" as const, ...x })) },
+  { weight: 1, arbitrary: fc.constant({ k: "restart" as const }) },
+  { weight: 2, arbitrary: fc.record({ ifname: fc.constantFrom(...IFACES), reconcile: fc.boolean() }).map((x) => ({ k: "linkDown" as const, ...x })) },
+  { weight: 2, arbitrary: fc.record({ ifname: fc.constantFrom(...IFACES), reconcile: fc.boolean() }).map((x) => ({ k: "linkUp" as const, ...x })) },
+  { weight: 1, arbitrary: fc.constant({ k: "reconcile" as const }) },
+);
+
+// ---------------------------------------------------------------------------------------------
+// The model: what the configuration must be, and which error each invalid op gets.
+
+interface Model { routes: Map<string, Route>; vifs: Map<string, PinnedVif> }
+
+class Refused extends Error {
+  constructor(readonly code: string) {
+    super(code);
+  }
+}
+
+const keyOf = (source: string | null, group: string): string => `${source ?? "*"},${group}`;
+const sameRoute = (a: Route, b: Route): boolean => JSON.stringify([a.source, a.group, a.iif, a.oifs]) === JSON.stringify([b.source, b.group, b.iif, b.oifs]);
+const usesIf = (r: Route, name: string): boolean => r.iif === name || r.oifs.some((o) => o.ifname === name);
+
+function toRoute(s: RouteSpec): Route {
+  return { source: s.source, group: s.group, iif: s.iif, oifs: s.oifs.map((o) => ({ ifname: o.ifname, ttl: o.ttl })) };
+}
+
+function checkRoute(r: Route, exists: (n: string) => boolean): void {
+  const names = [r.iif, ...r.oifs.map((o) => o.ifname)];
+  if (new Set(names).size !== names.length) throw new Refused("E_INVALID_ARGUMENT");
+  if (!names.every(exists)) throw new Refused("E_IF_NOT_FOUND");
+}
+
+function modelSub(m: Model, c: SubCmd, exists: (n: string) => boolean): void {
+  switch (c.k) {
+    case "add":
+    case "replace": {
+      const key = keyOf(c.route.source, c.route.group);
+      if (c.k === "add" && m.routes.has(key)) throw new Refused("E_MFC_EXISTS");
+      checkRoute(toRoute(c.route), exists);
+      m.routes.set(key, toRoute(c.route));
+      return;
+    }
+    case "del":
+      if (!m.routes.delete(keyOf(c.source, c.group))) throw new Refused("E_MFC_NOT_FOUND");
+      return;
+    case "vifAdd":
+      if (m.vifs.has(c.ifname)) throw new Refused("E_VIF_EXISTS");
+      if (!exists(c.ifname)) throw new Refused("E_IF_NOT_FOUND");
+      m.vifs.set(c.ifname, { ifname: c.ifname, threshold: c.threshold });
+      return;
+    case "vifDel":
+      if ([...m.routes.values()].some((r) => usesIf(r, c.ifname))) throw new Refused("E_VIF_IN_USE");
+      if (!m.vifs.delete(c.ifname)) throw new Refused("E_VIF_NOT_FOUND");
+      return;
+    case "flush":
+      m.routes.clear();
+      m.vifs.clear();
+      return;
+  }
+}
+
+/** The concrete APPLY desired state for `c`, given the current model. */
+function applyState(m: Model, c: Extract<TxCmd, { k: "apply" }>): { routes: Route[]; vifs: PinnedVif[] } {
+  const routes = [...m.routes.values()].filter((_, i) => ((c.keepRoutes >> i) & 1) === 1);
+  const vifs = [...m.vifs.values()].filter((_, i) => ((c.keepVifs >> i) & 1) === 1);
+  return { routes: [...routes, ...c.routes.map(toRoute)], vifs: [...vifs, ...c.vifs.map((x) => ({ ...x }))] };
+}
+
+/** Expected outcome of a transaction: the next model, or the error code. */
+function modelTx(m: Model, tx: TxCmd, exists: (n: string) => boolean): { next: Model } | { code: string } {
+  const next: Model = { routes: new Map(m.routes), vifs: new Map(m.vifs) };
+  try {
+    if (tx.k === "batch") for (const s of tx.ops) modelSub(next, s, exists);
+    else if (tx.k === "apply") {
+      const want = applyState(m, tx);
+      next.routes.clear();
+      next.vifs.clear();
+      for (const x of want.vifs) {
+        if (next.vifs.has(x.ifname)) throw new Refused("E_INVALID_ARGUMENT");
+        // A VIF pinned before may stay pinned while its interface is missing.
+        if (!m.vifs.has(x.ifname) && !exists(x.ifname)) throw new Refused("E_IF_NOT_FOUND");
+        next.vifs.set(x.ifname, x);
+      }
+      for (const r of want.routes) {
+        const key = keyOf(r.source, r.group);
+        if (next.routes.has(key)) throw new Refused("E_INVALID_ARGUMENT");
+        // An unchanged route may stay pending; a new or changed one needs its interfaces.
+        const old = m.routes.get(key);
+        if (!(old && sameRoute(old, r))) checkRoute(r, exists);
+        next.routes.set(key, r);
+      }
+    } else modelSub(next, tx, exists);
+  } catch (err) {
+    if (err instanceof Refused) return { code: err.code };
+    throw err;
+  }
+  return { next };
+}
+
+/** The request the daemon would receive, parsed the daemon's way. */
+function toOps(m: Model, tx: TxCmd): Op[] {
+  const routePayload = (r: RouteSpec | Route): Record<string, unknown> => ({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs });
+  const sub = (s: SubCmd): { action: string; payload: Record<string, unknown> } => {
+    switch (s.k) {
+      case "add": return { action: "ADD_MFC", payload: routePayload(s.route) };
+      case "replace": return { action: "REPLACE_MFC", payload: routePayload(s.route) };
+      case "del": return { action: "DEL_MFC", payload: { source: s.source, group: s.group } };
+      case "vifAdd": return { action: "ADD_VIF", payload: { ifname: s.ifname, threshold: s.threshold } };
+      case "vifDel": return { action: "DEL_VIF", payload: { ifname: s.ifname } };
+      case "flush": return { action: "FLUSH", payload: {} };
+    }
+  };
+  if (tx.k === "batch") return parseBatch({ operations: tx.ops.map(sub) });
+  if (tx.k === "apply") {
+    const want = applyState(m, tx);
+    return [parseOp("APPLY", { state: { vifs: want.vifs, routes: want.routes.map(routePayload) } })];
+  }
+  const s = sub(tx);
+  return [parseOp(s.action, s.payload)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invariants
+
+function modelConfig(m: Model): Config {
+  return { routes: m.routes, vifs: m.vifs };
+}
+
+/** The kernel table must be what the model implies, in interface terms (VIF numbers are free). */
+function checkKernel(m: Model, kernel: FakeKernel, links: FakeLinks): void {
+  const threshold = (n: string): number => m.vifs.get(n)?.threshold ?? 1;
+  // VIFs: one per needed interface that exists, nothing else.
+  const needed = new Set<string>(m.vifs.keys());
+  for (const r of m.routes.values()) for (const n of [r.iif, ...r.oifs.map((o) => o.ifname)]) needed.add(n);
+  const wantVifs = [...needed].flatMap((n) => {
+    const ifindex = links.indexOf(n);
+    return ifindex === undefined ? [] : [`${n}#${ifindex}/${threshold(n)}`];
+  }).sort();
+  const haveVifs = [...kernel.vifs.values()].map((v) => `${links.nameOf(v.ifindex) ?? "?"}#${v.ifindex}/${v.threshold}`).sort();
+  assert.deepEqual(haveVifs, wantVifs, "kernel VIFs");
+  for (const v of kernel.vifs.values()) assert.ok(v.vifi >= 0 && v.vifi < 32, `vifi ${v.vifi}`);
+
+  // MFC: installed iff the iif and at least one oif exist.
+  const want = new Map<string, Route>();
+  for (const r of m.routes.values()) {
+    if (links.indexOf(r.iif) !== undefined && r.oifs.some((o) => links.indexOf(o.ifname) !== undefined)) want.set(`${r.source ?? "0.0.0.0"},${r.group}`, r);
+  }
+  assert.deepEqual([...kernel.mfcs.keys()].sort(), [...want.keys()].sort(), "kernel MFC entries");
+  for (const [key, e] of kernel.mfcs) {
+    const r = want.get(key) as Route;
+    const parent = kernel.vifs.get(e.parent);
+    assert.ok(parent, `${key}: parent VIF ${e.parent} does not exist`);
+    assert.equal(parent.ifindex, links.indexOf(r.iif), `${key}: parent VIF ${e.parent} is not iif ${r.iif}`);
+    const got: string[] = [];
+    e.ttls.forEach((t, v) => {
+      if (t === 0) return;
+      const vif = kernel.vifs.get(v);
+      assert.ok(vif, `${key}: ttls[${v}]=${t} names a VIF that does not exist`);
+      if (v === e.parent) {
+        assert.equal(r.source, null, `${key}: an (S,G) entry must not list its iif as an oif`);
+        assert.equal(t, 1, `${key}: (*,G) needs ttls[parent] = 1`);
+        return;
+      }
+      got.push(`${links.nameOf(vif.ifindex) ?? `?${vif.ifindex}`}:${t}`);
+    });
+    if (r.source === null) assert.equal(e.ttls[e.parent], 1, `${key}: (*,G) without ttls[parent]`);
+    const expected = r.oifs.filter((o) => links.indexOf(o.ifname) !== undefined)
+      .map((o) => `${o.ifname}:${Math.max(o.ttl, threshold(o.ifname))}`);
+    assert.deepEqual(got.sort(), expected.sort(), `${key}: oifs`);
+  }
+}
+
+function tableText(vifs: [number, number, number][], mfcs: [string, number, readonly number[]][], masked: boolean): string {
+  const exists = new Set(vifs.map(([vifi]) => vifi));
+  return JSON.stringify({
+    vifs: vifs.map(([i, x, t]) => `${i}:${x}/${t}`).sort(),
+    mfcs: mfcs.map(([k, p, ttls]) => {
+      // Masked: TTLs on VIF numbers that do not exist are ignored (a stale entry, before the
+      // reconcile that follows a link removal, may or may not still carry them).
+      const t = ttls.map((x, v) => (masked && !exists.has(v) ? 0 : x));
+      while (t.length && t[t.length - 1] === 0) t.pop();
+      return `${k} ${p} [${t.join(",")}]`;
+    }).sort(),
+  });
+}
+
+/** The engine's image minus VIFs whose device is gone (the kernel dropped those by itself). */
+function imageText(image: Image, links: FakeLinks, masked: boolean): string {
+  return tableText(
+    [...image.vifs.values()].filter((v) => links.nameOf(v.ifindex) !== undefined).map((v) => [v.vifi, v.ifindex, v.threshold]),
+    [...image.mfcs.values()].map((e) => [`${e.source ?? "0.0.0.0"},${e.group}`, e.parent, e.ttls]),
+    masked,
+  );
+}
+
+function kernelText(kernel: FakeKernel, masked: boolean): string {
+  const d = kernel.dump();
+  return tableText(d.vifs, d.mfcs, masked);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner
+
+class World {
+  links = new FakeLinks(IFACES);
+  store = new MemoryStore();
+  kernel = new FakeKernel(this.links);
+  engine = new Engine(this.kernel, this.links, this.store);
+  model: Model = { routes: new Map(), vifs: new Map() };
+  /** A link changed and nothing has brought the kernel in line yet. */
+  dirty = false;
+  readonly log: string[] = [];
+
+  exists = (n: string): boolean => this.links.indexOf(n) !== undefined;
+
+  async step(cmd: Cmd): Promise<void> {
+    switch (cmd.k) {
+      case "restart": {
+        this.kernel.close(); // what the kernel does when the daemon's socket closes
+        this.kernel = new FakeKernel(this.links);
+        this.engine = new Engine(this.kernel, this.links, this.store);
+        await this.engine.restore();
+        this.dirty = false;
+        return;
+      }
+      case "linkDown": {
+        const ifindex = this.links.indexOf(cmd.ifname);
+        if (ifindex === undefined) return;
+        this.links.remove(cmd.ifname);
+        this.kernel.dropVifOfIfindex(ifindex);
+        this.dirty = true;
+        if (cmd.reconcile) await this.reconcile();
+        return;
+      }
+      case "linkUp": {
+        if (this.exists(cmd.ifname)) return;
+        this.links.add(cmd.ifname); // a new ifindex, like a re-created device
+        this.dirty = true;
+        if (cmd.reconcile) await this.reconcile();
+        return;
+      }
+      case "reconcile":
+        await this.reconcile();
+        return;
+      case "tx":
+        await this.tx(cmd.tx, cmd.fault);
+        return;
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    await this.engine.reconcile();
+    this.dirty = false;
+  }
+
+  private async tx(tx: TxCmd, fault: Fault): Promise<void> {
+    const expected = modelTx(this.model, tx, this.exists);
+    const ops = toOps(this.model, tx);
+
+    // Dry run first: same verdict, no kernel call, nothing saved.
+    const calls0 = this.kernel.calls;
+    const saves0 = this.store.attempts;
+    let n = 0;
+    try {
+      n = (await this.engine.transact(ops, true)).changes.length;
+      assert.ok(!("code" in expected), `dry run succeeded, expected ${"code" in expected ? expected.code : ""}`);
+    } catch (err) {
+      if (!(err instanceof MfcError)) throw err;
+      assert.equal(err.code, "code" in expected ? expected.code : "(success)", `dry run: ${err.message}`);
+    }
+    assert.equal(this.kernel.calls, calls0, "a dry run called the kernel");
+    assert.equal(this.store.attempts, saves0, "a dry run saved");
+
+    this.kernel.resetCalls();
+    let expectFault: string | undefined;
+    if (fault.mode === "once" || fault.mode === "persistent") {
+      if (n > 0) {
+        this.kernel.failAt({ at: 1 + (fault.pick % n), persistent: fault.mode === "persistent" });
+        expectFault = "E_KERNEL";
+      }
+    } else if (fault.mode === "save") {
+      this.store.failSaves(1);
+      expectFault = "E_STATE_WRITE";
+    } else if (fault.mode === "saveThenUndoOnce") {
+      this.store.failSaves(1);
+      if (n > 0) this.kernel.failAt({ at: n + 1 + (fault.pick % n) });
+      expectFault = "E_STATE_WRITE";
+    }
+    let code: string | undefined;
+    try {
+      await this.engine.transact(ops, false);
+    } catch (err) {
+      if (!(err instanceof MfcError)) throw err;
+      code = err.code;
+    } finally {
+      this.kernel.clearFaults();
+      this.store.clearFaults();
+    }
+    if ("code" in expected) {
+      assert.equal(code, expected.code, "error code");
+      assert.equal(this.kernel.calls, 0, "a refused request called the kernel");
+      return;
+    }
+    assert.equal(code, expectFault, "outcome");
+    if (code === undefined) {
+      this.model = expected.next;
+      this.dirty = false;
+    } else if (this.engine.degraded !== undefined) {
+      // The undo failed and so did the resync: only a reconcile can bring the table back.
+      await this.reconcile();
+    }
+  }
+
+  check(): void {
+    const config = this.engine.snapshot().config;
+    assert.equal(configText(config), configText(modelConfig(this.model)), "engine config != model");
+    assert.equal(configText(this.store.last ?? modelConfig({ routes: new Map(), vifs: new Map() })), configText(modelConfig(this.model)), "saved config != model");
+    assert.deepEqual(this.store.deltaViolations, [], "a save's delta missed a change");
+    assert.equal(imageText(this.engine.snapshot().image, this.links, this.dirty), kernelText(this.kernel, this.dirty), "engine image != kernel");
+    if (!this.dirty) checkKernel(this.model, this.kernel, this.links);
+  }
+}
+
+void test(`engine agrees with the model (seed ${SEED}, ${RUNS} runs)`, async () => {
+  let steps = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(cmdArb, { minLength: 1, maxLength: 30 }), async (cmds) => {
+      const w = new World();
+      for (const [i, cmd] of cmds.entries()) {
+        try {
+          await w.step(cmd);
+          w.check();
+          steps++;
+        } catch (err) {
+          const e = err as Error;
+          e.message = `step ${i} ${JSON.stringify(cmd)}: ${e.message}`;
+          throw e;
+        }
+      }
+    }),
+    { seed: SEED, numRuns: RUNS, includeErrorInReport: true },
+  );
+  assert.ok(steps > RUNS * 5, `only ${steps} steps ran`);
+});

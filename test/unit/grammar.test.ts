@@ -1,0 +1,258 @@
+/** src/cli/grammar.ts + src/cli/globals.ts: the CLI grammar of SPEC §4, words in, request out. */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { COMMANDS, UsageError, helpText, parseBatchFile, parseCommand, type ParsedCommand } from "../../src/cli/grammar.js";
+import { parseGlobals } from "../../src/cli/globals.js";
+import { READ_ACTIONS } from "../../src/protocol/messages.js";
+
+const words = (line: string): string[] => line.split(/\s+/).filter((w) => w !== "");
+const cmd = (line: string): ParsedCommand => parseCommand(words(line));
+
+/** Asserts a UsageError whose message quotes `offending`. */
+function usage(fn: () => unknown, offending: string | RegExp): UsageError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof UsageError, `expected UsageError, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : "no error"}`);
+  if (typeof offending === "string") assert.ok(caught.message.includes(`'${offending}'`), `message should quote '${offending}': ${caught.message}`);
+  else assert.match(caught.message, offending);
+  return caught;
+}
+
+void describe("routes: add / replace / del", () => {
+  void test("add with every keyword, several oifs and a per-oif ttl", () => {
+    assert.deepEqual(cmd("add source 10.0.0.1 group 239.1.1.1 iif eth0 oif eth1 eth2 ttl 3 eth3"), {
+      action: "ADD_MFC",
+      payload: { source: "10.0.0.1", group: "239.1.1.1", iif: "eth0", oifs: ["eth1", { ifname: "eth2", ttl: 3 }, "eth3"] },
+    });
+  });
+  void test("from/to are synonyms of source/group; keywords in any order", () => {
+    assert.deepEqual(cmd("add from 10.0.0.1 to 239.1.1.1 iif eth0 oif eth1"), cmd("add iif eth0 oif eth1 group 239.1.1.1 source 10.0.0.1"));
+    assert.deepEqual(cmd("add from 10.0.0.1 to 239.1.1.1 iif eth0 oif eth1").payload, {
+      source: "10.0.0.1", group: "239.1.1.1", iif: "eth0", oifs: ["eth1"],
+    });
+  });
+  void test("no source (or source *) is the (*,G) route: source null", () => {
+    assert.equal(cmd("add group 239.1.1.1 iif eth0 oif eth1").payload.source, null);
+    assert.equal(cmd("add source * group 239.1.1.1 iif eth0 oif eth1").payload.source, null);
+  });
+  void test("replace has the same grammar", () => {
+    const r = cmd("replace to 239.1.1.1 iif eth0 oif eth1 ttl 9 eth2");
+    assert.equal(r.action, "REPLACE_MFC");
+    assert.deepEqual(r.payload.oifs, [{ ifname: "eth1", ttl: 9 }, "eth2"]);
+  });
+  void test("del takes only the key", () => {
+    assert.deepEqual(cmd("del source 10.0.0.1 group 239.1.1.1"), { action: "DEL_MFC", payload: { source: "10.0.0.1", group: "239.1.1.1" } });
+    assert.deepEqual(cmd("del to 239.1.1.1"), { action: "DEL_MFC", payload: { source: null, group: "239.1.1.1" } });
+    assert.deepEqual(cmd("del from * to 239.1.1.1"), { action: "DEL_MFC", payload: { source: null, group: "239.1.1.1" } });
+  });
+  void test("route usage errors name the offending word", () => {
+    usage(() => cmd("add iif eth0 oif eth1"), "group G");
+    usage(() => cmd("add group 239.1.1.1 oif eth1"), "iif IF");
+    usage(() => cmd("add group 239.1.1.1 iif eth0"), "oif IF [IF...]");
+    usage(() => cmd("add group 239.1.1.1 iif eth0 oif"), "oif IF [IF...]");
+    usage(() => cmd("add group"), "group");
+    usage(() => cmd("add group 239.1.1.1 iif"), "iif");
+    usage(() => cmd("add group 239.1.1.1 iif eth0 oif eth1 ttl"), "ttl");
+    usage(() => cmd("add group 239.1.1.1 iif eth0 oif eth1 ttl x"), "x");
+    usage(() => cmd("add group 239.1.1.1 iif eth0 oif eth1 ttl -1"), "-1");
+    usage(() => cmd("add group 239.1.1.1 bogus iif eth0 oif eth1"), "bogus");
+    usage(() => cmd("add group 239.1.1.1 iif eth0 eth9 oif eth1"), "eth9");
+    usage(() => cmd("add group 239.1.1.1 iif eth0 oif ttl 3"), "ttl N");
+    usage(() => cmd("del group 239.1.1.1 iif eth0"), "iif");
+    usage(() => cmd("del source 10.0.0.1"), "group G");
+    usage(() => cmd("del"), "group G");
+  });
+  void test("a command's usage error carries its synopsis", () => {
+    const err = usage(() => cmd("del group 239.1.1.1 extra"), "extra");
+    assert.equal(err.synopsis, "usage: mfc del [source|from S] group|to G");
+  });
+});
+
+void describe("show / vif / flush / batch / apply / status", () => {
+  void test("show [routes|vifs]", () => {
+    assert.deepEqual(cmd("show"), { action: "SHOW", payload: { what: "all" } });
+    assert.deepEqual(cmd("show routes"), { action: "SHOW", payload: { what: "routes" } });
+    assert.deepEqual(cmd("show vifs"), { action: "SHOW", payload: { what: "vifs" } });
+    usage(() => cmd("show mfcs"), "mfcs");
+    usage(() => cmd("show routes vifs"), "vifs");
+    usage(() => cmd("show routes extra"), "extra");
+  });
+  void test("vif add dev IF [threshold N]", () => {
+    assert.deepEqual(cmd("vif add dev eth0"), { action: "ADD_VIF", payload: { ifname: "eth0" } });
+    assert.deepEqual(cmd("vif add dev eth0 threshold 4"), { action: "ADD_VIF", payload: { ifname: "eth0", threshold: 4 } });
+    assert.deepEqual(cmd("vif add threshold 4 dev eth0"), { action: "ADD_VIF", payload: { ifname: "eth0", threshold: 4 } });
+    usage(() => cmd("vif add"), "dev IF");
+    usage(() => cmd("vif add dev"), "dev");
+    usage(() => cmd("vif add dev eth0 threshold"), "threshold");
+    usage(() => cmd("vif add dev eth0 threshold high"), "high");
+    usage(() => cmd("vif add eth0"), "eth0");
+  });
+  void test("vif del dev IF (no threshold)", () => {
+    assert.deepEqual(cmd("vif del dev eth0"), { action: "DEL_VIF", payload: { ifname: "eth0" } });
+    usage(() => cmd("vif del dev eth0 threshold 2"), "threshold");
+    usage(() => cmd("vif del"), "dev IF");
+  });
+  void test("vif show", () => {
+    assert.deepEqual(cmd("vif show"), { action: "SHOW", payload: { what: "vifs" } });
+    usage(() => cmd("vif show routes"), "routes");
+  });
+  void test("vif without or with an unknown subcommand", () => {
+    usage(() => cmd("vif"), "vif");
+    const err = usage(() => cmd("vif list"), "list");
+    assert.ok(err.synopsis?.includes("mfc vif add dev IF"), "the vif group's help is attached");
+    assert.ok(!err.synopsis?.includes("mfc flush"), "only the vif group's help");
+  });
+  void test("flush and status take no arguments", () => {
+    assert.deepEqual(cmd("flush"), { action: "FLUSH", payload: {} });
+    assert.deepEqual(cmd("status"), { action: "STATUS", payload: {} });
+    usage(() => cmd("flush all"), "all");
+    usage(() => cmd("status now"), "now");
+  });
+  void test("batch FILE|- and apply FILE|-", () => {
+    assert.deepEqual(cmd("batch routes.txt"), { action: "BATCH", payload: {}, file: { kind: "batch", path: "routes.txt" } });
+    assert.deepEqual(cmd("batch -"), { action: "BATCH", payload: {}, file: { kind: "batch", path: "-" } });
+    assert.deepEqual(cmd("apply state.json"), { action: "APPLY", payload: {}, file: { kind: "apply", path: "state.json" } });
+    assert.deepEqual(cmd("apply -"), { action: "APPLY", payload: {}, file: { kind: "apply", path: "-" } });
+    usage(() => cmd("batch"), /missing FILE/);
+    usage(() => cmd("apply a b"), "b");
+  });
+  void test("unknown or missing command", () => {
+    const err = usage(() => cmd("frobnicate now"), "frobnicate");
+    assert.ok(err.synopsis?.includes("usage: mfc"), "full help attached");
+    usage(() => parseCommand([]), /missing command/);
+    usage(() => cmd("ADD group 239.1.1.1 iif eth0 oif eth1"), "ADD");
+  });
+});
+
+void describe("global options", () => {
+  void test("defaults", () => {
+    assert.deepEqual(parseGlobals(["show"]), { dryRun: false, verbose: false, output: "text", help: false, version: false, words: ["show"] });
+  });
+  void test("-j before the command equals -j after it, --output json, --output=json and -o json", () => {
+    const forms = [["-j", "show"], ["show", "-j"], ["show", "--output", "json"], ["--output=json", "show"], ["-o", "json", "show"], ["show", "-o", "json"]];
+    for (const argv of forms) {
+      const g = parseGlobals(argv);
+      assert.equal(g.output, "json", argv.join(" "));
+      assert.deepEqual(g.words, ["show"], argv.join(" "));
+    }
+    assert.equal(parseGlobals(["-o", "text", "show"]).output, "text");
+  });
+  void test("flags anywhere among the command's words", () => {
+    const g = parseGlobals(words("add -n group 239.1.1.1 iif eth0 -v oif eth1 eth2"));
+    assert.equal(g.dryRun, true);
+    assert.equal(g.verbose, true);
+    assert.deepEqual(g.words, words("add group 239.1.1.1 iif eth0 oif eth1 eth2"));
+    assert.equal(parseGlobals(["--dry-run", "flush"]).dryRun, true);
+    assert.equal(parseGlobals(["flush", "--verbose"]).verbose, true);
+  });
+  void test("-s/--socket and -c/--config take a path", () => {
+    const g = parseGlobals(["-s", "/run/x.sock", "status", "-c", "/etc/y.conf"]);
+    assert.equal(g.socket, "/run/x.sock");
+    assert.equal(g.config, "/etc/y.conf");
+    assert.deepEqual(g.words, ["status"]);
+    const l = parseGlobals(["--socket=/a.sock", "--config", "/b.conf", "show"]);
+    assert.equal(l.socket, "/a.sock");
+    assert.equal(l.config, "/b.conf");
+  });
+  void test("-h/--help and -V/--version", () => {
+    assert.equal(parseGlobals(["-h"]).help, true);
+    assert.equal(parseGlobals(["show", "--help"]).help, true);
+    assert.equal(parseGlobals(["-V"]).version, true);
+    assert.equal(parseGlobals(["--version"]).version, true);
+  });
+  void test("'-' is a word (stdin), not an option", () => {
+    assert.deepEqual(parseGlobals(["batch", "-", "-n"]).words, ["batch", "-"]);
+  });
+  void test("usage errors name the option", () => {
+    usage(() => parseGlobals(["show", "--frob"]), "--frob");
+    usage(() => parseGlobals(["-x", "show"]), "-x");
+    usage(() => parseGlobals(["--dry-run=yes", "show"]), "--dry-run=yes");
+    usage(() => parseGlobals(["show", "-o"]), "-o");
+    usage(() => parseGlobals(["show", "--socket"]), "--socket");
+    usage(() => parseGlobals(["-c"]), "-c");
+    usage(() => parseGlobals(["-o", "xml", "show"]), "xml");
+    usage(() => parseGlobals(["--output=yaml", "show"]), "yaml");
+  });
+});
+
+void describe("parseBatchFile", () => {
+  void test("comments, blank lines, CRLF and extra spaces; line numbers are kept", () => {
+    const text = [
+      "# routes for the lab",
+      "",
+      "vif add dev eth0 threshold 2",
+      "   add source 10.0.0.1 group 239.1.1.1 iif eth0 oif eth1   # trailing comment",
+      "\t",
+      "del group 239.1.1.2\r",
+      "flush",
+      "",
+    ].join("\n");
+    const parsed = parseBatchFile(text);
+    assert.deepEqual(parsed.lines, [3, 4, 6, 7]);
+    assert.deepEqual(parsed.operations, [
+      { action: "ADD_VIF", payload: { ifname: "eth0", threshold: 2 } },
+      { action: "ADD_MFC", payload: { source: "10.0.0.1", group: "239.1.1.1", iif: "eth0", oifs: ["eth1"] } },
+      { action: "DEL_MFC", payload: { source: null, group: "239.1.1.2" } },
+      { action: "FLUSH", payload: {} },
+    ]);
+  });
+  void test("an empty file is an empty batch", () => {
+    assert.deepEqual(parseBatchFile("# nothing\n\n"), { operations: [], lines: [] });
+  });
+  void test("errors give the line number and the offending word", () => {
+    usage(() => parseBatchFile("flush\n\n# x\nfrobnicate eth0\n"), /^line 4: .*'frobnicate'/);
+    usage(() => parseBatchFile("flush\nadd group 239.1.1.1 iif eth0 oif eth1 bogus-kw ttl z\n"), /^line 2: .*'z'/);
+    usage(() => parseBatchFile("add group 239.1.1.1 iif eth0\n"), /^line 1: missing 'oif/);
+  });
+  void test("read-only and file commands cannot be batched", () => {
+    usage(() => parseBatchFile("flush\nshow\n"), /^line 2: 'show' cannot be used in a batch/);
+    usage(() => parseBatchFile("status\n"), /^line 1: 'status'/);
+    usage(() => parseBatchFile("vif show\n"), /^line 1: .*cannot be used in a batch/);
+    usage(() => parseBatchFile("batch other.txt\n"), /^line 1: 'batch'/);
+    usage(() => parseBatchFile("apply state.json\n"), /^line 1: 'apply'/);
+  });
+  void test("no command that maps to a read-only action is accepted in a batch", () => {
+    // Sample arguments for each command, so every entry of the table is tried.
+    const samples: Record<string, string> = {
+      add: "group 239.1.1.1 iif eth0 oif eth1", replace: "group 239.1.1.1 iif eth0 oif eth1", del: "group 239.1.1.1",
+      "vif add": "dev eth0", "vif del": "dev eth0", batch: "f", apply: "f", check: "group 239.1.1.1",
+    };
+    for (const c of COMMANDS) {
+      const line = `${c.words.join(" ")} ${samples[c.words.join(" ")] ?? ""}`.trim();
+      const parsed = parseCommand(words(line));
+      const readOnly = (READ_ACTIONS as readonly string[]).includes(parsed.action);
+      if (readOnly || parsed.file) usage(() => parseBatchFile(`${line}\n`), /^line 1: .*cannot be used in a batch/);
+      else assert.equal(parseBatchFile(`${line}\n`).operations[0]?.action, parsed.action, line);
+    }
+  });
+});
+
+void describe("helpText", () => {
+  const help = helpText();
+  for (const c of COMMANDS) {
+    void test(`lists '${c.words.join(" ")}' with its synopsis and summary`, () => {
+      assert.ok(help.includes(`mfc ${c.synopsis}`), `help lacks 'mfc ${c.synopsis}'`);
+      assert.ok(help.includes(c.summary), `help lacks '${c.summary}'`);
+    });
+  }
+  void test("every SPEC §4 command is in the table", () => {
+    const names = COMMANDS.map((c) => c.words.join(" "));
+    for (const n of ["add", "replace", "del", "show", "vif add", "vif del", "vif show", "flush", "batch", "apply", "status"]) {
+      assert.ok(names.includes(n), `COMMANDS lacks '${n}'`);
+    }
+  });
+  void test("lists the global options", () => {
+    for (const opt of ["--dry-run", "--verbose", "--output", "-j", "--socket", "--config", "--help", "--version"]) {
+      assert.ok(help.includes(opt), `help lacks ${opt}`);
+    }
+  });
+  void test("a prefix narrows the help to that group", () => {
+    const vif = helpText(["vif"]);
+    assert.ok(vif.includes("mfc vif add dev IF [threshold N]"));
+    assert.ok(!vif.includes("mfc flush"));
+  });
+});
