@@ -95,7 +95,9 @@ async function run(argv: string[]): Promise<number> {
   try {
     socket = socketPath(g);
   } catch (err) {
-    process.stderr.write(`mfc: E_USAGE: ${(err as Error).message}\n`);
+    const message = (err as Error).message;
+    if (g.output === "json") process.stdout.write(JSON.stringify({ status: "error", error_code: "E_USAGE", message }) + "\n");
+    process.stderr.write(`mfc: E_USAGE: ${message}\n`);
     return EXIT.usage;
   }
   try {

@@ -54,6 +54,12 @@ export class MfcDaemon {
       };
       process.once("SIGTERM", () => stop("SIGTERM"));
       process.once("SIGINT", () => stop("SIGINT"));
+      // smcroute users send HUP to "reload": here it re-checks the kernel against the saved state
+      // (interfaces, stale entries) without dropping anything; Node's default would exit.
+      process.on("SIGHUP", () => {
+        log(LOG.notice, "SIGHUP received: reconciling the kernel with the configuration");
+        this.scheduleReconcile();
+      });
     });
   }
 
