@@ -61,26 +61,25 @@ function firstFree(used: Set<number>, avoid: Set<number>): number | undefined {
 export function realizeRoute(key: string, route: Route, vifs: Map<string, VifImage>): MfcImage | undefined {
   const iif = vifs.get(route.iif);
   if (!iif) return undefined;
-  const ttls: number[] = new Array<number>(MAXVIFS).fill(0);
   const oifs: MfcImage["oifs"] = [];
+  let top = route.source === null ? iif.vifi : -1;
   for (const o of route.oifs) {
     const v = vifs.get(o.ifname);
     if (!v) continue;
-    // The kernel forwards on VIF v only if packet TTL > ttls[v]; it ignores the VIF threshold
-    // itself, so the stricter of the two goes into the entry.
-    const ttl = Math.max(o.ttl, v.threshold);
-    ttls[v.vifi] = ttl;
     oifs.push({ ifname: o.ifname, ttl: o.ttl, vifi: v.vifi });
+    if (v.vifi > top) top = v.vifi;
   }
   if (oifs.length === 0) return undefined;
+  // Sized to the highest VIF used: no trailing zeros, so entries compare by value.
+  const ttls: number[] = new Array<number>(top + 1).fill(0);
+  for (const o of oifs) {
+    // The kernel forwards on VIF v only if packet TTL > ttls[v]; it ignores the VIF threshold
+    // itself, so the stricter of the two goes into the entry.
+    ttls[o.vifi] = Math.max(o.ttl, (vifs.get(o.ifname) as VifImage).threshold);
+  }
   // (*,G) matches only when ttls[parent] is set (kernel-native any-source entry, STACK.md).
   if (route.source === null) ttls[iif.vifi] = 1;
-  trimTrailingZeros(ttls);
   return { key, source: route.source, group: route.group, iif: route.iif, parent: iif.vifi, oifs, ttls };
-}
-
-function trimTrailingZeros(ttls: number[]): void {
-  while (ttls.length > 0 && ttls[ttls.length - 1] === 0) ttls.pop();
 }
 
 /** Why a route is not (fully) installed, for `show`. */

@@ -8,6 +8,11 @@ export function parseIpv4(text: string): number | undefined {
   return text.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
 }
 
+/** Echoed values are cut short: an error message must not carry a client's megabytes back. */
+function shown(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}
+
 export function formatIpv4(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
 }
@@ -15,10 +20,10 @@ export function formatIpv4(n: number): string {
 /** 224.0.0.0/4 minus 224.0.0.0/24, which the kernel never forwards (link-local). */
 export function checkGroup(text: string, field = "group"): string {
   const n = parseIpv4(text);
-  if (n === undefined) throw invalid("E_INVALID_ADDRESS", `${field} '${text}' is not an IPv4 address.`);
-  if (n >>> 28 !== 0xe) throw invalid("E_INVALID_ADDRESS", `${field} '${text}' is not a multicast address (224.0.0.0/4).`);
+  if (n === undefined) throw invalid("E_INVALID_ADDRESS", `${field} '${shown(text)}' is not an IPv4 address.`);
+  if (n >>> 28 !== 0xe) throw invalid("E_INVALID_ADDRESS", `${field} '${shown(text)}' is not a multicast address (224.0.0.0/4).`);
   if (n >>> 8 === 0xe00000) {
-    throw invalid("E_INVALID_ADDRESS", `${field} '${text}' is link-local (224.0.0.0/24) and is never forwarded.`);
+    throw invalid("E_INVALID_ADDRESS", `${field} '${shown(text)}' is link-local (224.0.0.0/24) and is never forwarded.`);
   }
   return text;
 }
@@ -26,10 +31,10 @@ export function checkGroup(text: string, field = "group"): string {
 /** A unicast host address: not 0.0.0.0, not multicast, not class E or broadcast, not loopback. */
 export function checkSource(text: string, field = "source"): string {
   const n = parseIpv4(text);
-  if (n === undefined) throw invalid("E_INVALID_ADDRESS", `${field} '${text}' is not an IPv4 address.`);
+  if (n === undefined) throw invalid("E_INVALID_ADDRESS", `${field} '${shown(text)}' is not an IPv4 address.`);
   const first = n >>> 24;
   if (n === 0 || first >= 224 || first === 127) {
-    throw invalid("E_INVALID_ADDRESS", `${field} '${text}' is not a unicast host address.`);
+    throw invalid("E_INVALID_ADDRESS", `${field} '${shown(text)}' is not a unicast host address.`);
   }
   return text;
 }

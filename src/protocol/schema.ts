@@ -4,23 +4,21 @@
  */
 import * as v from "valibot";
 import { MfcError, invalid } from "../errors/codes.js";
+import { ifNameProblem } from "../model/ifname.js";
 import { checkGroup, checkSource } from "../model/ipv4.js";
 import { DEFAULT_THRESHOLD, DEFAULT_TTL, type Oif, type PinnedVif, type Route } from "../model/types.js";
 import { ACTIONS, type Action } from "./messages.js";
 
-/**
- * Linux dev_valid_name(): 1-15 bytes, not "." or "..", no '/', ':' or whitespace; and no NUL, which
- * if_nametoindex() would cut the name at ("dn1\u0000x" would resolve to dn1).
- */
 const IfName = v.pipe(
   v.string(),
-  v.minLength(1, "must not be empty"),
-  v.maxLength(15, "is longer than 15 characters (IFNAMSIZ)"),
-  v.regex(/^[^\s/:\0]+$/, "contains '/', ':', NUL or whitespace"),
-  v.check((s) => s !== "." && s !== "..", "is not a valid interface name"),
+  v.rawCheck(({ dataset, addIssue }) => {
+    const problem = dataset.typed ? ifNameProblem(dataset.value) : undefined;
+    if (problem) addIssue({ message: problem });
+  }),
 );
 const Ttl = v.pipe(v.number(), v.integer("must be an integer"), v.minValue(1, "must be 1-255"), v.maxValue(255, "must be 1-255"));
-const Address = v.pipe(v.string(), v.maxLength(15, "is not an IPv4 address"));
+// Long enough for any IPv6 spelling, so those get E_INVALID_ADDRESS from model/ipv4.ts too.
+const Address = v.pipe(v.string(), v.maxLength(64, "is not an IPv4 address"));
 const Source = v.optional(v.nullable(Address));
 
 const OifIn = v.union([IfName, v.strictObject({ ifname: IfName, ttl: v.optional(Ttl) })], "must be an interface name or {ifname, ttl}");

@@ -110,12 +110,13 @@ void describe("openLinkMonitor (real rtnetlink in a netns)", () => {
   });
 
   void test("reports an overrun (ENOBUFS) and keeps delivering events afterwards", async () => {
-    child?.stdin.write("stall 1500\n");
+    // Long enough that the batch below completes inside the stall even on a loaded machine.
+    child?.stdin.write("stall 4000\n");
     await waitFor((m) => m.stalling === true, "stalling");
     // Far more RTM_NEWLINK messages than the default receive buffer (rmem_default) can hold.
     const batch = Array.from({ length: 400 }, (_, i) => `link add mfcov${i} type ${kind}\n`).join("");
     execFileSync("ip", ["-n", NS, "-batch", "-"], { input: batch });
-    await waitFor((m) => m.overrun === true, "overrun");
+    await waitFor((m) => m.overrun === true, "overrun", 12_000);
     // libuv stops the watcher on the overrun's POLLERR; the monitor must have re-armed it.
     ipn("link", "add", "mfclm1", "type", kind);
     await waitFor(event((e) => e.kind === "new" && e.ifname === "mfclm1"), "new mfclm1 after overrun");
