@@ -98,6 +98,7 @@ export async function startDaemon(lab: Lab, opts: StartOptions = {}): Promise<Da
   for (;;) {
     if (exitCode !== undefined) {
       if (opts.expectExit) return handle;
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
       throw new Error(`daemon exited with ${exitCode} during start-up:\n${stderr}`);
     }
     if (existsSync(socket) && (await ping(socket))) {
@@ -106,6 +107,7 @@ export async function startDaemon(lab: Lab, opts: StartOptions = {}): Promise<Da
     }
     if (Date.now() > deadline) {
       proc.kill("SIGKILL");
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
       throw new Error(`daemon did not become ready:\n${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 25));
