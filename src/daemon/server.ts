@@ -30,7 +30,8 @@ const MAX_UNANSWERED = 32;
 
 export class ControlServer {
   private server: Server | undefined;
-  private readonly clients = new Set<Socket>();
+  /** Open connections, each with the promise of its last queued answer. */
+  private readonly clients = new Map<Socket, { answered: () => Promise<void>; stopReading: () => void }>();
 
   constructor(private readonly opts: ServerOptions, private readonly handle: LineHandler) {}
 
@@ -69,7 +70,6 @@ export class ControlServer {
   private accept(socket: Socket): void {
     const peer = this.authorise(socket);
     if (!peer) return;
-    this.clients.add(socket);
     socket.on("close", () => this.clients.delete(socket));
     socket.on("error", () => socket.destroy());
     socket.setTimeout(this.opts.clientTimeoutMs, () => socket.destroy());
@@ -97,6 +97,10 @@ export class ControlServer {
         });
       }
       if (unanswered >= MAX_UNANSWERED) socket.pause();
+    });
+    this.clients.set(socket, {
+      answered: () => chain,
+      stopReading: () => { closing = true; socket.pause(); },
     });
     socket.resume();
   }
@@ -127,13 +131,25 @@ export class ControlServer {
     return new Promise((resolve) => socket.write(JSON.stringify(response) + "\n", () => resolve()));
   }
 
-  /** Stops accepting, drops idle clients, removes the socket file. */
-  async close(): Promise<void> {
+  /**
+   * Stops accepting and reading, answers what was already received (the transaction in flight
+   * finishes and its client learns the outcome), then closes every connection and removes the
+   * socket file. A client that does not read its answer gets `drainMs`, then is cut off.
+   */
+  async close(drainMs = 5_000): Promise<void> {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const c of this.clients) c.destroy();
+    await Promise.all([...this.clients].map(async ([socket, conn]) => {
+      conn.stopReading();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, drainMs); });
+      await Promise.race([conn.answered(), late]);
+      clearTimeout(timer);
+      socket.destroySoon();
+      setTimeout(() => socket.destroy(), drainMs).unref();
+    }));
     await closed;
     await unlink(this.opts.path).catch(() => undefined);
   }
