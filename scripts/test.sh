@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite: build, typecheck, lint, then every test file with node's test runner.
-# Needs root (network namespaces, the kernel's multicast routing table). Prints node's summary.
+# The whole test suite: set-up (scripts/setup.sh), build, typecheck, lint, then every test file with
+# node's test runner, which prints the pass/fail summary. Needs root (network namespaces, the
+# kernel's multicast routing table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "test: run me as root (network namespaces, raw sockets)" >&2; exit 1; }
+# shellcheck source=scripts/setup.sh
+. scripts/setup.sh
+setup_machine
 npm run --silent build
 npx --no-install tsc -p tsconfig.json --noEmit
 npx --no-install eslint .
 cleanup() { node --import tsx -e 'import("./test/lab/lab.ts").then(m => m.removeStaleLabs({ includeLive: true }))' >/dev/null 2>&1 || true; }
 trap cleanup EXIT
-# One file at a time per core keeps namespace labs and the default table from colliding.
+# One file at a time: the machine has 2 cores, and each e2e file runs its own daemons and labs.
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 node --import tsx --test --test-concurrency=1 "${files[@]}"
