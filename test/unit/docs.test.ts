@@ -80,9 +80,10 @@ void describe("README.md", () => {
       assert.ok(read(d).length > 0);
     }
   });
-  void test("the quick start is run-dev.sh then npm test", () => {
-    assert.match(readme, /\.\/scripts\/run-dev\.sh/);
-    assert.match(readme, /^npm test\b/m);
+  void test("the quick start is run-dev.sh then test.sh, and .ci/run runs that test command", () => {
+    assert.match(readme, /^\.\/scripts\/run-dev\.sh/m);
+    assert.match(readme, /^\.\/scripts\/test\.sh/m);
+    assert.match(read(".ci/run"), /\.\/scripts\/test\.sh/);
   });
 });
 
