@@ -672,7 +672,7 @@ function snapshotDist(app: string): void {
   symlinkSync(join(ROOT, "node_modules"), join(app, "node_modules"));
   APP_ROOT = app;
   DAEMON_JS = join(app, "dist/daemon_main.js");
-  CLI_JS = join(app, "dist/cli/main.js");
+  CLI_JS = join(app, "dist/cli/mfc.cjs");
 }
 
 async function runAll(tmp: string, profDir: string | undefined, started: number): Promise<number> {

@@ -14,6 +14,7 @@ import { emptyImage, type Image, type MfcImage } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
 import { realize } from "./realize.js";
 import { planTouched } from "./incremental.js";
+import { CachedLinks } from "./link_cache.js";
 import { applyOps, touchedBy } from "./operations.js";
 import { Serial } from "./serial.js";
 
@@ -65,13 +66,14 @@ export class Engine {
   /** One all-or-nothing transaction for a list of operations (a single request or a BATCH). */
   transact(ops: readonly Op[], dryRun: boolean): Promise<TxResult> {
     return this.serial.run(async () => {
-      const next = applyOps(this.config, ops, this.links);
+      const links = new CachedLinks(this.links);
+      const next = applyOps(this.config, ops, links);
       const current = this.liveImage();
       // A vanished VIF leaves stale indices in untouched entries: only the full plan rewrites them.
       const routesOnly = current.staleVifis === undefined && !next.routes.isCleared && !next.vifs.isCleared &&
         next.vifs.changedKeys().next().done === true;
-      const delta = routesOnly ? planTouched(this.config, next, next.routes.changedKeys(), current, this.refs, this.links) : undefined;
-      const target = delta ? undefined : realize(next, current, this.links);
+      const delta = routesOnly ? planTouched(this.config, next, next.routes.changedKeys(), current, this.refs, links) : undefined;
+      const target = delta ? undefined : realize(next, current, links);
       const steps = delta?.steps ?? planSteps(current, target as Image);
       const changes = steps.map(describeStep);
       if (dryRun) return { changes };

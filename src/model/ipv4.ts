@@ -1,11 +1,33 @@
 import { invalid } from "../errors/codes.js";
 
-/** Strict dotted-quad: four decimal octets 0-255, no leading zeros, nothing else. */
-const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
+/**
+ * Strict dotted-quad: four decimal octets 0-255, no leading zeros, nothing else. A hand-rolled scan
+ * (no regex, no allocation): it runs for every address of a 100 000-route restore or show.
+ */
 export function parseIpv4(text: string): number | undefined {
-  if (!DOTTED_QUAD.test(text)) return undefined;
-  return text.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+  if (text.length < 7 || text.length > 15) return undefined;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) return undefined;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return undefined; // leading zero ("01")
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return undefined;
+    } else {
+      return undefined;
+    }
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return value * 256 + octet;
 }
 
 /** Echoed values are cut short: an error message must not carry a client's megabytes back. */

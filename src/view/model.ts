@@ -65,5 +65,8 @@ function routeViews(config: Config, image: Image, counters: CounterSource): Rout
     if (reason !== undefined) view.reason = reason;
     out.push(view);
   }
-  return out.sort((a, b) => ipKey(a.group) - ipKey(b.group) || ipKey(a.source) - ipKey(b.source));
+  // Sort keys computed once per route, not once per comparison.
+  const keyed = out.map((r) => ({ r, g: ipKey(r.group), s: ipKey(r.source) }));
+  keyed.sort((a, b) => a.g - b.g || a.s - b.s);
+  return keyed.map((k) => k.r);
 }

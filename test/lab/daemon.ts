@@ -16,7 +16,7 @@ import type { ExecResult, Lab } from "./lab.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 export const DAEMON_JS = join(ROOT, "dist/daemon_main.js");
-export const CLI_JS = join(ROOT, "dist/cli/main.js");
+export const CLI_JS = join(ROOT, "dist/cli/mfc.cjs");
 
 export interface DaemonHandle {
   proc: ChildProcess;

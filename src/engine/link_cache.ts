@@ -1,0 +1,23 @@
+import type { LinkResolver } from "../kernel/port.js";
+
+/**
+ * One transaction's view of the interface table: each name is looked up once. An APPLY of 100 000
+ * routes named the same few interfaces 200 000 times (one if_nametoindex socket each), which
+ * measured as half of its time. A transaction is synchronous, so the table cannot change inside it.
+ */
+export class CachedLinks implements LinkResolver {
+  private readonly byName = new Map<string, number | undefined>();
+
+  constructor(private readonly links: LinkResolver) {}
+
+  indexOf(ifname: string): number | undefined {
+    if (this.byName.has(ifname)) return this.byName.get(ifname);
+    const index = this.links.indexOf(ifname);
+    this.byName.set(ifname, index);
+    return index;
+  }
+
+  nameOf(ifindex: number): string | undefined {
+    return this.links.nameOf(ifindex);
+  }
+}
