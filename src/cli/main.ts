@@ -57,10 +57,35 @@ function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Gl
     for (const f of findings) process.stdout.write(renderFinding(f) + "\n");
   } else if (cmd.action === "STATUS") {
     for (const [k, v] of Object.entries(res.result)) process.stdout.write(`${k}: ${v === null ? "-" : JSON.stringify(v).replace(/^"(.*)"$/, "$1")}\n`);
+  } else if (cmd.action === "APPLY" && isSummary(res.result.routes)) {
+    const s = res.result.routes;
+    process.stdout.write(`${g.dryRun ? "dry run: would apply" : "applied"}: ${s.added} added, ${s.replaced} replaced, ${s.removed} removed, ${s.unchanged} unchanged\n`);
+    if (g.dryRun) for (const c of res.changes) process.stdout.write(`  ${renderChange(c)}\n`);
   } else if (g.dryRun) {
     process.stdout.write(res.changes.length === 0 ? "dry run: no kernel changes needed\n" : `dry run: ${res.changes.length} kernel change(s) would be made:\n`);
     for (const c of res.changes) process.stdout.write(`  ${renderChange(c)}\n`);
   }
+}
+
+/**
+ * For thousands of operations on a terminal: say what is happening while the daemon works, and
+ * how long it took. Silent otherwise, so scripts and pipes see only the result.
+ */
+function startProgress(request: Record<string, unknown>): () => void {
+  const payload = request.payload as { operations?: unknown[]; state?: { routes?: unknown[] } } | undefined;
+  const count = payload?.operations?.length ?? payload?.state?.routes?.length ?? 0;
+  if (!process.stderr.isTTY || count < 1000) return () => undefined;
+  const started = Date.now();
+  process.stderr.write(`mfc: ${String(request.action).toLowerCase()} of ${count} entries: validating, programming the kernel, saving...`);
+  const timer = setInterval(() => process.stderr.write("."), 1000);
+  return () => {
+    clearInterval(timer);
+    process.stderr.write(` ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  };
+}
+
+function isSummary(x: unknown): x is { added: number; replaced: number; removed: number; unchanged: number } {
+  return typeof x === "object" && x !== null && "added" in x && "unchanged" in x;
 }
 
 /** Whether JSON output was asked for, even on a command line that does not parse. */
@@ -90,6 +115,7 @@ async function run(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   if (g.verbose) process.stderr.write(`> ${JSON.stringify(built.request)}\n`);
+  const progress = startProgress(built.request);
   let res: Response;
   let socket: string;
   try {
@@ -103,12 +129,14 @@ async function run(argv: string[]): Promise<number> {
   try {
     res = await call(socket, built.request);
   } catch (err) {
+    progress();
     const message = (err as Error).message;
     const code = err instanceof UnreachableError ? "E_UNREACHABLE" : "E_INTERNAL";
     if (g.output === "json") process.stdout.write(JSON.stringify({ status: "error", error_code: code, message }) + "\n");
     process.stderr.write(`mfc: ${code}: ${message}\n`);
     return err instanceof UnreachableError ? EXIT.unreachable : EXIT.refused;
   }
+  progress();
   if (g.verbose) process.stderr.write(`< ${JSON.stringify(res)}\n`);
   if (res.status === "ok") {
     printResult(cmd, res, g);

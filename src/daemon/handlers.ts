@@ -6,6 +6,7 @@ import { buildShowView } from "../view/model.js";
 import type { ErrorResponse, Response } from "../protocol/messages.js";
 import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics/checks.js";
 import { routeInterfaces, routeKey, type Route } from "../model/types.js";
+import { summarizeApply } from "../engine/operations.js";
 import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery } from "../protocol/schema.js";
 
 export interface StatusSource { status(): Record<string, unknown> }
@@ -73,8 +74,13 @@ export class RequestHandler {
       }
       default: {
         const ops = action === "BATCH" ? parseBatch(payload) : [parseOp(action, payload)];
+        const applied = ops.length === 1 && ops[0]?.action === "APPLY" ? ops[0] : undefined;
+        // Counted against the state when the request arrived: another client's change committed in
+        // between can make these counts stale, never the transaction itself.
+        const summary = applied ? summarizeApply(this.engine.snapshot().config, applied.routes) : undefined;
         const { changes } = await this.engine.transact(ops, dryRun);
         const result: Record<string, unknown> = { operations: ops.length, kernel_steps: changes.length };
+        if (summary) result.routes = summary;
         // A route the kernel accepted may still never forward: say so now, not at 3 a.m.
         const added = ops.length === 1 && (ops[0]?.action === "ADD_MFC" || ops[0]?.action === "REPLACE_MFC") ? ops[0].route : undefined;
         if (added) {

@@ -129,3 +129,21 @@ export function touchedBy(ops: readonly Op[]): Delta | undefined {
   }
   return delta;
 }
+
+export interface ApplySummary { added: number; replaced: number; removed: number; unchanged: number }
+
+/** What an APPLY changes, route by route (for `mfc apply --dry-run`). Pure; O(table). */
+export function summarizeApply(base: Config, routes: readonly Route[]): ApplySummary {
+  const sum: ApplySummary = { added: 0, replaced: 0, removed: 0, unchanged: 0 };
+  const wanted = new Set<string>();
+  for (const r of routes) {
+    const key = routeKey(r.source, r.group);
+    wanted.add(key);
+    const old = base.routes.get(key);
+    if (!old) sum.added++;
+    else if (sameRoute(old, r)) sum.unchanged++;
+    else sum.replaced++;
+  }
+  for (const key of base.routes.keys()) if (!wanted.has(key)) sum.removed++;
+  return sum;
+}

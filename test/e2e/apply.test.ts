@@ -1,0 +1,70 @@
+/**
+ * `mfc apply` end to end: --dry-run shows the diff (added, replaced, removed, unchanged) and changes
+ * nothing; the real apply touches only what differs, so an unchanged route keeps its kernel entry
+ * and counters (its flow keeps forwarding).
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, test } from "node:test";
+import { createLab, type Lab } from "../lab/lab.js";
+import { kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+
+let lab: Lab;
+let d: DaemonHandle;
+
+before(async () => {
+  lab = await createLab();
+  d = await startDaemon(lab);
+});
+after(async () => {
+  await d?.cleanup();
+  await lab?.destroy();
+});
+
+interface Shown { routes: { source: string | null; group: string; oifs: { ifname: string }[]; packets: number }[] }
+
+void test("apply: dry-run diff, then a minimal change that leaves unchanged flows alone", async () => {
+  const S = lab.addr.sender;
+  const batch = [
+    `add from ${S} to 239.88.0.1 iif up0 oif dn1`, // stays
+    `add from ${S} to 239.88.0.2 iif up0 oif dn1`, // replaced
+    `add from ${S} to 239.88.0.3 iif up0 oif dn2`, // removed
+  ].join("\n");
+  assert.equal((await d.mfc(["batch", "-"], { input: batch })).code, 0);
+  const rx = await lab.listen("recv1", "239.88.0.1", 5401);
+  await lab.send("239.88.0.1", 5401, 4);
+  assert.ok(await rx.waitFor(4, 3000));
+
+  const shown = JSON.parse((await d.mfc(["show", "-j"])).stdout) as Shown & { vifs: unknown[] };
+  const desired = {
+    vifs: shown.vifs,
+    routes: [
+      shown.routes.find((r) => r.group === "239.88.0.1"), // unchanged, with its show-only fields
+      { source: S, group: "239.88.0.2", iif: "up0", oifs: ["dn1", "dn2"] },
+      { source: null, group: "239.88.0.4", iif: "up0", oifs: ["dn2"] },
+    ],
+  };
+  const input = JSON.stringify(desired);
+  const tablesBefore = await kernelTables(lab);
+  const stateBefore = readFileSync(d.stateFile, "utf8");
+
+  const dry = await d.mfc(["-n", "apply", "-"], { input });
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^dry run: would apply: 1 added, 1 replaced, 1 removed, 1 unchanged$/m);
+  const dryJ = JSON.parse((await d.mfc(["-n", "-j", "apply", "-"], { input })).stdout) as { result: { routes: Record<string, number> } };
+  assert.deepEqual(dryJ.result.routes, { added: 1, replaced: 1, removed: 1, unchanged: 1 });
+  assert.deepEqual(await kernelTables(lab), tablesBefore, "dry run changed the kernel");
+  assert.equal(readFileSync(d.stateFile, "utf8"), stateBefore, "dry run changed the state file");
+
+  const real = await d.mfc(["-j", "apply", "-"], { input });
+  assert.equal(real.code, 0, real.stderr);
+  const changes = (JSON.parse(real.stdout) as { changes: { group?: string }[] }).changes;
+  assert.ok(!changes.some((c) => c.group === "239.88.0.1"), "the unchanged route was touched");
+
+  const after = JSON.parse((await d.mfc(["show", "-j"])).stdout) as Shown;
+  assert.deepEqual(after.routes.map((r) => r.group), ["239.88.0.1", "239.88.0.2", "239.88.0.4"]);
+  // Same kernel entry: its counter kept the 4 packets (a re-add would have reset it).
+  assert.equal(after.routes[0]?.packets, 4);
+  await lab.send("239.88.0.1", 5401, 2);
+  assert.ok(await rx.waitFor(6, 3000), "the unchanged flow must keep forwarding");
+});
