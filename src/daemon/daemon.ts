@@ -135,6 +135,7 @@ export class MfcDaemon {
       routes, routes_installed: installed, routes_pending: routes - installed,
       state_file: this.config.stateFile, socket: this.config.socketPath,
       degraded: this.engine?.degraded ?? null,
+      rss_bytes: process.memoryUsage.rss(),
     };
   }
 

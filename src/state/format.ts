@@ -65,13 +65,15 @@ function storedRoute(x: unknown, where: string): Route {
   const iif = ifName(o.iif, `${where}.iif`);
   const list = array(o.oifs, `${where}.oifs`);
   if (list.length < 1 || list.length > 32) fail(`${where}.oifs`, "must list 1-32 interfaces");
-  const oifs: Oif[] = list.map((y, i) => {
+  list.forEach((y, i) => {
     const oo = object(y, `${where}.oifs[${i}]`, ["ifname", "ttl"]);
     const name = ifName(oo.ifname, `${where}.oifs[${i}].ifname`);
     if (name === iif) fail(`${where}.oifs[${i}]`, "is the route's iif");
-    return { ifname: name, ttl: ttl(oo.ttl, `${where}.oifs[${i}].ttl`) };
+    ttl(oo.ttl, `${where}.oifs[${i}].ttl`);
   });
-  return { source, group, iif, oifs };
+  // Checked field by field above, so the parsed objects are kept as they are: a 100 000-route
+  // restore would otherwise hold two copies of every route at its peak.
+  return { source, group, iif, oifs: list as Oif[] };
 }
 
 function storedVif(x: unknown, where: string): PinnedVif {
