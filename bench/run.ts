@@ -17,7 +17,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLab, type Lab } from "../test/lab/lab.js";
-import { NdjsonClient, once } from "./ndjson.js";
+import { NdjsonClient, once } from "../test/support/ndjson_client.js";
 import { formatHotSpots, hotSpots, loadProfile, type CpuProfile } from "./profile.js";
 import { addrOf, baseRoutes, changedRoutes, CONCURRENT_GROUP, FRESH_GROUP } from "./routes.js";
 

@@ -28,6 +28,22 @@ export class FakeLinks implements LinkResolver {
     return idx;
   }
 
+  /** A name with a given index (e.g. mirroring the real links, to compare fake and kernel). */
+  set(name: string, ifindex: number): void {
+    this.byName.set(name, ifindex);
+    this.nextIndex = Math.max(this.nextIndex, ifindex + 1);
+  }
+
+  /** Links with the same names and indexes as `from` has for `names` now. */
+  static mirror(names: readonly string[], from: LinkResolver): FakeLinks {
+    const m = new FakeLinks();
+    for (const n of names) {
+      const idx = from.indexOf(n);
+      if (idx !== undefined) m.set(n, idx);
+    }
+    return m;
+  }
+
   remove(name: string): void {
     this.byName.delete(name);
   }

@@ -5,72 +5,18 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
+import { NdjsonClient } from "../support/ndjson_client.js";
+import { prng } from "../support/prng.js";
 import { DAEMON_JS, kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
 
 // ---- helpers (kept local: each e2e file is self-contained) ------------------------------------
 
 type Json = Record<string, unknown>;
 
-/** mulberry32: a small seeded PRNG, so every run takes the same decisions. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-/** A raw NDJSON client: requests go out in order, answers come back in order. */
-class RawClient {
-  private buf = "";
-  private readonly waiting: { resolve(r: Json): void; reject(e: Error): void }[] = [];
-  private closed: Error | undefined;
-
-  private constructor(private readonly sock: Socket) {
-    sock.setEncoding("utf8");
-    sock.on("data", (d: string) => {
-      this.buf += d;
-      for (let nl = this.buf.indexOf("\n"); nl >= 0; nl = this.buf.indexOf("\n")) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        this.waiting.shift()?.resolve(JSON.parse(line) as Json);
-      }
-    });
-    const fail = (e: Error): void => {
-      this.closed ??= e;
-      for (const w of this.waiting.splice(0)) w.reject(this.closed);
-    };
-    sock.on("error", fail);
-    sock.on("close", () => fail(new Error("connection closed")));
-  }
-
-  static connect(path: string): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const s = createConnection(path);
-      s.once("connect", () => resolve(new RawClient(s)));
-      s.once("error", reject);
-    });
-  }
-
-  request(req: Json): Promise<Json> {
-    if (this.closed) return Promise.reject(this.closed);
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      this.sock.write(JSON.stringify(req) + "\n");
-    });
-  }
-
-  close(): void {
-    this.sock.destroy();
-  }
-}
 
 interface Route { source: string | null; group: string; iif: string; oifs: { ifname: string; ttl: number }[] }
 
@@ -141,7 +87,7 @@ void test("SIGKILL at random moments during a client's add/del/replace loop lose
     const k = await kernelTables(lab);
     assert.equal(k.cache.length, acked.size, `round ${round}: kernel MFC entries after restart`);
 
-    const client = await RawClient.connect(d.socket);
+    const client = await NdjsonClient.connect(d.socket);
     let inFlight: Map<string, Route> | undefined;
     let acksThisRound = 0;
     const refusals: string[] = [];

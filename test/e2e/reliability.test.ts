@@ -8,9 +8,9 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
+import { NdjsonClient } from "../support/ndjson_client.js";
 import { DAEMON_JS, kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
 
 // ---- helpers (kept local: each e2e file is self-contained) ------------------------------------
@@ -56,50 +56,6 @@ function assertSameWorld(after: World, before: World, what: string): void {
   assert.equal(after.show, before.show, `${what}: show -j changed`);
 }
 
-/** A raw NDJSON client: requests go out in order, answers come back in order. */
-class RawClient {
-  private buf = "";
-  private readonly waiting: { resolve(r: Json): void; reject(e: Error): void }[] = [];
-  private closed: Error | undefined;
-
-  private constructor(private readonly sock: Socket) {
-    sock.setEncoding("utf8");
-    sock.on("data", (d: string) => {
-      this.buf += d;
-      for (let nl = this.buf.indexOf("\n"); nl >= 0; nl = this.buf.indexOf("\n")) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        this.waiting.shift()?.resolve(JSON.parse(line) as Json);
-      }
-    });
-    const fail = (e: Error): void => {
-      this.closed ??= e;
-      for (const w of this.waiting.splice(0)) w.reject(this.closed);
-    };
-    sock.on("error", fail);
-    sock.on("close", () => fail(new Error("connection closed")));
-  }
-
-  static connect(path: string): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const s = createConnection(path);
-      s.once("connect", () => resolve(new RawClient(s)));
-      s.once("error", reject);
-    });
-  }
-
-  request(req: Json): Promise<Json> {
-    if (this.closed) return Promise.reject(this.closed);
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      this.sock.write(JSON.stringify(req) + "\n");
-    });
-  }
-
-  close(): void {
-    this.sock.destroy();
-  }
-}
 
 interface Route { source: string | null; group: string; iif: string; oifs: { ifname: string; ttl: number }[] }
 
@@ -302,7 +258,7 @@ void test("20 concurrent clients adding 10 distinct routes each: all 200 in show
   const expected: Route[] = [];
   for (let c = 0; c < CLIENTS; c++) for (let i = 0; i < PER; i++) expected.push(routeOf(c, i));
 
-  const clients = await Promise.all(Array.from({ length: CLIENTS }, () => RawClient.connect(d.socket)));
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, () => NdjsonClient.connect(d.socket)));
   t.after(() => clients.forEach((c) => c.close()));
   // Even clients wait for each answer; odd ones pipeline all ten requests at once.
   const answers = await Promise.all(clients.map(async (client, c) => {

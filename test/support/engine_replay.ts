@@ -5,7 +5,7 @@
  *
  * Applies one fixed, seeded sequence of requests (valid and invalid ones, link removals and
  * re-creations, a 33rd VIF) to two engines: one over the REAL kernel (MrouteSocket + SystemLinks)
- * and one over FakeKernel + MirrorLinks (the same names and ifindexes as the real links). After
+ * and one over FakeKernel + FakeLinks.mirror (the same names and ifindexes as the real links). After
  * every step it prints one JSON line with, for each side, the outcome (ok / error code), the
  * config, the image, and the kernel table — for the real side parsed from /proc/net/ip_mr_vif
  * and /proc/net/ip_mr_cache, for the fake side FakeKernel's table rendered the way /proc shows it.
@@ -18,42 +18,13 @@ import { Engine, type TxResult } from "../../src/engine/engine.js";
 import type { Image } from "../../src/engine/image.js";
 import { MfcError } from "../../src/errors/codes.js";
 import { KernelError, errnoOf } from "../../src/kernel/errors.js";
-import { FakeKernel, type FakeFault } from "../../src/kernel/fake.js";
+import { FakeKernel, FakeLinks, type FakeFault } from "../../src/kernel/fake.js";
 import { MrouteSocket, SystemLinks } from "../../src/kernel/mroute.js";
 import type { KernelPort, LinkResolver, MfcEntry, SgCounters, VifCounters, VifSpec } from "../../src/kernel/port.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
+import { prng } from "./prng.js";
 import { MemoryStore, configText } from "./memory_store.js";
 
-/** A LinkResolver with fixed name <-> ifindex pairs (copied from the real links). */
-export class MirrorLinks implements LinkResolver {
-  private readonly byName = new Map<string, number>();
-
-  static of(names: readonly string[], from: LinkResolver): MirrorLinks {
-    const m = new MirrorLinks();
-    for (const n of names) {
-      const idx = from.indexOf(n);
-      if (idx !== undefined) m.set(n, idx);
-    }
-    return m;
-  }
-
-  set(name: string, ifindex: number): void {
-    this.byName.set(name, ifindex);
-  }
-
-  remove(name: string): void {
-    this.byName.delete(name);
-  }
-
-  indexOf(ifname: string): number | undefined {
-    return this.byName.get(ifname);
-  }
-
-  nameOf(ifindex: number): string | undefined {
-    for (const [n, i] of this.byName) if (i === ifindex) return n;
-    return undefined;
-  }
-}
 
 /**
  * The real kernel with FakeKernel's fault injection in front: mutating call k (1-based since
@@ -200,17 +171,6 @@ function imageText(image: Image): string {
 // ---------------------------------------------------------------------------------------------
 // The sequence
 
-/** mulberry32: a tiny seeded PRNG, so the sequence is the same on every run and machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Request = { action: string; payload: Record<string, unknown> };
 export type Step =
@@ -361,7 +321,7 @@ async function main(): Promise<void> {
   const say = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 
   const sysLinks = new SystemLinks();
-  const mirror = MirrorLinks.of(ALL, sysLinks);
+  const mirror = FakeLinks.mirror(ALL, sysLinks);
   if (ALL.some((n) => mirror.indexOf(n) === undefined)) throw new Error(`missing interfaces: ${ALL.filter((n) => mirror.indexOf(n) === undefined).join(" ")}`);
   const sock = new FaultyPort(new MrouteSocket());
   const fake = new FakeKernel(mirror);

@@ -1,4 +1,4 @@
-/** A raw NDJSON client for the daemon's Unix socket: one connection, requests answered in order. */
+/** An NDJSON client for the daemon's Unix socket: one connection, requests answered in order (tests and bench). */
 import { createConnection, type Socket } from "node:net";
 
 export type Reply = Record<string, unknown> & { status?: unknown };
