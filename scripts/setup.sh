@@ -1,5 +1,6 @@
 # Sourced by run-dev.sh and test.sh: makes a fresh Debian 12 machine ready to build and test mfc.
-# - Debian packages the project needs (iproute2 for the labs, iputils-ping, mandoc for the man-page lint).
+# - Debian packages the project needs (iproute2 for the labs, iputils-ping, mandoc for the man-page
+#   lint, systemd/lintian/rpm for the package checks).
 # - Node.js >= 20: Debian 12's nodejs is 18, so when the node on PATH is older, the official Node 24
 #   binary is installed from the npm registry (package node-linux-<arch>, as STACK.md measured) into
 #   .tools/ of this checkout, with npm 11, and put first on PATH. Nothing else is downloaded.
@@ -19,6 +20,10 @@ setup_machine() {
   command -v ip >/dev/null 2>&1 || need+=(iproute2)
   command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
   command -v mandoc >/dev/null 2>&1 || need+=(mandoc)
+  # The package checks in the suite: systemd-analyze, lintian, rpm/rpmbuild.
+  command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+  command -v lintian >/dev/null 2>&1 || need+=(lintian)
+  command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
   if [ "$(setup_node_major)" -lt 20 ] && [ ! -x "$root/.tools/node_modules/.bin/node" ]; then
     command -v npm >/dev/null 2>&1 || need+=(npm)
   fi

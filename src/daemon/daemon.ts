@@ -14,6 +14,7 @@ import { gatherFacts } from "./facts.js";
 import { RequestHandler } from "./handlers.js";
 import { missingCaps } from "./capabilities.js";
 import { LOG, log } from "./log.js";
+import { releaseStartupMemory } from "./memory.js";
 import { ControlServer } from "./server.js";
 
 /** Start-up failed in a way the operator must fix; the message says how. */
@@ -21,6 +22,8 @@ export class StartupError extends Error {}
 
 const LINK_SETTLE_MS = 50;
 const REPAIR_INTERVAL_MS = 5_000;
+/** Above this many routes, the memory the restore used is handed back at once (memory.ts). */
+const LARGE_RESTORE = 10_000;
 
 export class MfcDaemon {
   private kernel: MrouteSocket | undefined;
@@ -87,6 +90,7 @@ export class MfcDaemon {
     this.monitor = openLinkMonitor(() => this.scheduleReconcile(), () => this.scheduleReconcile());
     const restored = await engine.restore();
     log(LOG.info, `restored ${restored.routes} route(s) from ${c.stateFile}, ${restored.installed} installed`);
+    if (restored.routes >= LARGE_RESTORE) releaseStartupMemory();
     const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, gatherFacts);
     this.server = new ControlServer({
       path: c.socketPath, groupId: gid, maxRequestBytes: c.maxRequestBytes,

@@ -28,6 +28,7 @@ export const sys = {
   sendto: fn<[number, Buffer, number, number, Buffer, number], number>(
     "intptr_t sendto(int, const void *, size_t, int, const void *, uint32_t)",
   ),
+  send: fn<[number, Buffer, number, number], number>("intptr_t send(int, const void *, size_t, int)"),
   ifNameToIndex: fn<[string], number>("unsigned int if_nametoindex(const char *)"),
   ifIndexToName: fn<[number, Buffer], unknown>("char *if_indextoname(unsigned int, void *)"),
   getgrnamGid: ((): ((name: string) => number | undefined) => {
