@@ -91,11 +91,13 @@ export class MfcDaemon {
     const restored = await engine.restore();
     log(LOG.info, `restored ${restored.routes} route(s) from ${c.stateFile}, ${restored.installed} installed`);
     if (restored.routes >= LARGE_RESTORE) releaseStartupMemory();
-    const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, gatherFacts);
+    const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, gatherFacts, (a) => {
+      log(LOG.notice, `audit: uid ${a.uid} pid ${a.pid} ${a.action}${a.dryRun ? " (dry run)" : ""}: ${a.outcome}, ${a.kernelSteps} kernel step(s)`);
+    });
     this.server = new ControlServer({
       path: c.socketPath, groupId: gid, maxRequestBytes: c.maxRequestBytes,
       maxConnections: c.maxConnections, clientTimeoutMs: c.clientTimeoutMs,
-    }, (line) => handler.handleLine(line));
+    }, (line, peer) => handler.handleLine(line, peer));
     await this.server.listen();
     log(LOG.notice, `mfc_daemon ${VERSION} ready on ${c.socketPath} (table ${c.table ?? "default"})`);
     sdNotify(`READY=1\nSTATUS=${this.statusLine()}`);

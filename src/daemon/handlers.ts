@@ -3,7 +3,7 @@ import { MfcError } from "../errors/codes.js";
 import type { Engine } from "../engine/engine.js";
 import type { CounterSource } from "../view/model.js";
 import { buildShowView } from "../view/model.js";
-import type { ErrorResponse, Response } from "../protocol/messages.js";
+import { MUTATING_ACTIONS, type ErrorResponse, type Response } from "../protocol/messages.js";
 import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics/checks.js";
 import { routeInterfaces, routeKey, type Route } from "../model/types.js";
 import { summarizeApply } from "../engine/operations.js";
@@ -13,12 +13,16 @@ export interface StatusSource { status(): Record<string, unknown> }
 
 export type FactSource = (ifnames: Iterable<string>, vifsInUse: number) => Facts;
 
+/** Who asked for a change, what it was, and how it ended: one audit record per mutating request. */
+export interface AuditRecord { uid: number; pid: number; action: string; dryRun: boolean; outcome: string; kernelSteps: number }
+
 export class RequestHandler {
   constructor(
     private readonly engine: Engine,
     private readonly counters: CounterSource,
     private readonly status: StatusSource,
     private readonly facts: FactSource,
+    private readonly audit: (record: AuditRecord) => void = () => undefined,
   ) {}
 
   /** Findings for routes (all of them, or one), plus table-wide ones. */
@@ -28,9 +32,10 @@ export class RequestHandler {
     return [...(withTable ? checkTable(facts) : []), ...routes.flatMap((r) => checkRoute(r, facts))];
   }
 
-  /** Handles one request line. Never throws. */
-  async handleLine(line: Buffer): Promise<Response> {
+  /** Handles one request line from `peer`. Never throws. */
+  async handleLine(line: Buffer, peer: { uid: number; pid: number } = { uid: -1, pid: -1 }): Promise<Response> {
     let id: number | string | undefined;
+    let mutation: { action: string; dryRun: boolean } | undefined;
     try {
       const text = new TextDecoder("utf-8", { fatal: true }).decode(line);
       let obj: unknown;
@@ -43,9 +48,14 @@ export class RequestHandler {
       const rawId = (obj as Record<string, unknown>).id;
       if (typeof rawId === "number" || (typeof rawId === "string" && rawId.length <= 128)) id = rawId;
       const env = parseEnvelope(obj);
-      return withId(await this.dispatch(env.action, env.payload, env.dry_run ?? false), id);
+      if ((MUTATING_ACTIONS as readonly string[]).includes(env.action)) mutation = { action: env.action, dryRun: env.dry_run ?? false };
+      const res = withId(await this.dispatch(env.action, env.payload, env.dry_run ?? false), id);
+      if (mutation) this.audit({ ...peer, ...mutation, outcome: "ok", kernelSteps: res.status === "ok" ? res.changes.length : 0 });
+      return res;
     } catch (err) {
-      return withId(toErrorResponse(err), id);
+      const res = withId(toErrorResponse(err), id);
+      if (mutation) this.audit({ ...peer, ...mutation, outcome: res.error_code, kernelSteps: 0 });
+      return res;
     }
   }
 

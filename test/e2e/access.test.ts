@@ -121,6 +121,17 @@ void describe("socket access", () => {
     assert.match(r.stdout, /pid: \d+/);
   });
 
+  void it("a member's change is in the audit trail with its uid, action and outcome", async () => {
+    const uid = idOf(MEMBER).uid;
+    const r = await cliAs(MEMBER, d.socket, ["vif", "add", "dev", "dn2"]);
+    assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+    const bad = await cliAs(MEMBER, d.socket, ["vif", "add", "dev", "nosuchif0"]);
+    assert.equal(bad.code, 1);
+    assert.match(d.logs(), new RegExp(`audit: uid ${uid} pid \\d+ ADD_VIF: ok, 1 kernel step`));
+    assert.match(d.logs(), new RegExp(`audit: uid ${uid} pid \\d+ ADD_VIF: E_IF_NOT_FOUND`));
+    assert.equal((await cliAs(MEMBER, d.socket, ["vif", "del", "dev", "dn2"])).code, 0);
+  });
+
   void it("a member of socket_group as supplementary group only is served (SO_PEERGROUPS)", async () => {
     const r = await cliAs(SUPP, d.socket, ["status"]);
     assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);

@@ -1,0 +1,278 @@
+/**
+ * Counters of every MFC entry of one IPMR table in a single rtnetlink dump (RTM_GETROUTE,
+ * family RTNL_FAMILY_IPMR), instead of one SIOCGETSGCNT ioctl per route. Only this folder may
+ * import koffi; this module reaches it through libc.ts.
+ *
+ * What the kernel sends (net/ipv4/ipmr.c ipmr_fill_mroute + ipmr_base.c mr_fill_mroute), one
+ * RTM_NEWROUTE per entry, NLM_F_MULTI, then NLMSG_DONE:
+ *   struct rtmsg { family 128, dst_len 32, src_len 32, table = id truncated to u8 (!), protocol
+ *                  RTPROT_STATIC / RTPROT_MROUTED, type RTN_MULTICAST, flags }
+ *   RTA_TABLE u32 (the real id), RTA_SRC (2) origin, RTA_DST (1) group, then for resolved entries
+ *   only: RTA_IIF (absent when the parent VIF has no device any more), RTA_MULTIPATH (rtnexthop
+ *   per OIF, hops = TTL threshold), RTA_MFC_STATS (17: u64 packets, bytes, wrong_if; preceded by
+ *   an RTA_PAD for 8-byte alignment) and RTA_EXPIRES (u64, clock ticks since last use).
+ *   Unresolved entries (the kernel's queue of flows waiting for an upcall answer) carry only
+ *   RTA_TABLE/RTA_SRC/RTA_DST and rtm_flags RTNH_F_UNRESOLVED.
+ *
+ * Table selection: with NETLINK_GET_STRICT_CHK the kernel validates the request and dumps only
+ * the table named by RTA_TABLE (ENOENT when no such table exists: we return an empty map).
+ * Without strict checking (kernels < 4.20) it ignores the request body and dumps every table;
+ * we filter on RTA_TABLE in both cases. iproute2's `ip mroute show table N` does the latter: it
+ * sends a bare dump request and filters in user space.
+ */
+import { KernelError } from "./errors.js";
+import { SOCK_CLOEXEC, lastErrno, sys } from "./libc.js";
+
+export interface MfcStats { packets: number; bytes: number; wrongIf: number }
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const NETLINK_ROUTE = 0;
+const SOL_SOCKET = 1;
+const SO_RCVTIMEO = 20; // SO_RCVTIMEO_OLD: struct timeval with 64-bit fields on LP64
+const SOL_NETLINK = 270;
+const NETLINK_EXT_ACK = 11;
+const NETLINK_GET_STRICT_CHK = 12;
+const MSG_TRUNC = 0x20;
+const EINTR = 4;
+const ENOENT = 2;
+const EAGAIN = 11;
+const EMSGSIZE = 90;
+
+const NLMSG_HDRLEN = 16;
+const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
+const NLMSG_OVERRUN = 4;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_DUMP = 0x300; // NLM_F_ROOT | NLM_F_MATCH
+const NLM_F_CAPPED = 0x100; // NLMSG_ERROR: only the request's header is echoed
+const NLM_F_ACK_TLVS = 0x200; // extended-ack attributes follow
+const NLMSGERR_ATTR_MSG = 1;
+
+const RTM_NEWROUTE = 24;
+const RTM_GETROUTE = 26;
+const RTMSG_LEN = 12;
+const RTNL_FAMILY_IPMR = 128;
+const RT_TABLE_COMPAT = 252;
+const RT_TABLE_DEFAULT = 253;
+const RTNH_F_UNRESOLVED = 0x20;
+const RTA_DST = 1;
+const RTA_SRC = 2;
+const RTA_TABLE = 15;
+const RTA_MFC_STATS = 17;
+const NLA_TYPE_MASK = 0x3fff;
+
+const RECV_TIMEOUT_S = 2;
+/** The kernel caps a dump skb at ~32 KiB (netlink_recvmsg: max_recvmsg_len); 1 MiB leaves
+ *  room for any future growth. Allocated on first use and reused. */
+const RECV_BUF_SIZE = 1 << 20;
+let recvBuf: Buffer | undefined;
+let seqCounter = 0;
+
+/** What a dump saw besides the counters: used by tests and diagnostics. */
+export interface MfcDumpResult {
+  stats: Map<string, MfcStats>;
+  /** Unresolved entries of the table (not in `stats`). */
+  unresolved: number;
+  /** RTM_NEWROUTE messages of other tables that had to be filtered out here. */
+  otherTables: number;
+  /** True when the kernel accepted NETLINK_GET_STRICT_CHK and filtered by table itself. */
+  strict: boolean;
+}
+
+/**
+ * One synchronous rtnetlink dump of the IPMR table `table` (RT_TABLE_DEFAULT 253 when undefined):
+ * key "origin,group" (dotted quads, origin "0.0.0.0" for (*,G)) -> counters.
+ *
+ * Contains every resolved entry — exactly the entries SIOCGETSGCNT answers for, including those
+ * whose input VIF's device is gone. Unresolved entries (flows queued for an upcall; they have no
+ * counters and SIOCGETSGCNT does not see them) are skipped. Table 0 means 253, as for MRT_TABLE.
+ * If several entries share one (origin, group) — MRT_ADD_MFC_PROXY entries with different
+ * parents — their counters are summed. A table that does not exist gives an empty map.
+ * Throws KernelError when a system call fails or the dump does not finish within 2 s.
+ */
+export function dumpMfcStats(table?: number): Map<string, MfcStats> {
+  return dumpMfc(table).stats;
+}
+
+/** dumpMfcStats with details. `strict: false` skips NETLINK_GET_STRICT_CHK (tests: the path of
+ *  kernels older than 4.20, where the kernel dumps every table and we filter). */
+export function dumpMfc(table?: number, opts: { strict?: boolean } = {}): MfcDumpResult {
+  const tableId = table === undefined || table === 0 ? RT_TABLE_DEFAULT : table;
+  if (!Number.isInteger(tableId) || tableId < 0 || tableId > 0xffffffff) {
+    throw new RangeError(`invalid multicast routing table id: ${table}`);
+  }
+  const fd = sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) throw new KernelError("socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)", lastErrno());
+  try {
+    return dumpOn(fd, tableId, opts.strict ?? true);
+  } finally {
+    sys.close(fd);
+  }
+}
+
+function setOpt(fd: number, level: number, opt: number, value: Buffer, name: string): boolean {
+  if (sys.setsockopt(fd, level, opt, value, value.length) === 0) return true;
+  if (name === "") return false; // optional
+  throw new KernelError(`setsockopt(${name})`, lastErrno());
+}
+
+function dumpOn(fd: number, table: number, wantStrict: boolean): MfcDumpResult {
+  // A blocking socket: the kernel answers a dump request at once, from this very send/recv. The
+  // receive timeout is only a guard against a kernel that never answers.
+  const tv = Buffer.alloc(16);
+  tv.writeBigInt64LE(BigInt(RECV_TIMEOUT_S), 0);
+  setOpt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, "SO_RCVTIMEO");
+  const one = Buffer.alloc(4);
+  one.writeInt32LE(1, 0);
+  // Both optional: ENOPROTOOPT on old kernels, which then dump every table (filtered below).
+  const strict = wantStrict && setOpt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, one, "");
+  setOpt(fd, SOL_NETLINK, NETLINK_EXT_ACK, one, "");
+
+  seqCounter = (seqCounter + 1) >>> 0;
+  const seq = seqCounter;
+  const req = Buffer.alloc(NLMSG_HDRLEN + RTMSG_LEN + 8);
+  req.writeUInt32LE(req.length, 0);
+  req.writeUInt16LE(RTM_GETROUTE, 4);
+  req.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
+  req.writeUInt32LE(seq, 8);
+  req.writeUInt32LE(0, 12); // pid 0: the kernel assigns our port id at autobind
+  // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags (u32).
+  // ip_valid_fib_dump_req (strict) wants dst_len/src_len/tos/scope 0 and reads the table from
+  // RTA_TABLE when present (a u32: ids above 255 do not fit rtm_table).
+  req.writeUInt8(RTNL_FAMILY_IPMR, 16);
+  req.writeUInt8(table <= 255 ? table : RT_TABLE_COMPAT, 20);
+  req.writeUInt16LE(8, 28); // rtattr: len, type
+  req.writeUInt16LE(RTA_TABLE, 30);
+  req.writeUInt32LE(table, 32);
+  for (;;) {
+    const n = sys.send(fd, req, req.length, 0);
+    if (n === req.length) break;
+    const errno = n < 0 ? lastErrno() : EMSGSIZE;
+    if (errno !== EINTR) throw new KernelError("send(RTM_GETROUTE)", errno);
+  }
+
+  const result: MfcDumpResult = { stats: new Map(), unresolved: 0, otherTables: 0, strict };
+  recvBuf ??= Buffer.allocUnsafe(RECV_BUF_SIZE);
+  const buf = recvBuf;
+  for (;;) {
+    // MSG_TRUNC: recv returns the datagram's real length even when it did not fit.
+    const n = sys.recv(fd, buf, buf.length, MSG_TRUNC);
+    if (n < 0) {
+      const errno = lastErrno();
+      if (errno === EINTR) continue;
+      throw new KernelError(errno === EAGAIN ? "recv(RTM_GETROUTE dump): timed out" : "recv(RTM_GETROUTE dump)", errno);
+    }
+    if (n > buf.length) throw new KernelError("recv(RTM_GETROUTE dump): datagram truncated", EMSGSIZE);
+    if (n === 0) throw new KernelError("recv(RTM_GETROUTE dump): empty datagram", EMSGSIZE);
+    if (parseDatagram(buf, n, seq, table, result)) return result;
+  }
+}
+
+/** Walks one datagram; true once NLMSG_DONE arrived. */
+function parseDatagram(buf: Buffer, n: number, seq: number, table: number, out: MfcDumpResult): boolean {
+  for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
+    const len = buf.readUInt32LE(off);
+    if (len < NLMSG_HDRLEN || off + len > n) {
+      throw new KernelError("recv(RTM_GETROUTE dump): malformed netlink message", EMSGSIZE);
+    }
+    const type = buf.readUInt16LE(off + 4);
+    if (buf.readUInt32LE(off + 8) === seq) {
+      if (type === RTM_NEWROUTE) parseRoute(buf, off, off + len, table, out);
+      else if (type === NLMSG_DONE) {
+        // netlink_dump_done: the payload is the dump's result (0 or -errno), then ack TLVs.
+        const err = len >= NLMSG_HDRLEN + 4 ? buf.readInt32LE(off + NLMSG_HDRLEN) : 0;
+        if (err < 0) return failed(buf, off, len, -err, NLMSG_HDRLEN + 4, out);
+        return true;
+      } else if (type === NLMSG_ERROR) {
+        const err = len >= NLMSG_HDRLEN + 4 ? buf.readInt32LE(off + NLMSG_HDRLEN) : -EMSGSIZE;
+        if (err === 0) return true; // an ack ends the exchange (not sent for a dump, but harmless)
+        const flags = buf.readUInt16LE(off + 6);
+        // struct nlmsgerr = error + the request's nlmsghdr (+ its payload unless CAPPED).
+        const echoed = flags & NLM_F_CAPPED || len < NLMSG_HDRLEN + 4 + NLMSG_HDRLEN
+          ? NLMSG_HDRLEN
+          : buf.readUInt32LE(off + NLMSG_HDRLEN + 4);
+        return failed(buf, off, len, -err, NLMSG_HDRLEN + 4 + align4(echoed), out);
+      } else if (type === NLMSG_OVERRUN) {
+        throw new KernelError("recv(RTM_GETROUTE dump): overrun", EMSGSIZE);
+      }
+      // NLMSG_NOOP and anything else carry nothing for us.
+    }
+    off += align4(len);
+  }
+  return false;
+}
+
+/** A dump that ended in an error: ENOENT (strict mode, no such table) is an empty table. */
+function failed(buf: Buffer, off: number, len: number, errno: number, tlvAt: number, out: MfcDumpResult): true {
+  if (errno === ENOENT) {
+    out.stats.clear();
+    return true;
+  }
+  const flags = buf.readUInt16LE(off + 6);
+  const msg = flags & NLM_F_ACK_TLVS ? extackMessage(buf, off + tlvAt, off + len) : "";
+  throw new KernelError(`RTM_GETROUTE dump of the IPMR table${msg === "" ? "" : ` (${msg})`}`, errno);
+}
+
+function extackMessage(buf: Buffer, at: number, end: number): string {
+  for (let a = at; a + 4 <= end; ) {
+    const alen = buf.readUInt16LE(a);
+    if (alen < 4 || a + alen > end) break;
+    if ((buf.readUInt16LE(a + 2) & NLA_TYPE_MASK) === NLMSGERR_ATTR_MSG) {
+      const nul = buf.indexOf(0, a + 4);
+      return buf.toString("utf8", a + 4, nul >= 0 && nul < a + alen ? nul : a + alen);
+    }
+    a += align4(alen);
+  }
+  return "";
+}
+
+function parseRoute(buf: Buffer, off: number, end: number, table: number, out: MfcDumpResult): void {
+  const rtm = off + NLMSG_HDRLEN;
+  if (end - rtm < RTMSG_LEN || buf[rtm] !== RTNL_FAMILY_IPMR) return;
+  let msgTable = buf[rtm + 4] ?? 0; // rtm_table: only the low 8 bits of the id
+  let src = -1;
+  let dst = -1;
+  let stats = -1;
+  for (let a = rtm + RTMSG_LEN; a + 4 <= end; ) {
+    const alen = buf.readUInt16LE(a);
+    if (alen < 4 || a + alen > end) break;
+    const payload = alen - 4;
+    switch (buf.readUInt16LE(a + 2) & NLA_TYPE_MASK) {
+      case RTA_TABLE: if (payload >= 4) msgTable = buf.readUInt32LE(a + 4); break;
+      case RTA_SRC: if (payload >= 4) src = a + 4; break;
+      case RTA_DST: if (payload >= 4) dst = a + 4; break;
+      case RTA_MFC_STATS: if (payload >= 24) stats = a + 4; break;
+    }
+    a += align4(alen);
+  }
+  if (msgTable !== table) {
+    out.otherTables++;
+    return;
+  }
+  // Older kernels did not set RTNH_F_UNRESOLVED; an entry without counters is unresolved too.
+  if (buf.readUInt32LE(rtm + 8) & RTNH_F_UNRESOLVED || stats < 0 || src < 0 || dst < 0) {
+    out.unresolved++;
+    return;
+  }
+  const key = `${buf[src]}.${buf[src + 1]}.${buf[src + 2]}.${buf[src + 3]},${buf[dst]}.${buf[dst + 1]}.${buf[dst + 2]}.${buf[dst + 3]}`;
+  const packets = u64(buf, stats);
+  const bytes = u64(buf, stats + 8);
+  const wrongIf = u64(buf, stats + 16);
+  const prev = out.stats.get(key);
+  if (prev === undefined) out.stats.set(key, { packets, bytes, wrongIf });
+  else {
+    prev.packets += packets;
+    prev.bytes += bytes;
+    prev.wrongIf += wrongIf;
+  }
+}
+
+/** A u64 as a number (exact below 2^53), without BigInt. */
+function u64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at + 4) * 0x1_0000_0000 + buf.readUInt32LE(at);
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}
