@@ -159,7 +159,7 @@ _mfc() {
             _mfc_words "$more"
             ;;
         show)
-            (( n == 1 )) && _mfc_words "routes vifs"
+            (( n == 1 )) && _mfc_words "routes vifs stats"
             ;;
         vif)
             if (( n == 1 )); then

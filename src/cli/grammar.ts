@@ -15,6 +15,8 @@ export interface ParsedCommand {
   payload: Record<string, unknown>;
   /** batch/apply read a file (or "-" for stdin) before the request can be built. */
   file?: { kind: "batch" | "apply"; path: string };
+  /** `show stats`: the SHOW answer summarised (view/model.ts summarizeShow) instead of listed. */
+  summary?: true;
 }
 
 interface CommandSpec {
@@ -108,9 +110,11 @@ export const COMMANDS: CommandSpec[] = [
     },
   },
   {
-    words: ["show"], synopsis: "show [routes|vifs]", summary: "show routes and VIFs with counters",
+    words: ["show"], synopsis: "show [routes|vifs|stats]", summary: "show routes and VIFs with counters, or totals (stats)",
     parse: (a) => {
-      if (a.length > 1 || (a[0] !== undefined && a[0] !== "routes" && a[0] !== "vifs")) throw new UsageError(`unexpected word '${a[a[0] === "routes" || a[0] === "vifs" ? 1 : 0]}'`);
+      const known = (w: string | undefined): boolean => w === "routes" || w === "vifs" || w === "stats";
+      if (a.length > 1 || (a[0] !== undefined && !known(a[0]))) throw new UsageError(`unexpected word '${a[known(a[0]) ? 1 : 0]}'`);
+      if (a[0] === "stats") return { action: "SHOW", payload: { what: "all" }, summary: true };
       return { action: "SHOW", payload: { what: a[0] ?? "all" } };
     },
   },

@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { DEFAULTS, DEFAULT_CONFIG_PATH, loadConfig } from "../daemon/config.js";
 import { ERROR_CODES, isErrorCode } from "../errors/codes.js";
 import type { Response } from "../protocol/messages.js";
-import { renderChange, renderFinding, renderShow, type FindingView } from "../view/render.js";
+import { renderChange, renderFinding, renderShow, renderStats, type FindingView } from "../view/render.js";
+import { summarizeShow } from "../view/model.js";
 import { VERSION } from "../version.js";
 import { call, UnreachableError } from "./client.js";
 import { UsageError, helpText, parseBatchFile, parseCommand, type ParsedCommand } from "./grammar.js";
@@ -44,6 +45,12 @@ function buildRequest(cmd: ParsedCommand, g: Globals): { request: Record<string,
 }
 
 function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Globals): void {
+  if (cmd.summary) {
+    const stats = summarizeShow(res.result);
+    if (g.output === "json") printJson(stats);
+    else process.stdout.write(renderStats(stats) + "\n");
+    return;
+  }
   if (g.output === "json") {
     printJson(cmd.action === "SHOW" ? res.result : res);
     return;

@@ -70,3 +70,24 @@ function routeViews(config: Config, image: Image, counters: CounterSource): Rout
   keyed.sort((a, b) => a.g - b.g || a.s - b.s);
   return keyed.map((k) => k.r);
 }
+
+export interface ShowStats {
+  routes: number; installed: number; pending: number;
+  packets: number; bytes: number; wrong_if: number;
+  vifs: number; vif_limit: number;
+  busiest: { source: string | null; group: string; packets: number; bytes: number }[];
+}
+
+/** Totals of a SHOW view (`mfc show stats`), in the spirit of `ip -s`. Pure. */
+export function summarizeShow(view: Partial<ShowView>, top = 5): ShowStats {
+  const routes = view.routes ?? [];
+  const sum = (f: (r: RouteView) => number): number => routes.reduce((acc, r) => acc + f(r), 0);
+  const installed = routes.filter((r) => r.state === "installed").length;
+  return {
+    routes: routes.length, installed, pending: routes.length - installed,
+    packets: sum((r) => r.packets), bytes: sum((r) => r.bytes), wrong_if: sum((r) => r.wrong_if),
+    vifs: (view.vifs ?? []).filter((v) => v.vifi !== null).length, vif_limit: 32,
+    busiest: [...routes].sort((a, b) => b.packets - a.packets).slice(0, top).filter((r) => r.packets > 0)
+      .map((r) => ({ source: r.source, group: r.group, packets: r.packets, bytes: r.bytes })),
+  };
+}

@@ -1,5 +1,5 @@
 /** Text rendering of the view models (the CLI's human output). Pure: strings in, strings out. */
-import type { RouteView, ShowView, VifView } from "./model.js";
+import type { RouteView, ShowStats, ShowView, VifView } from "./model.js";
 
 export function renderRoute(r: RouteView): string {
   const oifs = r.oifs.map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ");
@@ -14,6 +14,16 @@ export function renderVifs(vifs: VifView[]): string[] {
     v.pinned ? "pinned" : "auto", String(v.pkts_in), String(v.bytes_in), String(v.pkts_out), String(v.bytes_out),
   ]);
   return table(["vif", "ifname", "ifindex", "thresh", "kind", "pkts_in", "bytes_in", "pkts_out", "bytes_out"], rows);
+}
+
+export function renderStats(s: ShowStats): string {
+  const lines = [
+    `routes ${s.routes}  installed ${s.installed}  pending ${s.pending}`,
+    `pkts ${s.packets}  bytes ${s.bytes}  wrong ${s.wrong_if}`,
+    `vifs ${s.vifs} of ${s.vif_limit}`,
+  ];
+  if (s.busiest.length > 0) lines.push("busiest:", ...s.busiest.map((r) => `  (${r.source ?? "*"}, ${r.group})  pkts ${r.packets}  bytes ${r.bytes}`));
+  return lines.join("\n");
 }
 
 export function renderShow(view: Partial<ShowView>): string {

@@ -67,4 +67,8 @@ void test("apply: dry-run diff, then a minimal change that leaves unchanged flow
   assert.equal(after.routes[0]?.packets, 4);
   await lab.send("239.88.0.1", 5401, 2);
   assert.ok(await rx.waitFor(6, 3000), "the unchanged flow must keep forwarding");
+  // `show stats` totals the same kernel counters.
+  const stats = JSON.parse((await d.mfc(["show", "stats", "-j"])).stdout) as { routes: number; installed: number; packets: number; busiest: { group: string }[] };
+  assert.deepEqual([stats.routes, stats.installed, stats.packets], [3, 3, 6]);
+  assert.equal(stats.busiest[0]?.group, "239.88.0.1");
 });

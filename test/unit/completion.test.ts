@@ -68,8 +68,8 @@ void describe("completion: commands and keywords", () => {
     same(complete(["mfc", "vif", ""]), subs);
     assert.deepEqual(sorted(subs), ["add", "del", "show"]);
   });
-  void test("show -> routes vifs; commands without arguments -> nothing", () => {
-    same(complete(["mfc", "show", ""]), ["routes", "vifs"]);
+  void test("show -> routes vifs stats; commands without arguments -> nothing", () => {
+    same(complete(["mfc", "show", ""]), ["routes", "vifs", "stats"]);
     assert.deepEqual(complete(["mfc", "show", "routes", ""]), []);
     assert.deepEqual(complete(["mfc", "flush", ""]), []);
     assert.deepEqual(complete(["mfc", "status", ""]), []);
@@ -113,8 +113,8 @@ void describe("completion: global options", () => {
     assert.deepEqual(complete(["mfc", "--dr"]), ["--dry-run"]);
   });
   void test("global options and their values are skipped when finding the command", () => {
-    same(complete(["mfc", "-j", "show", ""]), ["routes", "vifs"]);
-    same(complete(["mfc", "show", "-j", ""]), ["routes", "vifs"]);
+    same(complete(["mfc", "-j", "show", ""]), ["routes", "vifs", "stats"]);
+    same(complete(["mfc", "show", "-j", ""]), ["routes", "vifs", "stats"]);
     same(complete(["mfc", "-n", "-s", "/run/x.sock", "--output", "json", "vif", ""]), ["add", "del", "show"]);
     same(complete(["mfc", "--config", "=", "/etc/x.conf", "vif", ""]), ["add", "del", "show"]);
   });

@@ -199,3 +199,21 @@ void describe("buildShowView", () => {
     assert.equal(text, "(10.0.0.1, 239.1.1.1)  iif eth0  oifs eth1 eth2  pkts 10  bytes 12000  wrong 0  installed");
   });
 });
+
+void describe("summarizeShow / renderStats", () => {
+  void test("totals the routes of a SHOW view and names the busiest flows", async () => {
+    const { summarizeShow } = await import("../../src/view/model.js");
+    const { renderStats } = await import("../../src/view/render.js");
+    const route = (group: string, packets: number, state: "installed" | "pending" = "installed") => ({
+      source: "10.0.0.1", group, iif: "eth0", oifs: [{ ifname: "eth1", ttl: 1 }], packets, bytes: packets * 100, wrong_if: 1, state,
+    });
+    const vif = (vifi: number | null) => ({ vifi, ifname: `e${String(vifi)}`, ifindex: vifi, threshold: 1, pinned: false, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 });
+    const stats = summarizeShow({ routes: [route("239.1.1.1", 5), route("239.1.1.2", 50), route("239.1.1.3", 0, "pending")], vifs: [vif(0), vif(1), vif(null)] });
+    assert.deepEqual({ ...stats, busiest: stats.busiest.map((b) => b.group) }, {
+      routes: 3, installed: 2, pending: 1, packets: 55, bytes: 5500, wrong_if: 3, vifs: 2, vif_limit: 32,
+      busiest: ["239.1.1.2", "239.1.1.1"],
+    });
+    assert.equal(renderStats(stats).split("\n")[0], "routes 3  installed 2  pending 1");
+    assert.match(renderStats(stats), /^ {2}\(10\.0\.0\.1, 239\.1\.1\.2\) {2}pkts 50 {2}bytes 5000$/m);
+  });
+});
