@@ -91,7 +91,8 @@ export class MfcDaemon {
     const restored = await engine.restore();
     log(LOG.info, `restored ${restored.routes} route(s) from ${c.stateFile}, ${restored.installed} installed`);
     if (restored.routes >= LARGE_RESTORE) releaseStartupMemory();
-    const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, gatherFacts, (a) => {
+    const facts = (names: Iterable<string>, vifs: number, tableWide: boolean): ReturnType<typeof gatherFacts> => gatherFacts(names, vifs, c.table, tableWide);
+    const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, facts, (a) => {
       log(LOG.notice, `audit: uid ${a.uid} pid ${a.pid} ${a.action}${a.dryRun ? " (dry run)" : ""}: ${a.outcome}, ${a.kernelSteps} kernel step(s)`);
     });
     this.server = new ControlServer({

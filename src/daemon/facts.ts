@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { IFF_MULTICAST, IFF_RUNNING, IFF_UP, interfaceFlags } from "../kernel/ifflags.js";
 import type { Facts, InterfaceFacts } from "../diagnostics/checks.js";
+import { dumpMfc } from "../kernel/mfc_dump.js";
 
 function sysctlInt(path: string): number {
   try {
@@ -11,7 +12,11 @@ function sysctlInt(path: string): number {
   }
 }
 
-export function gatherFacts(ifnames: Iterable<string>, vifsInUse: number): Facts {
+/**
+ * `table`-wide facts (flows arriving with no route) need a dump of the whole MFC table, so they are
+ * gathered only for a full `mfc check`, never for the warnings of an `add`.
+ */
+export function gatherFacts(ifnames: Iterable<string>, vifsInUse: number, table: number | undefined, tableWide: boolean): Facts {
   const all = sysctlInt("/proc/sys/net/ipv4/conf/all/rp_filter");
   const interfaces = new Map<string, InterfaceFacts>();
   for (const name of ifnames) {
@@ -26,5 +31,13 @@ export function gatherFacts(ifnames: Iterable<string>, vifsInUse: number): Facts
       rpFilter: Math.max(all, sysctlInt(`/proc/sys/net/ipv4/conf/${name}/rp_filter`)),
     });
   }
-  return { interfaces, vifsInUse };
+  let unrouted: string[] = [];
+  if (tableWide) {
+    try {
+      unrouted = dumpMfc(table).unresolved;
+    } catch {
+      unrouted = []; // a diagnostic must not fail the check; the other findings still stand
+    }
+  }
+  return { interfaces, vifsInUse, unrouted };
 }

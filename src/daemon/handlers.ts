@@ -11,7 +11,7 @@ import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery } from "../pro
 
 export interface StatusSource { status(): Record<string, unknown> }
 
-export type FactSource = (ifnames: Iterable<string>, vifsInUse: number) => Facts;
+export type FactSource = (ifnames: Iterable<string>, vifsInUse: number, tableWide: boolean) => Facts;
 
 /** Who asked for a change, what it was, and how it ended: one audit record per mutating request. */
 export interface AuditRecord { uid: number; pid: number; action: string; dryRun: boolean; outcome: string; kernelSteps: number }
@@ -28,7 +28,7 @@ export class RequestHandler {
   /** Findings for routes (all of them, or one), plus table-wide ones. */
   private diagnose(routes: Route[], withTable: boolean): Finding[] {
     const names = new Set(routes.flatMap(routeInterfaces));
-    const facts = this.facts(names, this.engine.snapshot().image.vifs.size);
+    const facts = this.facts(names, this.engine.snapshot().image.vifs.size, withTable);
     return [...(withTable ? checkTable(facts) : []), ...routes.flatMap((r) => checkRoute(r, facts))];
   }
 

@@ -18,11 +18,13 @@ export interface InterfaceFacts {
 export interface Facts {
   interfaces: ReadonlyMap<string, InterfaceFacts>;
   vifsInUse: number;
+  /** "source,group" of multicast arriving right now that matches no MFC entry (kernel ~10 s). */
+  unrouted: readonly string[];
 }
 
 export interface Finding {
   severity: "error" | "warning" | "info";
-  code: "RP_FILTER_STRICT" | "RP_FILTER_LOOSE" | "IF_MISSING" | "IF_DOWN" | "IF_NO_CARRIER" | "IF_NO_MULTICAST" | "TTL_THRESHOLD" | "VIF_LIMIT_NEAR";
+  code: "RP_FILTER_STRICT" | "RP_FILTER_LOOSE" | "IF_MISSING" | "IF_DOWN" | "IF_NO_CARRIER" | "IF_NO_MULTICAST" | "TTL_THRESHOLD" | "VIF_LIMIT_NEAR" | "UNROUTED_TRAFFIC";
   message: string;
   fix?: string;
   route?: string;
@@ -69,9 +71,21 @@ export function checkRoute(route: Route, facts: Facts): Finding[] {
   return out;
 }
 
+const UNROUTED_SHOWN = 10;
+
 export function checkTable(facts: Facts): Finding[] {
-  if (facts.vifsInUse < MAXVIFS - 4) return [];
-  return [{
+  // The kernel queues packets of a flow that matches no entry as "unresolved" (~10 s): traffic is
+  // arriving on a VIF but no route takes it — often a wrong source address, or no route at all.
+  const out: Finding[] = facts.unrouted.slice(0, UNROUTED_SHOWN).map((key) => {
+    const [source, group] = key.split(",") as [string, string];
+    return {
+      severity: "warning", code: "UNROUTED_TRAFFIC", route: `(${source}, ${group})`,
+      message: `multicast from ${source} to ${group} is arriving but matches no route${facts.unrouted.length > UNROUTED_SHOWN ? ` (${facts.unrouted.length} such flows, first ${UNROUTED_SHOWN} shown)` : ""}`,
+      fix: `mfc add from ${source} to ${group} iif <IF it arrives on> oif <IF...>   # or: mfc add to ${group} ... for any source`,
+    };
+  });
+  if (facts.vifsInUse < MAXVIFS - 4) return out;
+  return [...out, {
     severity: "warning", code: "VIF_LIMIT_NEAR",
     message: `${facts.vifsInUse} of ${MAXVIFS} VIFs are in use (kernel limit MAXVIFS); routes on new interfaces will fail with E_VIF_LIMIT`,
     fix: "mfc vif show  # remove unused pinned VIFs with: mfc vif del dev IF",

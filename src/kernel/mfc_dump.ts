@@ -18,7 +18,22 @@
  * the table named by RTA_TABLE (ENOENT when no such table exists: we return an empty map).
  * Without strict checking (kernels < 4.20) it ignores the request body and dumps every table;
  * we filter on RTA_TABLE in both cases. iproute2's `ip mroute show table N` does the latter: it
- * sends a bare dump request and filters in user space.
+ * sends a bare dump request and filters in user space. Errors (EINVAL, ENOENT) arrive as an
+ * NLMSG_DONE whose payload is -errno, followed by the extended-ack message.
+ *
+ * Cost (kernel 6.18, 2 cores, medians; one entry = 112 bytes, ~289 per 32 KiB datagram — the
+ * kernel caps a dump skb at 32 KiB whatever the receive buffer):
+ *     entries          1 000   10 000   20 000   50 000   100 000
+ *     kernel only       0.45      5.2       14       54       178 ms
+ *     dumpMfcStats      1.1      11.7       29       92       305 ms
+ *     SIOCGETSGCNT loop 1.1      11.1       23       60       119 ms
+ * The dump is SUPERLINEAR: mr_table_dump() resumes each datagram by walking the entry list from
+ * its head past the entries already sent, so datagram k costs O(k) (measured: ~170 µs for the
+ * first datagrams of a 100 000-entry dump, ~1 ms for the last; 200 000 entries took ~2 s).
+ * Building the Map (string keys, one object per entry) costs about as much as the ioctls.
+ * So this is no faster than the per-entry ioctl at any size, and much slower above ~20 000.
+ * Like any netlink dump, an entry added or deleted by another process between two datagrams can
+ * make the kernel skip or repeat one (ipmr sets no NLM_F_DUMP_INTR).
  */
 import { KernelError } from "./errors.js";
 import { SOCK_CLOEXEC, lastErrno, sys } from "./libc.js";
@@ -72,8 +87,9 @@ let seqCounter = 0;
 /** What a dump saw besides the counters: used by tests and diagnostics. */
 export interface MfcDumpResult {
   stats: Map<string, MfcStats>;
-  /** Unresolved entries of the table (not in `stats`). */
-  unresolved: number;
+  /** Unresolved entries of the table (not in `stats`), as "origin,group" keys where the kernel
+   *  gave both: flows that are arriving but match no MFC entry (kept ~10 s by the kernel). */
+  unresolved: string[];
   /** RTM_NEWROUTE messages of other tables that had to be filtered out here. */
   otherTables: number;
   /** True when the kernel accepted NETLINK_GET_STRICT_CHK and filtered by table itself. */
@@ -89,7 +105,8 @@ export interface MfcDumpResult {
  * counters and SIOCGETSGCNT does not see them) are skipped. Table 0 means 253, as for MRT_TABLE.
  * If several entries share one (origin, group) — MRT_ADD_MFC_PROXY entries with different
  * parents — their counters are summed. A table that does not exist gives an empty map.
- * Throws KernelError when a system call fails or the dump does not finish within 2 s.
+ * Throws KernelError when a system call fails, the kernel reports an error, or a receive waits
+ * more than 2 s (SO_RCVTIMEO; the kernel normally answers at once). Blocks the caller throughout.
  */
 export function dumpMfcStats(table?: number): Map<string, MfcStats> {
   return dumpMfc(table).stats;
@@ -152,7 +169,7 @@ function dumpOn(fd: number, table: number, wantStrict: boolean): MfcDumpResult {
     if (errno !== EINTR) throw new KernelError("send(RTM_GETROUTE)", errno);
   }
 
-  const result: MfcDumpResult = { stats: new Map(), unresolved: 0, otherTables: 0, strict };
+  const result: MfcDumpResult = { stats: new Map(), unresolved: [], otherTables: 0, strict };
   recvBuf ??= Buffer.allocUnsafe(RECV_BUF_SIZE);
   const buf = recvBuf;
   for (;;) {
@@ -252,7 +269,7 @@ function parseRoute(buf: Buffer, off: number, end: number, table: number, out: M
   }
   // Older kernels did not set RTNH_F_UNRESOLVED; an entry without counters is unresolved too.
   if (buf.readUInt32LE(rtm + 8) & RTNH_F_UNRESOLVED || stats < 0 || src < 0 || dst < 0) {
-    out.unresolved++;
+    if (src >= 0 && dst >= 0) out.unresolved.push(keyOf(buf, src, dst));
     return;
   }
   const key = keyOf(buf, src, dst);

@@ -66,3 +66,17 @@ void test("check finds a down output interface", async () => {
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /E_MFC_NOT_FOUND/);
 });
+
+void test("check names multicast that arrives but matches no route (a wrong source, say)", async () => {
+  const group = "239.77.3.3";
+  // up0 is a VIF (the routes above use it), so the kernel notices the flow and queues it as unresolved.
+  const add = await d.mfc(["add", "from", "10.254.254.254", "to", group, "iif", "up0", "oif", "dn1"]);
+  assert.equal(add.code, 0, add.stderr);
+  await lab.send(group, 5302, 2);
+  const r = await d.mfc(["-j", "check"]);
+  const findings = (JSON.parse(r.stdout) as { result: { findings: { code: string; route?: string; fix?: string }[] } }).result.findings;
+  const unrouted = findings.find((f) => f.code === "UNROUTED_TRAFFIC");
+  assert.ok(unrouted, `no UNROUTED_TRAFFIC in ${r.stdout}`);
+  assert.equal(unrouted.route, `(${lab.addr.sender}, ${group})`, "names the real source, not the configured one");
+  assert.match(unrouted.fix ?? "", new RegExp(`mfc add from ${lab.addr.sender.replace(/\./g, "\\.")} to ${group.replace(/\./g, "\\.")}`));
+});
