@@ -14,7 +14,7 @@ import { gatherFacts } from "./facts.js";
 import { RequestHandler } from "./handlers.js";
 import { missingCaps } from "./capabilities.js";
 import { LOG, log } from "./log.js";
-import { releaseStartupMemory } from "./memory.js";
+import { MemoryHygiene, releaseMemory } from "./memory.js";
 import { ControlServer } from "./server.js";
 
 /** Start-up failed in a way the operator must fix; the message says how. */
@@ -22,8 +22,8 @@ export class StartupError extends Error {}
 
 const LINK_SETTLE_MS = 50;
 const REPAIR_INTERVAL_MS = 5_000;
-/** Above this many routes, the memory the restore used is handed back at once (memory.ts). */
-const LARGE_RESTORE = 10_000;
+/** From this many routes on, a restore, SHOW or transaction hands its memory back (memory.ts). */
+const LARGE = 10_000;
 
 export class MfcDaemon {
   private kernel: MrouteSocket | undefined;
@@ -34,6 +34,7 @@ export class MfcDaemon {
   private watchdog: NodeJS.Timeout | undefined;
   private repairTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
+  private readonly memory = new MemoryHygiene();
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly config: DaemonConfig) {}
@@ -90,11 +91,11 @@ export class MfcDaemon {
     this.monitor = openLinkMonitor(() => this.scheduleReconcile(), () => this.scheduleReconcile());
     const restored = await engine.restore();
     log(LOG.info, `restored ${restored.routes} route(s) from ${c.stateFile}, ${restored.installed} installed`);
-    if (restored.routes >= LARGE_RESTORE) releaseStartupMemory();
+    if (restored.routes >= LARGE) releaseMemory();
     const facts = (names: Iterable<string>, vifs: number, tableWide: boolean): ReturnType<typeof gatherFacts> => gatherFacts(names, vifs, c.table, tableWide);
     const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, facts, (a) => {
       log(LOG.notice, `audit: uid ${a.uid} pid ${a.pid} ${a.action}${a.dryRun ? " (dry run)" : ""}: ${a.outcome}, ${a.kernelSteps} kernel step(s)`);
-    });
+    }, (entries) => { if (entries >= LARGE) this.memory.largeWorkDone(); });
     this.server = new ControlServer({
       path: c.socketPath, groupId: gid, maxRequestBytes: c.maxRequestBytes,
       maxConnections: c.maxConnections, clientTimeoutMs: c.clientTimeoutMs,
@@ -157,6 +158,7 @@ export class MfcDaemon {
       clearTimeout(this.linkTimer);
       clearInterval(this.watchdog);
       clearInterval(this.repairTimer);
+      this.memory.stop();
       await this.server?.close();
       await this.engine?.idle(); // the transaction in flight completes (and is saved) first
       this.monitor?.close();

@@ -23,6 +23,8 @@ export class RequestHandler {
     private readonly status: StatusSource,
     private readonly facts: FactSource,
     private readonly audit: (record: AuditRecord) => void = () => undefined,
+    /** Told how many routes or kernel steps a request handled (the daemon frees memory after big ones). */
+    private readonly handled: (entries: number) => void = () => undefined,
   ) {}
 
   /** Findings for routes (all of them, or one), plus table-wide ones. */
@@ -72,6 +74,7 @@ export class RequestHandler {
         if (q.action === "SHOW") {
           const { config, image } = this.engine.snapshot();
           result = { ...buildShowView(config, image, this.counters, q.what) };
+          this.handled(config.routes.size);
         }
         if (q.action === "CHECK") {
           const { config } = this.engine.snapshot();
@@ -89,6 +92,7 @@ export class RequestHandler {
         // between can make these counts stale, never the transaction itself.
         const summary = applied ? summarizeApply(this.engine.snapshot().config, applied.routes) : undefined;
         const { changes } = await this.engine.transact(ops, dryRun);
+        this.handled(changes.length);
         const result: Record<string, unknown> = { operations: ops.length, kernel_steps: changes.length };
         if (summary) result.routes = summary;
         // A route the kernel accepted may still never forward: say so now, not at 3 a.m.
