@@ -5,21 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { after, before, test } from "node:test";
-import { createLab, type Lab } from "../lab/lab.js";
-import { kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { after, test } from "node:test";
+import { createLab } from "../lab/lab.js";
+import { kernelTables, startDaemon } from "../lab/daemon.js";
 
-let lab: Lab;
-let d: DaemonHandle;
-
-before(async () => {
-  lab = await createLab();
-  d = await startDaemon(lab);
-});
-after(async () => {
-  await d?.cleanup();
-  await lab?.destroy();
-});
+const lab = await createLab();
+after(() => lab.destroy());
+const d = await startDaemon(lab);
+after(() => d.cleanup());
 
 interface Shown { routes: { source: string | null; group: string; oifs: { ifname: string }[]; packets: number }[] }
 

@@ -4,21 +4,14 @@
  * packets flow. Also: `mfc add` warns about it at once.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { createLab, type Lab } from "../lab/lab.js";
-import { startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { after, test } from "node:test";
+import { createLab } from "../lab/lab.js";
+import { startDaemon } from "../lab/daemon.js";
 
-let lab: Lab;
-let d: DaemonHandle;
-
-before(async () => {
-  lab = await createLab();
-  d = await startDaemon(lab);
-});
-after(async () => {
-  await d?.cleanup();
-  await lab?.destroy();
-});
+const lab = await createLab();
+after(() => lab.destroy());
+const d = await startDaemon(lab);
+after(() => d.cleanup());
 
 void test("check finds strict rp_filter on the iif, and its fix makes packets flow", async () => {
   const src = `10.${lab.x}.9.2`; // not routed back via up0: strict rp_filter drops it

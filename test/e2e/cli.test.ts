@@ -32,11 +32,7 @@ const S = lab.addr.sender;
 const ADD_SG = ["add", "from", S, "to", "239.20.0.1", "iif", "up0", "oif", "dn1"];
 const ADD_STAR = ["add", "to", "239.20.0.2", "iif", "up0", "oif", "dn1", "dn2"];
 
-async function ok(args: string[]): Promise<string> {
-  const r = await d.mfc(args);
-  assert.equal(r.code, 0, `mfc ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = (args: string[]): Promise<string> => d.mfcOk(args);
 
 async function show(): Promise<ShowJson> {
   return JSON.parse(await ok(["show", "-j"])) as ShowJson;

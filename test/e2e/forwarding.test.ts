@@ -38,11 +38,7 @@ after(() => d.cleanup());
 /** A second source address on the sender's link: traffic an (S,G) route must not match. */
 const OTHER_SOURCE = `10.${lab.x}.1.3`;
 
-async function mfc(args: string[]): Promise<string> {
-  const r = await d.mfc(args);
-  assert.equal(r.code, 0, `mfc ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const mfc = (args: string[]): Promise<string> => d.mfcOk(args);
 
 async function show(): Promise<ShowJson> {
   return JSON.parse(await mfc(["show", "-j"])) as ShowJson;

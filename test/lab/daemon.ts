@@ -28,6 +28,8 @@ export interface DaemonHandle {
   logs(): string;
   /** Runs the built `mfc` with `-s socket` prepended. */
   mfc(args: string[], opts?: { input?: string }): Promise<ExecResult>;
+  /** mfc() that must succeed: resolves with stdout, throws with the exit status and stderr. */
+  mfcOk(args: string[], opts?: { input?: string }): Promise<string>;
   /** Sends a signal and waits for exit; resolves with the exit code (null if killed by signal). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   exited(): Promise<number | null>;
@@ -80,6 +82,11 @@ export async function startDaemon(lab: Lab, opts: StartOptions = {}): Promise<Da
     proc, dir, socket, stateFile, configPath,
     logs: () => stderr,
     mfc: (args, o) => runCli(["-s", socket, ...args], o),
+    async mfcOk(args, o) {
+      const r = await runCli(["-s", socket, ...args], o);
+      if (r.code !== 0) throw new Error(`mfc ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+      return r.stdout;
+    },
     exited: () => exited,
     async stop(signal = "SIGTERM") {
       if (exitCode !== undefined) return exitCode;
