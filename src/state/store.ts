@@ -122,7 +122,12 @@ export class FileStateStore implements StateStore {
         await truncate(this.journalPath, this.journalBytes);
         this.tornTail = false;
       }
-      this.journal ??= await open(this.journalPath, "a", 0o640);
+      if (!this.journal) {
+        this.journal = await open(this.journalPath, "a", 0o640);
+        // A file the open may just have created exists after a crash only once its directory is
+        // synced: else an acknowledged first record could vanish with the file.
+        await syncDir(dirname(this.journalPath));
+      }
       // One write(2) may take only part of the line (a nearly full file system) and report no
       // error: loop, so the shortfall surfaces as ENOSPC instead of an acknowledged torn record.
       const buf = Buffer.from(line, "utf8");
@@ -161,12 +166,7 @@ export class FileStateStore implements StateStore {
     }
     await fh.close();
     await rename(tmp, this.path);
-    const dh = await open(dir, "r");
-    try {
-      await dh.sync(); // the rename itself is durable only once the directory is synced
-    } finally {
-      await dh.close();
-    }
+    await syncDir(dir); // the rename itself is durable only once the directory is synced
     this.snapshotBytes = Buffer.byteLength(data);
     // Journal lines up to `seq` are now in the snapshot (load() skips them); empty it.
     if (this.journalBytes > 0 || this.journalSuspect) {
@@ -185,5 +185,14 @@ export class FileStateStore implements StateStore {
   async close(): Promise<void> {
     await this.journal?.close();
     this.journal = undefined;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const dh = await open(dir, "r");
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
   }
 }
