@@ -101,6 +101,7 @@ function requireInterface(ifname: string, links: LinkResolver): void {
   if (links.indexOf(ifname) === undefined) throw invalid("E_IF_NOT_FOUND", `Interface '${ifname}' not found.`, { ifname });
 }
 
+/** O(table): only `vif del` asks, and it must name the routes in its error message. */
 function routesUsing(config: Config, ifname: string): string[] {
   const users: string[] = [];
   for (const r of config.routes.values()) {
