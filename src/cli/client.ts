@@ -4,7 +4,8 @@ import type { Response } from "../protocol/messages.js";
 
 export class UnreachableError extends Error {}
 
-export function call(socketPath: string, request: Record<string, unknown>): Promise<Response> {
+/** Sends one request line (JSON without a newline) and resolves with the answer. */
+export function call(socketPath: string, line: string): Promise<Response> {
   return new Promise((resolve, reject) => {
     const sock = createConnection(socketPath);
     const chunks: Buffer[] = [];
@@ -15,7 +16,7 @@ export function call(socketPath: string, request: Record<string, unknown>): Prom
       sock.destroy();
       fn();
     };
-    sock.on("connect", () => sock.write(JSON.stringify(request) + "\n"));
+    sock.on("connect", () => sock.write(line + "\n"));
     sock.on("data", (chunk: Buffer) => {
       const nl = chunk.indexOf(0x0a);
       if (nl < 0) { chunks.push(chunk); return; }

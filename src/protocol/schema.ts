@@ -21,7 +21,7 @@ const Ttl = v.pipe(v.number(), v.integer("must be an integer"), v.minValue(1, "m
 const Address = v.pipe(v.string(), v.maxLength(64, "is not an IPv4 address"));
 const Source = v.optional(v.nullable(Address));
 
-const OifIn = v.union([IfName, v.strictObject({ ifname: IfName, ttl: v.optional(Ttl) })], "must be an interface name or {ifname, ttl}");
+const OifIn = v.union([v.strictObject({ ifname: IfName, ttl: v.optional(Ttl) }), IfName], "must be an interface name or {ifname, ttl}");
 const RouteIn = v.strictObject({ source: Source, group: Address, iif: IfName, oifs: v.pipe(v.array(OifIn), v.minLength(1, "needs at least one interface"), v.maxLength(32, "has more than 32 interfaces")) });
 const RouteKeyIn = v.strictObject({ source: Source, group: Address });
 const VifIn = v.strictObject({ ifname: IfName, threshold: v.optional(Ttl) });

@@ -37,7 +37,8 @@ void test("apply: dry-run diff, then a minimal change that leaves unchanged flow
       { source: null, group: "239.88.0.4", iif: "up0", oifs: ["dn2"] },
     ],
   };
-  const input = JSON.stringify(desired);
+  // Pretty-printed over many lines, as an operator's file is: the CLI must still send one line.
+  const input = JSON.stringify(desired, null, 2);
   const tablesBefore = await kernelTables(lab);
   const stateBefore = readFileSync(d.stateFile, "utf8");
 
