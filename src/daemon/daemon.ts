@@ -91,7 +91,10 @@ export class MfcDaemon {
     this.monitor = openLinkMonitor(() => this.scheduleReconcile(), () => this.scheduleReconcile());
     const restored = await engine.restore();
     log(LOG.info, `restored ${restored.routes} route(s) from ${c.stateFile}, ${restored.installed} installed`);
-    if (restored.routes >= LARGE) releaseMemory();
+    if (restored.routes >= LARGE) {
+      releaseMemory();
+      this.memory.largeWorkDone(); // once more when idle: V8 returns pages only after a quiet GC
+    }
     const facts = (names: Iterable<string>, vifs: number, tableWide: boolean): ReturnType<typeof gatherFacts> => gatherFacts(names, vifs, c.table, tableWide);
     const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, facts, (a) => {
       log(LOG.notice, `audit: uid ${a.uid} pid ${a.pid} ${a.action}${a.dryRun ? " (dry run)" : ""}: ${a.outcome}, ${a.kernelSteps} kernel step(s)`);
