@@ -3,28 +3,22 @@
  * koffi.node.poll. Only this folder may import koffi.
  */
 import koffi from "koffi";
-import { KernelError } from "./errors.js";
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, sys } from "./libc.js";
+import { KernelError, errnoOf } from "./errors.js";
+import { AF_NETLINK, MSG_TRUNC, NETLINK_ROUTE, NLMSG_HDRLEN, NLMSG_OVERRUN, SOCK_RAW, align4, findStringAttr } from "./netlink.js";
+import { SOCK_CLOEXEC, SOCK_NONBLOCK, lastErrno, sys } from "./libc.js";
 
 export type LinkEvent = { kind: "new" | "del"; ifindex: number; ifname: string; up: boolean };
 export interface LinkMonitor { close(): void }
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const NETLINK_ROUTE = 0;
 const RTMGRP_LINK = 1;
-const MSG_TRUNC = 0x20;
-const EINTR = 4;
-const EAGAIN = 11;
-const ENOBUFS = 105;
-const NLMSG_HDRLEN = 16;
+const EINTR = errnoOf("EINTR");
+const EAGAIN = errnoOf("EAGAIN");
+const ENOBUFS = errnoOf("ENOBUFS");
 const IFINFOMSG_LEN = 16;
-const NLMSG_OVERRUN = 4;
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
 const AF_UNSPEC = 0;
 const IFLA_IFNAME = 3;
-const NLA_TYPE_MASK = 0x3fff; // strips NLA_F_NESTED / NLA_F_NET_BYTEORDER
 const IFF_UP = 1;
 
 const { socket, bind, recv, close: closeFd } = sys;
@@ -35,10 +29,6 @@ type PollEvents = { readable: boolean; writable: boolean; disconnect: boolean };
 type PollCallback = (status: number, events: PollEvents) => void;
 type PollHandle = { start(opts: { readable: boolean }, cb: PollCallback): void; close(): void };
 const poll = koffi.node.poll as unknown as (fd: number, opts: { readable: boolean }, cb: PollCallback) => PollHandle;
-
-function kernelError(call: string, errno: number): KernelError {
-  return new KernelError(call, errno);
-}
 
 /** Parses one recv() datagram; returns true when the kernel says it dropped messages. */
 function parseLinkMessages(buf: Buffer, n: number, onEvent: (e: LinkEvent) => void): boolean {
@@ -58,28 +48,14 @@ function parseLinkMessages(buf: Buffer, n: number, onEvent: (e: LinkEvent) => vo
         onEvent({
           kind: type === RTM_NEWLINK ? "new" : "del",
           ifindex: buf.readInt32LE(ifi + 4),
-          ifname: ifname(buf, ifi + IFINFOMSG_LEN, off + len),
+          ifname: findStringAttr(buf, ifi + IFINFOMSG_LEN, off + len, IFLA_IFNAME), // rtnl_fill_ifinfo always adds it
           up: (buf.readUInt32LE(ifi + 8) & IFF_UP) !== 0,
         });
       }
     }
-    off += (len + 3) & ~3; // NLMSG_ALIGN
+    off += align4(len);
   }
   return overrun;
-}
-
-/** IFLA_IFNAME from the rtattrs in [off, end); "" if absent (rtnl_fill_ifinfo always adds it). */
-function ifname(buf: Buffer, off: number, end: number): string {
-  while (off + 4 <= end) {
-    const len = buf.readUInt16LE(off);
-    if (len < 4 || off + len > end) break;
-    if ((buf.readUInt16LE(off + 2) & NLA_TYPE_MASK) === IFLA_IFNAME) {
-      const nul = buf.indexOf(0, off + 4);
-      return buf.toString("utf8", off + 4, nul >= 0 && nul < off + len ? nul : off + len);
-    }
-    off += (len + 3) & ~3; // RTA_ALIGN
-  }
-  return "";
 }
 
 /** Opens socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC|SOCK_NONBLOCK, NETLINK_ROUTE) bound to
@@ -87,15 +63,15 @@ function ifname(buf: Buffer, off: number, end: number): string {
  *  (ENOBUFS): the caller must resync its view of the links. */
 export function openLinkMonitor(onEvent: (e: LinkEvent) => void, onOverrun: () => void): LinkMonitor {
   const fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-  if (fd < 0) throw kernelError("socket", koffi.errno());
+  if (fd < 0) throw new KernelError("socket", lastErrno());
   // struct sockaddr_nl: nl_family u16, nl_pad u16, nl_pid u32 (0 = kernel assigns), nl_groups u32.
   const addr = Buffer.alloc(12);
   addr.writeUInt16LE(AF_NETLINK, 0);
   addr.writeUInt32LE(RTMGRP_LINK, 8);
   if (bind(fd, addr, addr.length) < 0) {
-    const errno = koffi.errno();
+    const errno = lastErrno();
     closeFd(fd);
-    throw kernelError("bind", errno);
+    throw new KernelError("bind", errno);
   }
 
   const buf = Buffer.alloc(64 * 1024);
@@ -106,13 +82,13 @@ export function openLinkMonitor(onEvent: (e: LinkEvent) => void, onOverrun: () =
       // MSG_TRUNC makes netlink_recvmsg return the full datagram length even if it was cut.
       const n = recv(fd, buf, buf.length, MSG_TRUNC);
       if (n < 0) {
-        const errno = koffi.errno();
+        const errno = lastErrno();
         if (errno === EAGAIN) return;
         if (errno === EINTR) continue;
         // netlink_overrun() sets sk_err = ENOBUFS when the receive queue was full; recv reports
         // it once and the socket keeps working.
         if (errno === ENOBUFS) { onOverrun(); continue; }
-        throw kernelError("recv", errno);
+        throw new KernelError("recv", errno);
       }
       if (n > buf.length || parseLinkMessages(buf, n, onEvent)) onOverrun();
     }

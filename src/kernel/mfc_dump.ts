@@ -35,29 +35,25 @@
  * Like any netlink dump, an entry added or deleted by another process between two datagrams can
  * make the kernel skip or repeat one (ipmr sets no NLM_F_DUMP_INTR).
  */
-import { KernelError } from "./errors.js";
+import { KernelError, errnoOf } from "./errors.js";
+import {
+  AF_NETLINK, MSG_TRUNC, NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, SOCK_RAW,
+  align4, findStringAttr, forEachAttr,
+} from "./netlink.js";
 import { SOCK_CLOEXEC, lastErrno, sys } from "./libc.js";
 
 export interface MfcStats { packets: number; bytes: number; wrongIf: number }
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const NETLINK_ROUTE = 0;
 const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20; // SO_RCVTIMEO_OLD: struct timeval with 64-bit fields on LP64
 const SOL_NETLINK = 270;
 const NETLINK_EXT_ACK = 11;
 const NETLINK_GET_STRICT_CHK = 12;
-const MSG_TRUNC = 0x20;
-const EINTR = 4;
-const ENOENT = 2;
-const EAGAIN = 11;
-const EMSGSIZE = 90;
+const EINTR = errnoOf("EINTR");
+const ENOENT = errnoOf("ENOENT");
+const EAGAIN = errnoOf("EAGAIN");
+const EMSGSIZE = errnoOf("EMSGSIZE");
 
-const NLMSG_HDRLEN = 16;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const NLMSG_OVERRUN = 4;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_DUMP = 0x300; // NLM_F_ROOT | NLM_F_MATCH
 const NLM_F_CAPPED = 0x100; // NLMSG_ERROR: only the request's header is echoed
@@ -75,7 +71,6 @@ const RTA_DST = 1;
 const RTA_SRC = 2;
 const RTA_TABLE = 15;
 const RTA_MFC_STATS = 17;
-const NLA_TYPE_MASK = 0x3fff;
 
 const RECV_TIMEOUT_S = 2;
 /** The kernel caps a dump skb at ~32 KiB (netlink_recvmsg: max_recvmsg_len); 1 MiB leaves
@@ -227,21 +222,8 @@ function failed(buf: Buffer, off: number, len: number, errno: number, tlvAt: num
     return true;
   }
   const flags = buf.readUInt16LE(off + 6);
-  const msg = flags & NLM_F_ACK_TLVS ? extackMessage(buf, off + tlvAt, off + len) : "";
+  const msg = flags & NLM_F_ACK_TLVS ? findStringAttr(buf, off + tlvAt, off + len, NLMSGERR_ATTR_MSG) : "";
   throw new KernelError(`RTM_GETROUTE dump of the IPMR table${msg === "" ? "" : ` (${msg})`}`, errno);
-}
-
-function extackMessage(buf: Buffer, at: number, end: number): string {
-  for (let a = at; a + 4 <= end; ) {
-    const alen = buf.readUInt16LE(a);
-    if (alen < 4 || a + alen > end) break;
-    if ((buf.readUInt16LE(a + 2) & NLA_TYPE_MASK) === NLMSGERR_ATTR_MSG) {
-      const nul = buf.indexOf(0, a + 4);
-      return buf.toString("utf8", a + 4, nul >= 0 && nul < a + alen ? nul : a + alen);
-    }
-    a += align4(alen);
-  }
-  return "";
 }
 
 function parseRoute(buf: Buffer, off: number, end: number, table: number, out: MfcDumpResult): void {
@@ -251,18 +233,15 @@ function parseRoute(buf: Buffer, off: number, end: number, table: number, out: M
   let src = -1;
   let dst = -1;
   let stats = -1;
-  for (let a = rtm + RTMSG_LEN; a + 4 <= end; ) {
-    const alen = buf.readUInt16LE(a);
-    if (alen < 4 || a + alen > end) break;
-    const payload = alen - 4;
-    switch (buf.readUInt16LE(a + 2) & NLA_TYPE_MASK) {
-      case RTA_TABLE: if (payload >= 4) msgTable = buf.readUInt32LE(a + 4); break;
-      case RTA_SRC: if (payload >= 4) src = a + 4; break;
-      case RTA_DST: if (payload >= 4) dst = a + 4; break;
-      case RTA_MFC_STATS: if (payload >= 24) stats = a + 4; break;
+  forEachAttr(buf, rtm + RTMSG_LEN, end, (type, at, stop) => {
+    const payload = stop - at;
+    switch (type) {
+      case RTA_TABLE: if (payload >= 4) msgTable = buf.readUInt32LE(at); break;
+      case RTA_SRC: if (payload >= 4) src = at; break;
+      case RTA_DST: if (payload >= 4) dst = at; break;
+      case RTA_MFC_STATS: if (payload >= 24) stats = at; break;
     }
-    a += align4(alen);
-  }
+  });
   if (msgTable !== table) {
     out.otherTables++;
     return;
@@ -304,8 +283,4 @@ function keyOf(buf: Buffer, src: number, dst: number): string {
 /** A u64 as a number (exact below 2^53), without BigInt. */
 function u64(buf: Buffer, at: number): number {
   return buf.readUInt32LE(at + 4) * 0x1_0000_0000 + buf.readUInt32LE(at);
-}
-
-function align4(n: number): number {
-  return (n + 3) & ~3;
 }

@@ -1,0 +1,46 @@
+/** rtnetlink framing shared by the link monitor and the MFC dump (linux/netlink.h, rtnetlink.h). */
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const NETLINK_ROUTE = 0;
+export const MSG_TRUNC = 0x20; // recv returns the datagram's real length even when it was cut
+export const NLMSG_HDRLEN = 16;
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+export const NLMSG_OVERRUN = 4;
+/** Strips NLA_F_NESTED / NLA_F_NET_BYTEORDER from an attribute type. */
+export const NLA_TYPE_MASK = 0x3fff;
+
+/** NLMSG_ALIGN / RTA_ALIGN. */
+export function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+/**
+ * Calls `fn(type, at, end)` for each attribute (struct rtattr / nlattr) in [off, end), with the
+ * payload in [at, end). Stops at a malformed attribute, or when `fn` returns true.
+ */
+export function forEachAttr(buf: Buffer, off: number, end: number, fn: (type: number, at: number, end: number) => boolean | void): void {
+  while (off + 4 <= end) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4 || off + len > end) return;
+    if (fn(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, off + 4, off + len) === true) return;
+    off += align4(len);
+  }
+}
+
+/** The string in an attribute payload, up to its NUL (or the payload's end). */
+export function attrString(buf: Buffer, at: number, end: number): string {
+  const nul = buf.indexOf(0, at);
+  return buf.toString("utf8", at, nul >= 0 && nul < end ? nul : end);
+}
+
+/** The first string attribute of `type` in [off, end); "" when absent. */
+export function findStringAttr(buf: Buffer, off: number, end: number, type: number): string {
+  let found = "";
+  forEachAttr(buf, off, end, (t, at, stop) => {
+    if (t !== type) return false;
+    found = attrString(buf, at, stop);
+    return true;
+  });
+  return found;
+}
