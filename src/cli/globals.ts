@@ -1,10 +1,12 @@
 /** Global options, accepted before and after the command (`mfc -j show` = `mfc show -j`). */
-import { UsageError } from "./grammar.js";
 
 export interface Globals {
   dryRun: boolean; verbose: boolean; output: "text" | "json";
   socket?: string; config?: string; help: boolean; version: boolean;
   words: string[];
+  /** The first usage problem among the options; reported only after all of them were read, so
+   *  that an error still comes out as JSON when -j was given anywhere. */
+  problem?: string;
 }
 
 const FLAGS: Record<string, keyof Globals> = {
@@ -17,6 +19,7 @@ const VALUED: Record<string, "output" | "socket" | "config"> = {
 
 export function parseGlobals(argv: string[]): Globals {
   const g: Globals = { dryRun: false, verbose: false, output: "text", help: false, version: false, words: [] };
+  const problem = (text: string): void => { g.problem ??= text; };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
@@ -27,14 +30,14 @@ export function parseGlobals(argv: string[]): Globals {
     const key = VALUED[name];
     if (key) {
       const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined) throw new UsageError(`option '${name}' needs a value`);
+      if (value === undefined) { problem(`option '${name}' needs a value`); continue; }
       if (key === "output") {
-        if (value !== "text" && value !== "json") throw new UsageError(`--output must be 'text' or 'json', got '${value}'`);
-        g.output = value;
+        if (value === "text" || value === "json") g.output = value;
+        else problem(`--output must be 'text' or 'json', got '${value}'`);
       } else g[key] = value;
       continue;
     }
-    if (arg.startsWith("-") && arg !== "-") throw new UsageError(`unknown option '${arg}'`);
+    if (arg.startsWith("-") && arg !== "-") { problem(`unknown option '${arg}'`); continue; }
     g.words.push(arg);
   }
   return g;

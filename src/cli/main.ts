@@ -107,17 +107,21 @@ function isSummary(x: unknown): x is { added: number; replaced: number; removed:
   return typeof x === "object" && x !== null && "added" in x && "unchanged" in x;
 }
 
-/** Whether JSON output was asked for, even on a command line that does not parse. */
-function wantsJson(argv: string[]): boolean {
-  return argv.some((a, i) => a === "-j" || a === "--json" || a === "--output=json" || ((a === "-o" || a === "--output") && argv[i + 1] === "json"));
+/** A usage problem found by the CLI (the daemon is not asked): one line, JSON too when asked. */
+function usageError(g: Globals, err: unknown): number {
+  const message = (err as Error).message;
+  if (g.output === "json") process.stdout.write(JSON.stringify({ status: "error", error_code: "E_USAGE", message }) + "\n");
+  process.stderr.write(`mfc: E_USAGE: ${message}\n`);
+  if (err instanceof UsageError && err.synopsis) process.stderr.write(err.synopsis.endsWith("\n") ? err.synopsis : `${err.synopsis}\n`);
+  return EXIT.usage;
 }
 
 async function run(argv: string[]): Promise<number> {
-  let g: Globals;
+  const g = parseGlobals(argv);
   let cmd: ParsedCommand;
   let built: ReturnType<typeof buildRequest>;
   try {
-    g = parseGlobals(argv);
+    if (g.problem !== undefined) throw new UsageError(g.problem);
     if (g.version) { process.stdout.write(`mfc ${VERSION}\n`); return EXIT.ok; }
     // `mfc help [CMD]`, `mfc CMD help`, `mfc CMD --help`: all print the same table-generated help.
     if (g.help || g.words.includes("help")) {
@@ -127,11 +131,7 @@ async function run(argv: string[]): Promise<number> {
     cmd = parseCommand(g.words);
     built = buildRequest(cmd, g);
   } catch (err) {
-    const message = (err as Error).message;
-    if (wantsJson(argv)) process.stdout.write(JSON.stringify({ status: "error", error_code: "E_USAGE", message }) + "\n");
-    process.stderr.write(`mfc: E_USAGE: ${message}\n`);
-    if (err instanceof UsageError && err.synopsis) process.stderr.write(err.synopsis.endsWith("\n") ? err.synopsis : `${err.synopsis}\n`);
-    return EXIT.usage;
+    return usageError(g, err);
   }
   if (g.verbose) process.stderr.write(`> ${JSON.stringify(built.request)}\n`);
   const progress = startProgress(built.request);
@@ -140,10 +140,7 @@ async function run(argv: string[]): Promise<number> {
   try {
     socket = socketPath(g);
   } catch (err) {
-    const message = (err as Error).message;
-    if (g.output === "json") process.stdout.write(JSON.stringify({ status: "error", error_code: "E_USAGE", message }) + "\n");
-    process.stderr.write(`mfc: E_USAGE: ${message}\n`);
-    return EXIT.usage;
+    return usageError(g, err);
   }
   try {
     res = await call(socket, built.line);

@@ -164,7 +164,6 @@ export class MfcDaemon {
       this.memory.stop();
       await this.server?.close();
       await this.engine?.idle(); // the transaction in flight completes (and is saved) first
-      this.monitor?.close();
       this.shutdownKernel();
       log(LOG.notice, "stopped: multicast table released (MRT_DONE), state file kept");
     })();

@@ -6,7 +6,7 @@
 import { MfcError } from "../errors/codes.js";
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
-import { cloneConfig, emptyConfig, interfaceRefs, type Config, type PinnedVif, type Route } from "../model/types.js";
+import { cloneConfig, emptyConfig, interfaceRefs, type Config, type MapConfig } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps } from "./apply.js";
@@ -26,7 +26,7 @@ export type Logger = (priority: number, message: string) => void;
 
 export class Engine {
   /** The committed Config: real Maps, edited in place only at commit. */
-  private config: { vifs: Map<string, PinnedVif>; routes: Map<string, Route> } = emptyConfig();
+  private config: MapConfig = emptyConfig();
   /** References per interface in `config`, kept up to date for O(change) planning. */
   private refs = new Map<string, number>();
   private image: Image = emptyImage();
@@ -56,7 +56,7 @@ export class Engine {
     return this.serial.run(() => {
       const target = realize(loaded, emptyImage(), this.links);
       this.applyOrThrow(planSteps(emptyImage(), target));
-      this.config = cloneConfig(loaded);
+      this.config = loaded; // a store hands over a config of its own, not one it keeps
       this.refs = interfaceRefs(this.config);
       this.image = target;
       return Promise.resolve({ routes: loaded.routes.size, installed: target.mfcs.size });

@@ -28,11 +28,17 @@ export function routeKey(source: string | null, group: string): string {
   return `${source ?? "*"},${group}`;
 }
 
-export function emptyConfig(): { vifs: Map<string, PinnedVif>; routes: Map<string, Route> } {
+/** A Config made of plain Maps: what the engine commits to and a store loads. */
+export interface MapConfig extends Config {
+  vifs: Map<string, PinnedVif>;
+  routes: Map<string, Route>;
+}
+
+export function emptyConfig(): MapConfig {
   return { vifs: new Map(), routes: new Map() };
 }
 
-export function cloneConfig(c: Config): { vifs: Map<string, PinnedVif>; routes: Map<string, Route> } {
+export function cloneConfig(c: Config): MapConfig {
   return { vifs: new Map(c.vifs), routes: new Map(c.routes) };
 }
 

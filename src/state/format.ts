@@ -9,7 +9,7 @@
 import { MfcError } from "../errors/codes.js";
 import { ifNameProblem, ttlProblem } from "../model/ifname.js";
 import { checkGroup, checkSource } from "../model/ipv4.js";
-import { emptyConfig, routeKey, type Config, type Oif, type PinnedVif, type Route } from "../model/types.js";
+import { emptyConfig, routeKey, type Config, type MapConfig, type Oif, type PinnedVif, type Route } from "../model/types.js";
 
 export const STATE_FORMAT = "mfc_daemon-state";
 export const STATE_VERSION = 1;
@@ -94,7 +94,7 @@ export function configToJson(config: Config, seq: number): { format: string; ver
   };
 }
 
-export function configFromJson(json: unknown): { config: ReturnType<typeof emptyConfig>; seq: number } {
+export function configFromJson(json: unknown): { config: MapConfig; seq: number } {
   const snap = object(json, "state", ["format", "version", "vifs", "routes"], ["seq"]);
   if (snap.format !== STATE_FORMAT) fail("state.format", `is not '${STATE_FORMAT}'`);
   if (snap.version !== STATE_VERSION) fail("state.version", `${JSON.stringify(snap.version)} is not supported (this daemon reads ${STATE_VERSION})`);

@@ -9,14 +9,17 @@
  */
 import { mkdir, open, readFile, rename, truncate, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import type { Config } from "../model/types.js";
+import type { Config, MapConfig } from "../model/types.js";
 import { configFromJson, configToJson, journalRecord, replayRecord, type Delta } from "./format.js";
 
 export type { Delta } from "./format.js";
 
 export interface StateStore {
-  /** undefined when there is no state yet (first start). Throws StateFileError if unusable. */
-  load(): Promise<Config | undefined>;
+  /**
+   * undefined when there is no state yet (first start). Throws StateFileError if unusable. The
+   * config returned is the caller's: the store keeps no reference to it.
+   */
+  load(): Promise<MapConfig | undefined>;
   /** Makes `config` durable. `delta` says what this transaction touched; without it, all of it. */
   save(config: Config, delta?: Delta): Promise<void>;
   readonly path: string;
@@ -38,11 +41,11 @@ export class FileStateStore implements StateStore {
     this.journalPath = `${path}.journal`;
   }
 
-  async load(): Promise<Config | undefined> {
+  async load(): Promise<MapConfig | undefined> {
     const snapText = await this.read(this.path);
     const journalText = await this.read(this.journalPath);
     if (snapText === undefined && !journalText) return undefined;
-    let config: Config;
+    let config: MapConfig;
     try {
       ({ config, seq: this.seq } = snapText === undefined ? { config: configFromJson({ format: "mfc_daemon-state", version: 1, vifs: [], routes: [] }).config, seq: 0 } : configFromJson(JSON.parse(snapText) as unknown));
     } catch (err) {

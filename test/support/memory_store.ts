@@ -5,13 +5,13 @@
  * along: a delta must name every route and VIF that differs from the previous save, or a
  * journal-based store would lose that change (`deltaViolations`).
  */
-import type { Config, PinnedVif, Route } from "../../src/model/types.js";
+import type { Config, MapConfig, PinnedVif, Route } from "../../src/model/types.js";
 import type { StateStore } from "../../src/state/store.js";
 
 /** What a transaction touched (route keys, VIF names); structurally the store's Delta. */
 export interface SaveDelta { routes: Set<string>; vifs: Set<string> }
 
-function copyConfig(c: Config): Config {
+function copyConfig(c: Config): MapConfig {
   return {
     vifs: new Map([...c.vifs].map(([k, v]): [string, PinnedVif] => [k, { ...v }])),
     routes: new Map([...c.routes].map(([k, r]): [string, Route] => [k, { ...r, oifs: r.oifs.map((o) => ({ ...o })) }])),
@@ -55,12 +55,12 @@ export class MemoryStore implements StateStore {
   }
 
   /** The config a restart would load (undefined: nothing saved yet). */
-  get last(): Config | undefined {
+  get last(): MapConfig | undefined {
     const c = this.saved[this.saved.length - 1];
     return c === undefined ? undefined : copyConfig(c);
   }
 
-  load(): Promise<Config | undefined> {
+  load(): Promise<MapConfig | undefined> {
     this.loads++;
     return Promise.resolve(this.last);
   }

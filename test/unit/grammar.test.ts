@@ -168,14 +168,20 @@ void describe("global options", () => {
     assert.deepEqual(parseGlobals(["batch", "-", "-n"]).words, ["batch", "-"]);
   });
   void test("usage errors name the option", () => {
-    usage(() => parseGlobals(["show", "--frob"]), "--frob");
-    usage(() => parseGlobals(["-x", "show"]), "-x");
-    usage(() => parseGlobals(["--dry-run=yes", "show"]), "--dry-run=yes");
-    usage(() => parseGlobals(["show", "-o"]), "-o");
-    usage(() => parseGlobals(["show", "--socket"]), "--socket");
-    usage(() => parseGlobals(["-c"]), "-c");
-    usage(() => parseGlobals(["-o", "xml", "show"]), "xml");
-    usage(() => parseGlobals(["--output=yaml", "show"]), "yaml");
+    // parseGlobals records the first problem (so -j anywhere still gives JSON); run() raises it.
+    const strict = (argv: string[]): ReturnType<typeof parseGlobals> => {
+      const g = parseGlobals(argv);
+      if (g.problem !== undefined) throw new UsageError(g.problem);
+      return g;
+    };
+    usage(() => strict(["show", "--frob"]), "--frob");
+    usage(() => strict(["-x", "show"]), "-x");
+    usage(() => strict(["--dry-run=yes", "show"]), "--dry-run=yes");
+    usage(() => strict(["show", "-o"]), "-o");
+    usage(() => strict(["show", "--socket"]), "--socket");
+    usage(() => strict(["-c"]), "-c");
+    usage(() => strict(["-o", "xml", "show"]), "xml");
+    usage(() => strict(["--output=yaml", "show"]), "yaml");
   });
 });
 
