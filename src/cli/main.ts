@@ -4,7 +4,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { DEFAULTS, DEFAULT_CONFIG_PATH, loadConfig } from "../daemon/config.js";
 import { ERROR_CODES, isErrorCode } from "../errors/codes.js";
 import type { Response } from "../protocol/messages.js";
-import { renderChange, renderFinding, renderShow, renderStats, type FindingView } from "../view/render.js";
+import {
+  renderCheck, renderFinding, renderShow, renderStats, renderStatus, renderTransaction, type ApplySummaryView, type FindingView,
+} from "../view/render.js";
 import { summarizeShow } from "../view/model.js";
 import { VERSION } from "../version.js";
 import { call, UnreachableError } from "./client.js";
@@ -63,22 +65,12 @@ function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Gl
     return;
   }
   for (const w of (res.result.warnings ?? []) as FindingView[]) process.stderr.write(`mfc: warning: ${renderFinding(w)}\n`);
-  if (cmd.action === "SHOW") {
-    process.stdout.write(renderShow(res.result) + "\n");
-  } else if (cmd.action === "CHECK") {
-    const findings = (res.result.findings ?? []) as FindingView[];
-    process.stdout.write(`checked ${String(res.result.routes_checked)} route(s): ${findings.length === 0 ? "no problems found" : `${findings.length} finding(s)`}\n`);
-    for (const f of findings) process.stdout.write(renderFinding(f) + "\n");
-  } else if (cmd.action === "STATUS") {
-    for (const [k, v] of Object.entries(res.result)) process.stdout.write(`${k}: ${v === null ? "-" : JSON.stringify(v).replace(/^"(.*)"$/, "$1")}\n`);
-  } else if (cmd.action === "APPLY" && isSummary(res.result.routes)) {
-    const s = res.result.routes;
-    process.stdout.write(`${g.dryRun ? "dry run: would apply" : "applied"}: ${s.added} added, ${s.replaced} replaced, ${s.removed} removed, ${s.unchanged} unchanged\n`);
-    if (g.dryRun) for (const c of res.changes) process.stdout.write(`  ${renderChange(c)}\n`);
-  } else if (g.dryRun) {
-    process.stdout.write(res.changes.length === 0 ? "dry run: no kernel changes needed\n" : `dry run: ${res.changes.length} kernel change(s) would be made:\n`);
-    for (const c of res.changes) process.stdout.write(`  ${renderChange(c)}\n`);
-  }
+  let text: string | undefined;
+  if (cmd.action === "SHOW") text = renderShow(res.result);
+  else if (cmd.action === "CHECK") text = renderCheck(Number(res.result.routes_checked), (res.result.findings ?? []) as FindingView[]);
+  else if (cmd.action === "STATUS") text = renderStatus(res.result);
+  else text = renderTransaction(res.changes, g.dryRun, isSummary(res.result.routes) ? res.result.routes : undefined);
+  if (text !== undefined) process.stdout.write(text + "\n");
 }
 
 /**
@@ -103,7 +95,7 @@ function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, process.stdout.isTTY ? 2 : undefined) + "\n");
 }
 
-function isSummary(x: unknown): x is { added: number; replaced: number; removed: number; unchanged: number } {
+function isSummary(x: unknown): x is ApplySummaryView {
   return typeof x === "object" && x !== null && "added" in x && "unchanged" in x;
 }
 

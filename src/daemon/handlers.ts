@@ -7,7 +7,7 @@ import { MUTATING_ACTIONS, type ErrorResponse, type Response } from "../protocol
 import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics/checks.js";
 import { routeInterfaces, routeKey, type Route } from "../model/types.js";
 import { summarizeApply } from "../engine/operations.js";
-import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery } from "../protocol/schema.js";
+import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery, type Query } from "../protocol/schema.js";
 
 export interface StatusSource { status(): Record<string, unknown> }
 
@@ -61,30 +61,37 @@ export class RequestHandler {
     }
   }
 
+  /** Read-only requests, answered from one engine snapshot. */
+  private answer(q: Query): Record<string, unknown> {
+    switch (q.action) {
+      case "PING": return { pong: true };
+      case "STATUS": return this.status.status();
+      case "SHOW": {
+        const { config, image } = this.engine.snapshot();
+        this.handled(config.routes.size);
+        return { ...buildShowView(config, image, this.counters, q.what) };
+      }
+      case "CHECK": {
+        const { config } = this.engine.snapshot();
+        if (q.group === undefined) {
+          const routes = [...config.routes.values()];
+          return { routes_checked: routes.length, findings: this.diagnose(routes, true) };
+        }
+        const route = config.routes.get(routeKey(q.source, q.group));
+        if (!route) throw new MfcError("E_MFC_NOT_FOUND", `Route (${q.source ?? "*"}, ${q.group}) does not exist.`);
+        return { routes_checked: 1, findings: this.diagnose([route], false) };
+      }
+    }
+  }
+
   private async dispatch(action: string, payload: unknown, dryRun: boolean): Promise<Response> {
     if (!isAction(action)) throw new MfcError("E_UNKNOWN_ACTION", `Unknown action '${action.slice(0, 64)}'.`);
     switch (action) {
       case "PING":
       case "STATUS":
       case "SHOW":
-      case "CHECK": {
-        const q = parseQuery(action, payload);
-        let result: Record<string, unknown> = { pong: true };
-        if (q.action === "STATUS") result = this.status.status();
-        if (q.action === "SHOW") {
-          const { config, image } = this.engine.snapshot();
-          result = { ...buildShowView(config, image, this.counters, q.what) };
-          this.handled(config.routes.size);
-        }
-        if (q.action === "CHECK") {
-          const { config } = this.engine.snapshot();
-          const routes = q.group === undefined ? [...config.routes.values()] : [config.routes.get(routeKey(q.source, q.group))];
-          if (routes[0] === undefined && q.group !== undefined) throw new MfcError("E_MFC_NOT_FOUND", `Route (${q.source ?? "*"}, ${q.group}) does not exist.`);
-          const findings = this.diagnose(routes as Route[], q.group === undefined);
-          result = { routes_checked: routes.length, findings };
-        }
-        return { status: "ok", dry_run: dryRun, changes: [], result };
-      }
+      case "CHECK":
+        return { status: "ok", dry_run: dryRun, changes: [], result: this.answer(parseQuery(action, payload)) };
       default: {
         const ops = action === "BATCH" ? parseBatch(payload) : [parseOp(action, payload)];
         const applied = ops.length === 1 && ops[0]?.action === "APPLY" ? ops[0] : undefined;

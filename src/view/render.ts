@@ -52,3 +52,27 @@ export function renderChange(c: Record<string, unknown>): string {
   const oifs = Array.isArray(c.oifs) ? (c.oifs as { ifname: string; ttl: number }[]).map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ") : "";
   return `${a.replace("_", " ")} (${typeof c.source === "string" ? c.source : "*"}, ${String(c.group)}) iif ${String(c.iif)} oifs ${oifs}`;
 }
+
+export function renderCheck(routesChecked: number, findings: FindingView[]): string {
+  const head = `checked ${routesChecked} route(s): ${findings.length === 0 ? "no problems found" : `${findings.length} finding(s)`}`;
+  return [head, ...findings.map(renderFinding)].join("\n");
+}
+
+/** `key: value` lines; null shows as "-", strings without quotes. */
+export function renderStatus(status: Record<string, unknown>): string {
+  return Object.entries(status).map(([k, v]) => `${k}: ${v === null ? "-" : JSON.stringify(v).replace(/^"(.*)"$/, "$1")}`).join("\n");
+}
+
+export interface ApplySummaryView { added: number; replaced: number; removed: number; unchanged: number }
+
+/** A transaction's outcome for a person: the APPLY diff if any, and the planned steps of a dry run. */
+export function renderTransaction(changes: Record<string, unknown>[], dryRun: boolean, apply?: ApplySummaryView): string | undefined {
+  const lines: string[] = [];
+  if (apply) {
+    lines.push(`${dryRun ? "dry run: would apply" : "applied"}: ${apply.added} added, ${apply.replaced} replaced, ${apply.removed} removed, ${apply.unchanged} unchanged`);
+  } else if (dryRun) {
+    lines.push(changes.length === 0 ? "dry run: no kernel changes needed" : `dry run: ${changes.length} kernel change(s) would be made:`);
+  }
+  if (dryRun) lines.push(...changes.map((c) => `  ${renderChange(c)}`));
+  return lines.length > 0 ? lines.join("\n") : undefined;
+}

@@ -217,3 +217,24 @@ void describe("summarizeShow / renderStats", () => {
     assert.match(renderStats(stats), /^ {2}\(10\.0\.0\.1, 239\.1\.1\.2\) {2}pkts 50 {2}bytes 5000$/m);
   });
 });
+
+void describe("renderCheck / renderStatus / renderTransaction", () => {
+  void test("render what the CLI prints for check, status and transactions", async () => {
+    const { renderCheck, renderStatus, renderTransaction } = await import("../../src/view/render.js");
+    assert.equal(renderCheck(3, []), "checked 3 route(s): no problems found");
+    assert.equal(
+      renderCheck(1, [{ severity: "error", code: "IF_DOWN", route: "(*, 239.1.1.1)", message: "input interface eth0 is down", fix: "ip link set eth0 up" }]),
+      "checked 1 route(s): 1 finding(s)\nerror: IF_DOWN (*, 239.1.1.1): input interface eth0 is down\n  fix: ip link set eth0 up",
+    );
+    assert.equal(renderStatus({ version: "0.1.0", pid: 7, degraded: null }), "version: 0.1.0\npid: 7\ndegraded: -");
+    const add = { action: "add_vif", vifi: 0, ifname: "eth0", ifindex: 2, threshold: 1 };
+    assert.equal(renderTransaction([add], false), undefined, "a real change prints nothing, like ip");
+    assert.equal(renderTransaction([], true), "dry run: no kernel changes needed");
+    assert.equal(renderTransaction([add], true), "dry run: 1 kernel change(s) would be made:\n  add vif 0 eth0 (ifindex 2, threshold 1)");
+    assert.equal(
+      renderTransaction([add], true, { added: 1, replaced: 0, removed: 2, unchanged: 3 }),
+      "dry run: would apply: 1 added, 0 replaced, 2 removed, 3 unchanged\n  add vif 0 eth0 (ifindex 2, threshold 1)",
+    );
+    assert.equal(renderTransaction([add], false, { added: 1, replaced: 0, removed: 0, unchanged: 0 }), "applied: 1 added, 0 replaced, 0 removed, 0 unchanged");
+  });
+});
