@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up (scripts/setup.sh), build, typecheck, lint, then every test file with
-# node's test runner, which prints the pass/fail summary. Needs root (network namespaces, the
+# The whole test suite: set-up (scripts/setup.sh test), build, typecheck, lint, then every test file
+# with node's test runner, which prints the pass/fail summary. Needs root (network namespaces, the
 # kernel's multicast routing table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "test: run me as root (network namespaces, raw sockets)" >&2; exit 1; }
 # shellcheck source=scripts/setup.sh
 . scripts/setup.sh
-setup_machine
+setup_machine test
 npm run --silent build
 npx --no-install tsc -p tsconfig.json --noEmit
 npx --no-install eslint .
