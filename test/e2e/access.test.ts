@@ -1,15 +1,17 @@
 // Who may talk to the daemon (SPEC §6.6): the socket is 0660 group socket_group, and every peer is
 // also checked with SO_PEERCRED/SO_PEERGROUPS (root, the daemon's user, or a member of the group).
 // Uses real users: a group and three users with unique names are created here and removed in
-// after(), also when a test fails. Needs root and a build (tests run dist/). Run:
+// after(), also when a test fails. Needs root and a build (tests run dist/; the users run a copy
+// they can read when the checkout is not readable to them, e.g. in /root: test/lab/readable_dist.ts). Run:
 //   node --import tsx --test test/e2e/access.test.ts
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, statSync } from "node:fs";
+import { chmodSync, existsSync, statSync } from "node:fs";
 import { createLab, type Lab } from "../lab/lab.js";
 import { CLI_JS, kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { readableDist, type ReadableDist } from "../lab/readable_dist.js";
 import type { ExecResult } from "../lab/lab.js";
 
 const tag = `${process.pid.toString(36)}${randomBytes(2).toString("hex")}`;
@@ -20,6 +22,8 @@ const OUTSIDER = `mfctoutsider${tag}`;
 const USERS = [MEMBER, SUPP, OUTSIDER];
 
 const created = { users: [] as string[], group: false };
+/** The CLI and node where the test users can read them (the checkout's own, or a temp copy). */
+let dist: ReadableDist | undefined;
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 function removeAccounts(): void {
@@ -30,6 +34,7 @@ function removeAccounts(): void {
     created.group = false;
     try { sh("groupdel", [GROUP]); } catch { /* already gone */ }
   }
+  dist?.cleanup();
 }
 // Safety net if the runner dies between before() and after().
 process.once("exit", removeAccounts);
@@ -50,7 +55,8 @@ function runAs(user: string, argv: string[]): Promise<ExecResult> {
     });
   });
 }
-const cliAs = (user: string, sock: string, args: string[]): Promise<ExecResult> => runAs(user, [process.execPath, CLI_JS, "-s", sock, ...args]);
+const nodeForUsers = (): string => dist?.node ?? process.execPath;
+const cliAs = (user: string, sock: string, args: string[]): Promise<ExecResult> => runAs(user, [nodeForUsers(), dist?.cliJs ?? CLI_JS, "-s", sock, ...args]);
 
 /** A raw client run as `user`: sends `lines`, prints {lines, closed, error} once closed or after 3 s. */
 const RAW_CLIENT = `
@@ -67,7 +73,7 @@ s.on("close", () => { out.closed = true; done(); });
 setTimeout(done, 3000);
 `;
 async function rawAs(user: string, sock: string, data: string): Promise<{ lines: string[]; closed: boolean; error: string | null }> {
-  const r = await runAs(user, [process.execPath, "-e", RAW_CLIENT, sock, data]);
+  const r = await runAs(user, [nodeForUsers(), "-e", RAW_CLIENT, sock, data]);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as { lines: string[]; closed: boolean; error: string | null };
 }
@@ -78,6 +84,8 @@ void describe("socket access", () => {
   let gid: number;
 
   before(async () => {
+    dist = readableDist();
+    if (dist.copied) process.stderr.write(`the test users run a readable copy of dist/ in ${dist.root}: ${dist.reason}\n`);
     sh("groupadd", [GROUP]);
     created.group = true;
     const base = ["-M", "-N", "-s", "/usr/sbin/nologin"];
@@ -194,5 +202,6 @@ void describe("socket access", () => {
 void it("test accounts are removed", () => {
   // Runs after the suite above (and its after() hook): nothing may be left behind.
   for (const u of USERS) assert.throws(() => sh("id", ["-u", u]), `user ${u} still exists`);
+  if (dist?.copied) assert.ok(!existsSync(dist.root), `${dist.root} left behind`);
   assert.throws(() => sh("getent", ["group", GROUP]), `group ${GROUP} still exists`);
 });

@@ -1,7 +1,8 @@
 // The daemon as it runs in production (SPEC §2): an unprivileged user holding only CAP_NET_RAW and
 // CAP_NET_ADMIN programs the kernel and forwards; without the capabilities it refuses to start
 // with a message naming what is missing. A group and a user with unique names are created here
-// and removed in after(), also when a test fails. Needs root and a build (tests run dist/). Run:
+// and removed in after(), also when a test fails. Needs root and a build (tests run dist/; from a
+// copy that the user can read when the checkout is not, e.g. in /root: test/lab/readable_dist.ts). Run:
 //   node --import tsx --test test/e2e/unprivileged.test.ts
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
 import { DAEMON_JS, kernelTables, runCli } from "../lab/daemon.js";
+import { readableDist, type ReadableDist } from "../lab/readable_dist.js";
 import { exchange } from "../support/raw_client.js";
 
 const tag = `${process.pid.toString(36)}${randomBytes(2).toString("hex")}`;
@@ -22,11 +24,14 @@ const PORT = 5_077;
 
 const created = { user: false, group: false, dirs: [] as string[] };
 const allDirs: string[] = [];
+/** dist/ where USER can read it (the checkout's own, or a temp copy). */
+let dist: ReadableDist | undefined;
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 function removeAll(): void {
   if (created.user) { created.user = false; try { sh("userdel", [USER]); } catch { /* gone */ } }
   if (created.group) { created.group = false; try { sh("groupdel", [GROUP]); } catch { /* gone */ } }
   for (const dir of created.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  dist?.cleanup();
 }
 process.once("exit", removeAll);
 
@@ -56,7 +61,7 @@ function spawnAs(lab: Lab, caps: string[], extraConfig = ""): Unpriv {
   const proc = lab.spawn(lab.ns.router, [
     "setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups",
     `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`,
-    process.execPath, DAEMON_JS, "--config", config,
+    dist?.node ?? process.execPath, dist?.daemonJs ?? DAEMON_JS, "--config", config,
   ]);
   let out = "";
   proc.stdout?.on("data", (b: Buffer) => (out += b.toString()));
@@ -105,6 +110,11 @@ void describe("unprivileged daemon", () => {
   let lab: Lab;
 
   before(async () => {
+    dist = readableDist();
+    if (dist.copied) {
+      allDirs.push(dist.root);
+      process.stderr.write(`running a readable copy of dist/ in ${dist.root}: ${dist.reason}\n`);
+    }
     sh("groupadd", [GROUP]);
     created.group = true;
     sh("useradd", ["-M", "-N", "-g", GROUP, "-s", "/usr/sbin/nologin", USER]);
