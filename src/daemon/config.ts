@@ -17,6 +17,8 @@ export interface DaemonConfig {
   maxRequestBytes: number;
   maxConnections: number;
   clientTimeoutMs: number;
+  /** Longest a client may take to send one whole request, first byte to newline. */
+  requestTimeoutMs: number;
 }
 
 export const DEFAULT_CONFIG_PATH = "/etc/mfc_daemon.conf";
@@ -29,6 +31,7 @@ export const DEFAULTS: DaemonConfig = {
   maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
   maxConnections: 64,
   clientTimeoutMs: 60_000,
+  requestTimeoutMs: 10_000,
 };
 
 export class ConfigError extends Error {}
@@ -69,6 +72,7 @@ const KEYS: Record<string, Setter> = {
   max_request_bytes: int(1024, 1024 * 1024 * 1024, (c, n) => { c.maxRequestBytes = n; }),
   max_connections: int(1, 10_000, (c, n) => { c.maxConnections = n; }),
   client_timeout_s: int(1, 86_400, (c, n) => { c.clientTimeoutMs = n * 1000; }),
+  request_timeout_s: int(1, 86_400, (c, n) => { c.requestTimeoutMs = n * 1000; }),
 };
 
 function lineOf(text: string, key: string, section?: string): number {

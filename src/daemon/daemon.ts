@@ -101,7 +101,7 @@ export class MfcDaemon {
     }, (entries) => { if (entries >= LARGE) this.memory.largeWorkDone(); });
     this.server = new ControlServer({
       path: c.socketPath, groupId: gid, maxRequestBytes: c.maxRequestBytes,
-      maxConnections: c.maxConnections, clientTimeoutMs: c.clientTimeoutMs,
+      maxConnections: c.maxConnections, clientTimeoutMs: c.clientTimeoutMs, requestTimeoutMs: c.requestTimeoutMs,
     }, (line, peer) => handler.handleLine(line, peer));
     await this.server.listen();
     log(LOG.notice, `mfc_daemon ${VERSION} ready on ${c.socketPath} (table ${c.table ?? "default"})`);

@@ -34,6 +34,7 @@ void describe("parseConfig", () => {
       maxRequestBytes: 64 * 1024 * 1024,
       maxConnections: 64,
       clientTimeoutMs: 60_000,
+      requestTimeoutMs: 10_000,
     };
     assert.deepEqual(DEFAULTS, expected);
     assert.equal(DEFAULT_MAX_REQUEST_BYTES, 64 * 1024 * 1024);
@@ -56,6 +57,7 @@ void describe("parseConfig", () => {
       "max_request_bytes = 2048",
       "max_connections = 5",
       "client_timeout_s = 30",
+      "request_timeout_s = 5",
     ].join("\n");
     assert.deepEqual(parseConfig(text, FILE), {
       socketPath: "/run/mfc/ctl.sock",
@@ -65,6 +67,7 @@ void describe("parseConfig", () => {
       maxRequestBytes: 2048,
       maxConnections: 5,
       clientTimeoutMs: 30_000,
+      requestTimeoutMs: 5_000,
     });
   });
 
@@ -82,6 +85,8 @@ void describe("parseConfig", () => {
     assert.equal(parseConfig("[daemon]\nmax_connections = 1\n", FILE).maxConnections, 1);
     assert.equal(parseConfig("[daemon]\nmax_connections = 10000\n", FILE).maxConnections, 10_000);
     assert.equal(parseConfig("[daemon]\nclient_timeout_s = 86400\n", FILE).clientTimeoutMs, 86_400_000);
+    assert.equal(parseConfig("[daemon]\nrequest_timeout_s = 1\n", FILE).requestTimeoutMs, 1_000);
+    assert.equal(parseConfig("[daemon]\nrequest_timeout_s = 86400\n", FILE).requestTimeoutMs, 86_400_000);
   });
 
   void test("relative paths are resolved against the config file's directory", () => {
@@ -135,6 +140,9 @@ void describe("parseConfig", () => {
     ["client_timeout_s", "0", 3],
     ["client_timeout_s", "86401", 3],
     ["client_timeout_s", "1e3", 3],
+    ["request_timeout_s", "0", 3],
+    ["request_timeout_s", "86401", 3],
+    ["request_timeout_s", "10s", 3],
   ];
   for (const [key, value, line] of bad) {
     void test(`${key} = ${JSON.stringify(value)} is refused with key and line`, () => {

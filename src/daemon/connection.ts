@@ -1,0 +1,180 @@
+/**
+ * One authorised client connection, from accept to close (SPEC §6.5). It owns its socket and
+ * closes it on error, hang-up, idle timeout, request deadline, an over-long line, and at stop.
+ *
+ * It reads at most one request ahead: once a line is taken, reading stops until its answer has
+ * been handed to the kernel, so a connection holds at most `max_request_bytes` plus one read of
+ * raw bytes and one answer - never a queue of parsed requests. A client that hangs up loses the
+ * one request taken (it runs; its answer goes nowhere) and nothing else is executed for it.
+ *
+ * Timers: `client_timeout_s` runs only while the daemon waits on the client (for a request, or
+ * for it to read an answer), never while its request is being served; `request_timeout_s` runs
+ * from the first byte of a request to its newline, so a client trickling bytes cannot keep a slot.
+ */
+import type { Socket } from "node:net";
+import { LineSplitter } from "../protocol/framing.js";
+import type { Response } from "../protocol/messages.js";
+import { LOG, log } from "./log.js";
+import type { RunQueue } from "./run_queue.js";
+
+export interface ConnectionLimits {
+  maxRequestBytes: number;
+  clientTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/** How long a connection being closed may take to flush its last line before it is cut off. */
+export const CLOSE_GRACE_MS = 1_000;
+
+/**
+ * Writes a last line (if any) and FIN, then closes the socket once that is flushed, or after
+ * CLOSE_GRACE_MS if the peer does not read it. Reading stops at once: whatever the peer still
+ * sends is never read, and its writes fail (EPIPE) when the socket closes.
+ */
+export function closeAfter(socket: Socket, line?: string): void {
+  // Before the write: a peer that already hung up makes it fail with EPIPE, and an 'error'
+  // without a listener would kill the daemon.
+  socket.on("error", () => socket.destroy());
+  socket.pause();
+  const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+  socket.once("close", () => clearTimeout(timer));
+  const done = (): void => { socket.destroy(); };
+  if (line === undefined) socket.end(done);
+  else socket.end(line, done);
+}
+
+/**
+ * waiting: reading, for the next request or the rest of one. working: a request is queued or
+ * being served. answering: its answer is written but not yet flushed. closing: a last line is
+ * being flushed (closeAfter). closed: the socket is gone.
+ */
+type Phase = "waiting" | "working" | "answering" | "closing" | "closed";
+
+export class Connection {
+  private phase: Phase = "waiting";
+  private readonly splitter: LineSplitter;
+  private deadline: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  /** The client half-closed: it sends no more requests but may still read answers. */
+  private eof = false;
+  private stopping = false;
+  /** Resolves once the socket is closed. */
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly socket: Socket,
+    /** The peer, for the log ("uid 1000 pid 4242"). */
+    private readonly who: string,
+    private readonly limits: ConnectionLimits,
+    private readonly queue: RunQueue,
+    private readonly serve: (line: Buffer) => Promise<Response>,
+  ) {
+    this.splitter = new LineSplitter(limits.maxRequestBytes);
+    this.closed = new Promise((resolve) => socket.once("close", () => {
+      this.phase = "closed";
+      clearTimeout(this.deadline);
+      clearTimeout(this.graceTimer);
+      this.splitter.clear();
+      resolve();
+    }));
+    socket.on("error", () => socket.destroy());
+    socket.on("timeout", () => socket.destroy());
+    socket.on("data", (chunk: Buffer) => {
+      this.splitter.push(chunk);
+      this.pump();
+    });
+    socket.on("end", () => {
+      this.eof = true;
+      this.pump();
+    });
+    this.pump();
+  }
+
+  /**
+   * Server stop: nothing more is read; a request already taken is answered (its transaction
+   * finishes and its client learns the outcome), then the connection closes.
+   */
+  stop(): Promise<void> {
+    this.stopping = true;
+    if (this.phase === "waiting") this.socket.destroy();
+    else if (this.phase === "answering") this.cutOffLater();
+    return this.closed;
+  }
+
+  /** Serves the next complete request, or waits on the client for one. */
+  private pump(): void {
+    if (this.phase !== "waiting") return;
+    if (this.stopping) {
+      this.socket.destroy();
+      return;
+    }
+    let ev = this.splitter.next();
+    // Blank lines (and a lone CR) are not requests.
+    while (ev?.kind === "line" && (ev.line.length === 0 || (ev.line.length === 1 && ev.line[0] === 0x0d))) ev = this.splitter.next();
+    if (ev === undefined) {
+      this.waitOnClient();
+      return;
+    }
+    clearTimeout(this.deadline);
+    this.deadline = undefined;
+    if (ev.kind === "too_large") {
+      log(LOG.info, `closing connection from ${this.who}: request longer than max_request_bytes (${this.limits.maxRequestBytes})`);
+      this.phase = "closing";
+      closeAfter(this.socket, JSON.stringify({
+        status: "error", error_code: "E_TOO_LARGE", message: `Request line exceeds max_request_bytes (${this.limits.maxRequestBytes} bytes); closing.`,
+      }) + "\n");
+      return;
+    }
+    const line = ev.line;
+    this.phase = "working";
+    this.socket.pause();
+    this.socket.setTimeout(0); // the daemon is busy for this client: it is not idle
+    this.queue.push(() => {
+      this.run(line).catch((err: unknown) => {
+        log(LOG.err, `connection from ${this.who}: ${(err as Error).message}`);
+        this.socket.destroy();
+      });
+    });
+  }
+
+  private waitOnClient(): void {
+    if (this.eof) {
+      // The client has sent its last request and had every answer: a partial line is no request.
+      this.phase = "closing";
+      closeAfter(this.socket);
+      return;
+    }
+    this.socket.setTimeout(this.limits.clientTimeoutMs);
+    if (this.splitter.buffered === 0) {
+      clearTimeout(this.deadline);
+      this.deadline = undefined;
+    } else {
+      this.deadline ??= setTimeout(() => {
+        log(LOG.info, `closing connection from ${this.who}: request not complete after request_timeout_s (${this.limits.requestTimeoutMs / 1000} s)`);
+        this.socket.destroy();
+      }, this.limits.requestTimeoutMs);
+    }
+    this.socket.resume();
+  }
+
+  private async run(line: Buffer): Promise<void> {
+    // Hung up while queued: an answer nobody can read acknowledges nothing, so do not run it.
+    if (this.socket.destroyed) return;
+    const response = await this.serve(line);
+    if (this.socket.destroyed) return;
+    this.phase = "answering";
+    this.socket.setTimeout(this.limits.clientTimeoutMs); // now the client must read
+    // A failed write (EPIPE: the client hung up) emits 'error', which closes the connection.
+    this.socket.write(JSON.stringify(response) + "\n", (err) => {
+      if (err || this.phase !== "answering") return;
+      this.phase = "waiting";
+      this.pump();
+    });
+    if (this.stopping) this.cutOffLater();
+  }
+
+  /** At stop, a client that does not read its last answer is not waited for long. */
+  private cutOffLater(): void {
+    this.graceTimer ??= setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
+  }
+}
