@@ -2,12 +2,14 @@
  * MfcDaemon: owns the table, restores the state file, then serves the socket (SPEC §6.3), and
  * on SIGTERM/SIGINT finishes the transaction in flight, MRT_DONE, removes the socket (§6.4).
  */
+import type { Facts } from "../diagnostics/checks.js";
 import { Engine } from "../engine/engine.js";
 import { openLinkMonitor, type LinkMonitor } from "../kernel/link_monitor.js";
 import { MrouteSocket, SystemLinks, TableBusyError } from "../kernel/mroute.js";
 import { groupId } from "../kernel/peercred.js";
 import { sdNotify } from "../kernel/sdnotify.js";
-import { FileStateStore } from "../state/store.js";
+import { StateGuardError, StateLock, checkStateDir } from "../state/guard.js";
+import { FileStateStore, StateFileError } from "../state/store.js";
 import { VERSION } from "../version.js";
 import type { DaemonConfig } from "./config.js";
 import { gatherFacts } from "./facts.js";
@@ -36,11 +38,38 @@ export class MfcDaemon {
   private readonly startedAt = Date.now();
   private readonly memory = new MemoryHygiene();
   private stopping: Promise<void> | undefined;
+  private store: FileStateStore | undefined;
+  private lock: StateLock | undefined;
+  /** The signal that asked us to stop (a stop asked for during start-up waits for it). */
+  private stopSignal: string | undefined;
+  /** SIGHUP arrived before the engine could reconcile. */
+  private hupPending = false;
 
   constructor(private readonly config: DaemonConfig) {}
 
   /** Runs until a signal stops it; resolves with the exit status. */
   async mainEntrypoint(): Promise<number> {
+    // Handlers first: a signal during the restore must not kill us by its default action.
+    let stopRequested!: () => void;
+    const stopSignalled = new Promise<void>((resolve) => { stopRequested = resolve; });
+    const onStop = (signal: string): void => {
+      if (this.stopSignal) {
+        log(LOG.notice, `${signal} received again: already stopping (finishing, then releasing the table)`);
+        return;
+      }
+      this.stopSignal = signal;
+      log(LOG.notice, `${signal} received: finishing, then releasing the multicast table`);
+      stopRequested();
+    };
+    process.on("SIGTERM", () => onStop("SIGTERM"));
+    process.on("SIGINT", () => onStop("SIGINT"));
+    // smcroute users send HUP to "reload": here it re-checks the kernel against the saved state
+    // (interfaces, stale entries, refusals) without dropping anything; Node's default would exit.
+    process.on("SIGHUP", () => {
+      log(LOG.notice, "SIGHUP received: reconciling the kernel with the configuration");
+      if (this.server) this.scheduleReconcile();
+      else this.hupPending = true;
+    });
     try {
       await this.start();
     } catch (err) {
@@ -48,23 +77,14 @@ export class MfcDaemon {
       this.shutdownKernel();
       return 1;
     }
-    return new Promise<number>((resolve) => {
-      const stop = (signal: string): void => {
-        log(LOG.notice, `${signal} received: finishing, then releasing the multicast table`);
-        this.stop().then(() => resolve(0), (err: unknown) => {
-          log(LOG.crit, `stop failed: ${(err as Error).message}`);
-          resolve(1);
-        });
-      };
-      process.once("SIGTERM", () => stop("SIGTERM"));
-      process.once("SIGINT", () => stop("SIGINT"));
-      // smcroute users send HUP to "reload": here it re-checks the kernel against the saved state
-      // (interfaces, stale entries) without dropping anything; Node's default would exit.
-      process.on("SIGHUP", () => {
-        log(LOG.notice, "SIGHUP received: reconciling the kernel with the configuration");
-        this.scheduleReconcile();
-      });
-    });
+    await stopSignalled;
+    try {
+      await this.stop();
+      return 0;
+    } catch (err) {
+      log(LOG.crit, `stop failed: ${(err as Error).message}`);
+      return 1;
+    }
   }
 
   async start(): Promise<void> {
@@ -72,6 +92,14 @@ export class MfcDaemon {
     const gid = c.socketGroup === "" ? undefined : groupId(c.socketGroup);
     if (c.socketGroup !== "" && gid === undefined) {
       throw new StartupError(`socket_group '${c.socketGroup}' does not exist (create it: groupadd --system ${c.socketGroup}, or set socket_group = in the config)`);
+    }
+    try {
+      // Before the table is taken: a second daemon on the same state file changes nothing.
+      checkStateDir(c.stateFile);
+      this.lock = StateLock.acquire(c.stateFile);
+    } catch (err) {
+      if (err instanceof StateGuardError) throw new StartupError(err.message);
+      throw new StartupError(`cannot lock state file ${c.stateFile}: ${(err as Error).message}`);
     }
     const missing = missingCaps(c.table !== undefined);
     if (missing.length > 0) {
@@ -85,17 +113,30 @@ export class MfcDaemon {
     }
     const links = new SystemLinks();
     const store = new FileStateStore(c.stateFile);
-    const engine = new Engine(this.kernel, links, store, log);
+    this.store = store;
+    for (const name of await store.removeLeftovers()) log(LOG.notice, `removed ${name}, a temp file left by a crash before its rename`);
+    const engine = new Engine(this.kernel, links, store, log, () => this.scheduleReconcile());
     this.engine = engine;
     // Link events first, so an interface that appears during the restore is not missed.
     this.monitor = openLinkMonitor(() => this.scheduleReconcile(), () => this.scheduleReconcile());
-    const restored = await engine.restore();
-    log(LOG.info, `restored ${restored.routes} route(s) from ${c.stateFile}, ${restored.installed} installed`);
+    let restored;
+    try {
+      restored = await engine.restore();
+    } catch (err) {
+      if (err instanceof StateFileError) throw new StartupError(err.message);
+      throw err;
+    }
+    for (const note of store.notes) log(LOG.warning, note);
+    log(LOG.info, `restored ${restored.routes} route(s) from ${c.stateFile}, ${restored.installed} installed, ${restored.routes - restored.installed} pending`);
+    if (this.stopSignal) return; // stopped during the restore: no listening, no READY
     if (restored.routes >= LARGE) {
       releaseMemory();
       this.memory.largeWorkDone(); // once more when idle: V8 returns pages only after a quiet GC
     }
-    const facts = (names: Iterable<string>, vifs: number, tableWide: boolean): ReturnType<typeof gatherFacts> => gatherFacts(names, vifs, c.table, tableWide);
+    const facts = (names: Iterable<string>, vifs: number, tableWide: boolean): Facts => {
+      const { image } = engine.snapshot();
+      return { ...gatherFacts(names, vifs, c.table, tableWide), waiting: image.waiting, refusedRoutes: image.refusedRoutes };
+    };
     const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, facts, (a) => {
       log(LOG.notice, `audit: uid ${a.uid} pid ${a.pid} ${a.action}${a.dryRun ? " (dry run)" : ""}: ${a.outcome}, ${a.kernelSteps} kernel step(s)`);
     }, (entries) => { if (entries >= LARGE) this.memory.largeWorkDone(); });
@@ -107,9 +148,20 @@ export class MfcDaemon {
     log(LOG.notice, `mfc_daemon ${VERSION} ready on ${c.socketPath} (table ${c.table ?? "default"})`);
     sdNotify(`READY=1\nSTATUS=${this.statusLine()}`);
     this.startWatchdog();
-    // After a rollback that could not be completed, keep retrying until the kernel matches again.
-    this.repairTimer = setInterval(() => { if (this.engine?.degraded) this.scheduleReconcile(); }, REPAIR_INTERVAL_MS);
+    if (this.hupPending) this.scheduleReconcile();
+    // Keep retrying what waits: a rollback that could not be completed, interfaces the kernel
+    // refused or that found no free VIF, a state file that may still hold a refused change.
+    this.repairTimer = setInterval(() => this.retry(), REPAIR_INTERVAL_MS);
     this.repairTimer.unref();
+  }
+
+  private retry(): void {
+    const engine = this.engine;
+    if (!engine || this.stopping) return;
+    if (this.store?.needsRepair) {
+      engine.repairState().catch((err: unknown) => log(LOG.err, `state repair failed: ${(err as Error).message}`));
+    }
+    if (engine.degraded || engine.retryWanted()) this.scheduleReconcile();
   }
 
   /**
@@ -140,10 +192,11 @@ export class MfcDaemon {
     const snap = this.engine?.snapshot();
     const routes = snap?.config.routes.size ?? 0;
     const installed = snap?.image.mfcs.size ?? 0;
+    const waiting = Object.fromEntries(this.engine?.waitingInterfaces() ?? []);
     return {
       version: VERSION, pid: process.pid, uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       table: this.config.table ?? "default", vifs: snap?.image.vifs.size ?? 0,
-      routes, routes_installed: installed, routes_pending: routes - installed,
+      routes, routes_installed: installed, routes_pending: routes - installed, interfaces_waiting: waiting,
       state_file: this.config.stateFile, socket: this.config.socketPath,
       degraded: this.engine?.degraded ?? null,
       rss_bytes: process.memoryUsage.rss(),
@@ -165,6 +218,8 @@ export class MfcDaemon {
       await this.server?.close();
       await this.engine?.idle(); // the transaction in flight completes (and is saved) first
       this.shutdownKernel();
+      await this.store?.close();
+      this.lock?.release();
       log(LOG.notice, "stopped: multicast table released (MRT_DONE), state file kept");
     })();
     return this.stopping;

@@ -4,7 +4,7 @@
  * drops such traffic without an error, often without a counter (STACK.md).
  */
 import { MAXVIFS } from "../kernel/port.js";
-import type { Route } from "../model/types.js";
+import { routeKey, type Route } from "../model/types.js";
 
 export interface InterfaceFacts {
   exists: boolean;
@@ -20,11 +20,15 @@ export interface Facts {
   vifsInUse: number;
   /** "source,group" of multicast arriving right now that matches no MFC entry (kernel ~10 s). */
   unrouted: readonly string[];
+  /** Interfaces the configuration needs that have no VIF, and why (engine image). */
+  waiting?: ReadonlyMap<string, string>;
+  /** Routes the kernel refused to install, by route key, and why. */
+  refusedRoutes?: ReadonlyMap<string, string>;
 }
 
 export interface Finding {
   severity: "error" | "warning" | "info";
-  code: "RP_FILTER_STRICT" | "RP_FILTER_LOOSE" | "IF_MISSING" | "IF_DOWN" | "IF_NO_CARRIER" | "IF_NO_MULTICAST" | "TTL_THRESHOLD" | "VIF_LIMIT_NEAR" | "UNROUTED_TRAFFIC";
+  code: "RP_FILTER_STRICT" | "RP_FILTER_LOOSE" | "IF_MISSING" | "IF_DOWN" | "IF_NO_CARRIER" | "IF_NO_MULTICAST" | "TTL_THRESHOLD" | "VIF_LIMIT_NEAR" | "UNROUTED_TRAFFIC" | "IF_NO_VIF" | "ROUTE_REFUSED";
   message: string;
   fix?: string;
   route?: string;
@@ -56,9 +60,23 @@ export function checkRoute(route: Route, facts: Facts): Finding[] {
       out.push({ severity: "error", code: "IF_MISSING", route: key, ifname: name, message: `${role} interface ${name} does not exist; the route stays pending until it appears`, fix: `ip link show ${name}` });
       continue;
     }
+    const noVif = facts.waiting?.get(name);
+    if (noVif !== undefined && noVif !== "interface missing") {
+      out.push({
+        severity: "error", code: "IF_NO_VIF", route: key, ifname: name,
+        message: `${role} interface ${name} has no VIF (${noVif}): the route is not forwarding on it; the daemon retries and installs it as soon as it fits`,
+        fix: noVif.startsWith("VIF limit")
+          ? "mfc vif show  # free a VIF: delete routes or pinned VIFs of interfaces you no longer need"
+          : `ip -d link show ${name}  # the kernel needs IPv4 on the interface (e.g. MTU >= 68); then: kill -HUP $(pidof mfc_daemon) or wait`,
+      });
+    }
     if (!f.up) out.push({ severity: "error", code: "IF_DOWN", route: key, ifname: name, message: `${role} interface ${name} is down`, fix: `ip link set ${name} up` });
     else if (!f.running) out.push({ severity: "warning", code: "IF_NO_CARRIER", route: key, ifname: name, message: `${role} interface ${name} has no carrier`, fix: `ip link show ${name}  # check the cable / peer` });
     if (!f.multicast) out.push({ severity: "error", code: "IF_NO_MULTICAST", route: key, ifname: name, message: `${role} interface ${name} is not multicast-capable`, fix: `ip link set ${name} multicast on` });
+  }
+  const refused = facts.refusedRoutes?.get(routeKey(route.source, route.group));
+  if (refused !== undefined) {
+    out.push({ severity: "error", code: "ROUTE_REFUSED", route: key, message: `the kernel refused to install this route (${refused}); the daemon retries` });
   }
   for (const o of route.oifs) {
     if (o.ttl > 1) {

@@ -6,16 +6,17 @@
 import { MfcError } from "../errors/codes.js";
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
-import { cloneConfig, emptyConfig, interfaceRefs, type Config, type MapConfig } from "../model/types.js";
+import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, type Config, type MapConfig } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps } from "./apply.js";
 import { emptyImage, type Image, type MfcImage } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
-import { realize } from "./realize.js";
+import { converge } from "./converge.js";
+import { admitInterfaces, realize } from "./realize.js";
 import { planTouched } from "./incremental.js";
 import { CachedLinks } from "./link_cache.js";
-import { applyOps, touchedBy } from "./operations.js";
+import { applyOps, configChanged, touchedBy } from "./operations.js";
 import { Serial } from "./serial.js";
 
 export interface TxResult { changes: Record<string, unknown>[] }
@@ -30,16 +31,28 @@ export class Engine {
   /** References per interface in `config`, kept up to date for O(change) planning. */
   private refs = new Map<string, number>();
   private image: Image = emptyImage();
+  /** What the kernel refused at the last convergence; left out of transactions until retried. */
+  private refused: { vifs: Map<string, string>; routes: Map<string, string> } = { vifs: new Map(), routes: new Map() };
   private readonly serial = new Serial();
-  /** Set when a resync could not reinstall everything; cleared by the next clean reconcile. */
-  degraded: string | undefined;
+  /** Set when a resync or a convergence could not install everything; cleared by a clean reconcile. */
+  private tableProblem: string | undefined;
 
   constructor(
     private readonly kernel: KernelPort,
     private readonly links: LinkResolver,
     private readonly store: StateStore,
     private readonly log: Logger = () => undefined,
+    /** Asks for a reconcile soon: a transaction freed a VIF that a waiting interface can take. */
+    private readonly wake: () => void = () => undefined,
   ) {}
+
+  /** Why the daemon cannot promise kernel = configuration = state file right now, if it cannot. */
+  get degraded(): string | undefined {
+    const parts = [this.tableProblem];
+    if (this.store.needsRepair) parts.push(`state file ${this.store.path} may hold a refused change (saving the acknowledged state again failed); retrying`);
+    const text = parts.filter((p) => p !== undefined).join("; ");
+    return text === "" ? undefined : text;
+  }
 
   /**
    * A consistent view for readers. It stays consistent until the next commit, which edits the maps
@@ -49,17 +62,32 @@ export class Engine {
     return { config: this.config, image: this.image };
   }
 
-  /** Start-up: load the state file and install it before anyone is served (SPEC §6.3). */
+  /** Interfaces the configuration needs that have no VIF, and why (for status). */
+  waitingInterfaces(): ReadonlyMap<string, string> {
+    return this.image.waiting ?? new Map();
+  }
+
+  /** Something waits that a retry could install (a refusal, or a VIF that may have come free). */
+  retryWanted(): boolean {
+    if (this.refused.vifs.size > 0 || this.refused.routes.size > 0) return true;
+    for (const [name, why] of this.image.waiting ?? []) {
+      if (why !== "interface missing" || this.links.indexOf(name) !== undefined) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Start-up: load the state file and install it before anyone is served (SPEC §6.3). Never
+   * refuses an acknowledged state: what does not fit or is refused stays pending with a reason.
+   */
   async restore(): Promise<{ routes: number; installed: number }> {
     const loaded = await this.store.load();
     if (!loaded) return { routes: 0, installed: 0 };
     return this.serial.run(() => {
-      const target = realize(loaded, emptyImage(), this.links);
-      this.applyOrThrow(planSteps(emptyImage(), target));
       this.config = loaded; // a store hands over a config of its own, not one it keeps
       this.refs = interfaceRefs(this.config);
-      this.image = target;
-      return Promise.resolve({ routes: loaded.routes.size, installed: target.mfcs.size });
+      this.converge(emptyImage());
+      return Promise.resolve({ routes: loaded.routes.size, installed: this.image.mfcs.size });
     });
   }
 
@@ -68,12 +96,16 @@ export class Engine {
     return this.serial.run(async () => {
       const links = new CachedLinks(this.links);
       const next = applyOps(this.config, ops, links);
+      // Nothing changes, so nothing is written: a no-op cannot fail on a full disk.
+      if (!configChanged(this.config, next)) return { changes: [] };
       const current = this.liveImage();
+      const refused = this.holdBack(current, next.routes.isCleared ? undefined : next.routes.changedKeys());
       // A vanished VIF leaves stale indices in untouched entries: only the full plan rewrites them.
       const routesOnly = current.staleVifis === undefined && !next.routes.isCleared && !next.vifs.isCleared &&
         next.vifs.changedKeys().next().done === true;
-      const delta = routesOnly ? planTouched(this.config, next, next.routes.changedKeys(), current, this.refs, links) : undefined;
-      const target = delta ? undefined : realize(next, current, links);
+      const delta = routesOnly ? planTouched(this.config, next, next.routes.changedKeys(), current, this.refs, links, refused) : undefined;
+      if (!delta) admitInterfaces(neededInterfaces(next), this.refs);
+      const target = delta ? undefined : realize(next, current, links, refused);
       const steps = delta?.steps ?? planSteps(current, target as Image);
       const changes = steps.map(describeStep);
       if (dryRun) return { changes };
@@ -84,10 +116,14 @@ export class Engine {
       } catch (err) {
         const undoFailures = undoSteps(this.kernel, steps);
         if (undoFailures.length > 0) this.image = this.resync(this.image);
+        const repaired = await this.repairStore();
         throw new MfcError("E_STATE_WRITE", `State file ${this.store.path} could not be saved: ${(err as Error).message}; kernel changes were rolled back.`, {
           path: this.store.path, ...(undoFailures.length > 0 ? { undo_failures: undoFailures } : {}),
+          ...(repaired ? {} : { state_file_needs_repair: true }),
         });
       }
+      const vifsBefore = this.image.vifs.size;
+      this.refused.routes = new Map(refused.routes);
       if (delta) {
         next.routes.mergeInto(this.config.routes);
         this.refs = delta.refs;
@@ -95,39 +131,69 @@ export class Engine {
           if (entry) current.mfcs.set(key, entry);
           else current.mfcs.delete(key);
         }
-        this.image = { vifs: delta.vifs, mfcs: current.mfcs };
+        this.image = { vifs: delta.vifs, mfcs: current.mfcs, waiting: delta.waiting, refusedRoutes: this.refused.routes };
       } else {
         this.config = cloneConfig(next);
         this.refs = interfaceRefs(this.config);
-        this.image = target as Image;
+        this.image = { ...(target as Image), refusedRoutes: this.refused.routes };
       }
+      if (this.image.vifs.size < vifsBefore && this.retryWanted()) this.wake();
       return { changes };
     });
   }
 
   /**
-   * Interfaces came or went: bring the kernel in line with the Config (no save — the Config is
-   * unchanged). Routes whose interfaces vanished become pending; returning ones are reinstalled.
+   * What a transaction must leave alone: interfaces already waiting (reconcile installs them, best
+   * effort, so they can never fail this change) and routes the kernel refused — except the routes
+   * this transaction itself touches, which it tries again (and fails with E_KERNEL if refused).
+   */
+  private holdBack(current: Image, touched: Iterable<string> | undefined): { vifs: Map<string, string>; routes: Map<string, string> } {
+    const vifs = new Map([...this.refused.vifs, ...(current.waiting ?? [])]);
+    const routes = new Map(touched === undefined ? [] : this.refused.routes);
+    for (const key of touched ?? []) routes.delete(key);
+    return { vifs, routes };
+  }
+
+  /**
+   * Interfaces came or went, or something waits for a retry: bring the kernel in line with the
+   * Config, best effort (no save — the Config is unchanged). Every refusal is tried again.
    */
   reconcile(): Promise<TxResult> {
     return this.serial.run(() => {
-      const current = this.liveImage();
-      this.image = current;
-      const target = realize(this.config, current, this.links);
-      const steps = planSteps(current, target);
-      try {
-        this.applyOrThrow(steps);
-        this.image = target;
-        this.degraded = undefined; // the kernel matches the Config again
-      } catch (err) {
-        this.log(3, `reconcile failed: ${(err as Error).message}`);
-        this.image = this.resync(target);
-      }
-      if (steps.length > 0) this.log(6, `reconciled interfaces: ${steps.length} kernel step(s)`);
+      const steps = this.converge(this.liveImage());
+      if (steps.length > 0) this.log(6, `reconciled: ${steps.length} kernel step(s)`);
       return Promise.resolve({ changes: steps.map(describeStep) });
     });
   }
 
+  /** Saves the acknowledged config again when a failed save may have left a refused change. */
+  repairState(): Promise<boolean> {
+    return this.serial.run(() => this.repairStore());
+  }
+
+  private async repairStore(): Promise<boolean> {
+    if (!this.store.needsRepair) return true;
+    try {
+      await this.store.save(this.config);
+      this.log(5, `state file ${this.store.path} rewritten with the acknowledged state`);
+      return true;
+    } catch (err) {
+      this.log(2, `state file ${this.store.path} may hold a refused change and could not be rewritten: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Converges from `from`, records the outcome; returns the kernel steps it took. */
+  private converge(from: Image): Step[] {
+    const result = converge(this.kernel, this.config, from, this.links, { vifs: new Map(), routes: new Map() });
+    this.image = { ...result.image, refusedRoutes: result.refused.routes };
+    this.refused = result.refused;
+    for (const [name, why] of result.refused.vifs) this.log(4, `interface ${name}: ${why}; its routes stay pending`);
+    for (const [key, why] of result.refused.routes) this.log(4, `route ${key}: ${why}; it stays pending`);
+    this.tableProblem = result.problems.length > 0 ? `could not converge: ${result.problems.slice(0, 3).join("; ")}` : undefined;
+    if (this.tableProblem) this.log(3, this.tableProblem);
+    return result.applied;
+  }
   /** Waits for the transaction in flight (SIGTERM finishes it before MRT_DONE). */
   idle(): Promise<void> {
     return this.serial.idle();
@@ -153,7 +219,7 @@ export class Engine {
       mfcs.set(key, stale ? { ...m, stale: true } : m);
     }
     const staleVifis = new Set([...(this.image.staleVifis ?? []), ...vanished]);
-    return { vifs, mfcs, staleVifis };
+    return { ...this.image, vifs, mfcs, staleVifis };
   }
 
   private applyOrThrow(steps: Step[]): void {
@@ -166,7 +232,7 @@ export class Engine {
         err.undoFailures.length === 0 ? "everything was rolled back" : "rollback was incomplete, the table was resynchronised"}.`, {
         call: err.cause.call, errno: err.cause.errnoName, step: err.index + 1, steps: steps.length,
         failed_step: describeStep(err.step),
-        ...(err.undoFailures.length > 0 ? { undo_failures: err.undoFailures, degraded: this.degraded ?? null } : {}),
+        ...(err.undoFailures.length > 0 ? { undo_failures: err.undoFailures, degraded: this.tableProblem ?? null } : {}),
       });
     }
   }
@@ -182,7 +248,7 @@ export class Engine {
     } catch (err) {
       this.log(2, `MRT_FLUSH failed: ${(err as Error).message}`);
     }
-    const got: Image = emptyImage();
+    const got: Image = { ...emptyImage(), waiting: want.waiting, refusedRoutes: want.refusedRoutes };
     const failures: string[] = [];
     for (const step of planSteps(emptyImage(), want)) {
       try {
@@ -194,8 +260,8 @@ export class Engine {
         failures.push(`${step.op}: ${err.message}`);
       }
     }
-    this.degraded = failures.length > 0 ? `resync left ${failures.length} step(s) failed: ${failures.slice(0, 3).join("; ")}` : undefined;
-    if (this.degraded) this.log(2, this.degraded);
+    this.tableProblem = failures.length > 0 ? `resync left ${failures.length} step(s) failed: ${failures.slice(0, 3).join("; ")}` : undefined;
+    if (this.tableProblem) this.log(2, this.tableProblem);
     return got;
   }
 }

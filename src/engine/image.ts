@@ -24,6 +24,10 @@ export interface Image {
   mfcs: Map<string, MfcImage>;
   /** VIF numbers that stale entries still name: not handed out again until they are rewritten. */
   staleVifis?: ReadonlySet<number>;
+  /** Interfaces the config needs that have no VIF, with the reason (missing, VIF limit, refused). */
+  waiting?: ReadonlyMap<string, string>;
+  /** Routes the kernel refused to install (route key -> reason); retried by the next reconcile. */
+  refusedRoutes?: ReadonlyMap<string, string>;
 }
 
 export function emptyImage(): Image {

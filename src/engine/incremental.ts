@@ -9,7 +9,7 @@ import { addRefs, routeInterfaces, type Config } from "../model/types.js";
 import type { Image, MfcImage, VifImage } from "./image.js";
 import { sameVif } from "./image.js";
 import { planSteps, type Step } from "./plan.js";
-import { assignVifs, realizeRoute } from "./realize.js";
+import { admitInterfaces, assignVifs, realizeRoute, type Refusals } from "./realize.js";
 
 export interface DeltaPlan {
   steps: Step[];
@@ -17,10 +17,12 @@ export interface DeltaPlan {
   /** New image entry per touched route key; undefined = not installed. */
   mfcs: Map<string, MfcImage | undefined>;
   refs: Map<string, number>;
+  waiting: Map<string, string>;
 }
 
 export function planTouched(
   base: Config, next: Config, touched: Iterable<string>, current: Image, refs: ReadonlyMap<string, number>, links: LinkResolver,
+  refused: Refusals,
 ): DeltaPlan | undefined {
   const keys = [...touched];
   const nextRefs = new Map(refs);
@@ -35,7 +37,8 @@ export function planTouched(
   for (const name of new Set([...refs.keys(), ...nextRefs.keys()])) {
     if (refs.has(name) !== nextRefs.has(name)) crossed.add(name);
   }
-  const vifs = assignVifs(nextRefs.keys(), next.vifs, current, links);
+  admitInterfaces(nextRefs, refs);
+  const { vifs, waiting } = assignVifs(nextRefs.keys(), next.vifs, current, links, refused.vifs);
   for (const name of new Set([...current.vifs.keys(), ...vifs.keys()])) {
     if (crossed.has(name)) continue;
     const a = current.vifs.get(name);
@@ -49,9 +52,9 @@ export function planTouched(
     const old = current.mfcs.get(key);
     if (old) from.mfcs.set(key, old);
     const route = next.routes.get(key);
-    const entry = route ? realizeRoute(key, route, vifs) : undefined;
+    const entry = route && !refused.routes.has(key) ? realizeRoute(key, route, vifs) : undefined;
     if (entry) to.mfcs.set(key, entry);
     mfcs.set(key, entry);
   }
-  return { steps: planSteps(from, to), vifs, mfcs, refs: nextRefs };
+  return { steps: planSteps(from, to), vifs, mfcs, refs: nextRefs, waiting };
 }

@@ -148,3 +148,20 @@ export function summarizeApply(base: Config, routes: readonly Route[]): ApplySum
   for (const key of base.routes.keys()) if (!wanted.has(key)) sum.removed++;
   return sum;
 }
+
+/** Whether a draft differs from its base: a transaction that changes nothing writes nothing. */
+export function configChanged(base: Config, draft: Draft): boolean {
+  return mapChanged(base.routes, draft.routes, sameRoute) || mapChanged(base.vifs, draft.vifs, (a, b) => a.threshold === b.threshold);
+}
+
+/** O(change); O(table) only after clear() (FLUSH, APPLY), which rebuilds the whole map anyway. */
+function mapChanged<V>(base: ReadonlyMap<string, V>, draft: OverlayMap<string, V>, same: (a: V, b: V) => boolean): boolean {
+  const keys = draft.isCleared ? draft.keys() : draft.changedKeys();
+  if (draft.isCleared && draft.size !== base.size) return true;
+  for (const key of keys) {
+    const a = base.get(key);
+    const b = draft.get(key);
+    if (a === undefined || b === undefined ? a !== b : !same(a, b)) return true;
+  }
+  return false;
+}

@@ -1,6 +1,8 @@
 /**
  * Pure: the kernel image a Config should produce, given which interfaces exist now and the image
- * currently installed (so VIF numbers stay stable across transactions).
+ * currently installed (so VIF numbers stay stable across transactions). Best effort by design
+ * (SPEC §6.3): an interface that is missing, finds no free VIF, or was refused by the kernel gets
+ * no VIF and its routes stay pending with that reason; everything else is realized.
  */
 import { invalid } from "../errors/codes.js";
 import type { LinkResolver } from "../kernel/port.js";
@@ -8,30 +10,57 @@ import { MAXVIFS } from "../kernel/port.js";
 import { DEFAULT_THRESHOLD, neededInterfaces, type Config, type PinnedVif, type Route } from "../model/types.js";
 import type { Image, MfcImage, VifImage } from "./image.js";
 
-export function realize(config: Config, current: Image, links: LinkResolver): Image {
-  const vifs = assignVifs(neededInterfaces(config), config.vifs, current, links);
+/** What the kernel refused while converging (engine/converge.ts): left out until the next retry. */
+export interface Refusals {
+  /** Interface name -> why it has no VIF (e.g. "kernel refused VIF: EADDRNOTAVAIL"). */
+  vifs: ReadonlyMap<string, string>;
+  /** Route key -> why it is not installed. */
+  routes: ReadonlyMap<string, string>;
+}
+
+export const NO_REFUSALS: Refusals = { vifs: new Map(), routes: new Map() };
+
+export function realize(config: Config, current: Image, links: LinkResolver, refused: Refusals = NO_REFUSALS): Image {
+  const { vifs, waiting } = assignVifs(neededInterfaces(config), config.vifs, current, links, refused.vifs);
   const mfcs = new Map<string, MfcImage>();
   for (const [key, route] of config.routes) {
+    if (refused.routes.has(key)) continue;
     const m = realizeRoute(key, route, vifs);
     if (m) mfcs.set(key, m);
   }
-  return { vifs, mfcs };
+  return { vifs, mfcs, waiting, refusedRoutes: refused.routes };
+}
+
+export interface VifAssignment {
+  vifs: Map<string, VifImage>;
+  /** Needed interfaces that got no VIF, with the reason. */
+  waiting: Map<string, string>;
 }
 
 export function assignVifs(
   needed: Iterable<string>, pinned: ReadonlyMap<string, PinnedVif>, current: Image, links: LinkResolver,
-): Map<string, VifImage> {
-  const result = new Map<string, VifImage>();
+  refused: ReadonlyMap<string, string> = new Map(),
+): VifAssignment {
+  const vifs = new Map<string, VifImage>();
+  const waiting = new Map<string, string>();
   const used = new Set<number>();
   const wanted: { ifname: string; ifindex: number; threshold: number }[] = [];
   for (const ifname of [...needed].sort()) {
     const ifindex = links.indexOf(ifname);
-    if (ifindex === undefined) continue; // missing interface: routes using it stay pending
+    if (ifindex === undefined) {
+      waiting.set(ifname, "interface missing");
+      continue;
+    }
+    const why = refused.get(ifname);
+    if (why !== undefined) {
+      waiting.set(ifname, why);
+      continue;
+    }
     const threshold = pinned.get(ifname)?.threshold ?? DEFAULT_THRESHOLD;
     const cur = current.vifs.get(ifname);
     if (cur && cur.ifindex === ifindex) {
       // Keep the VIF number: MFC entries that do not change keep forwarding untouched.
-      result.set(ifname, { ...cur, threshold });
+      vifs.set(ifname, { ...cur, threshold });
       used.add(cur.vifi);
     } else {
       wanted.push({ ifname, ifindex, threshold });
@@ -43,14 +72,30 @@ export function assignVifs(
   for (const w of wanted) {
     const vifi = firstFree(used, previouslyHeld) ?? firstFree(used, new Set());
     if (vifi === undefined) {
-      throw invalid("E_VIF_LIMIT", `the change needs more than ${MAXVIFS} VIFs (kernel limit); '${w.ifname}' has none left.`, {
-        needed: result.size + wanted.length, limit: MAXVIFS,
-      });
+      waiting.set(w.ifname, `VIF limit: ${MAXVIFS} in use`);
+      continue;
     }
     used.add(vifi);
-    result.set(w.ifname, { vifi, ...w });
+    vifs.set(w.ifname, { vifi, ...w });
   }
-  return result;
+  return { vifs, waiting };
+}
+
+/**
+ * Admission of a change (never of a restore): a transaction may not bring the number of
+ * interfaces the configuration names, present or missing, past the kernel's VIF limit — else a
+ * route accepted over a missing interface would not fit when it returns. A configuration already
+ * past the limit (acknowledged before) blocks only changes that name yet another interface.
+ */
+export function admitInterfaces(nextNames: ReadonlySet<string> | ReadonlyMap<string, unknown>, currentNames: ReadonlyMap<string, unknown>): void {
+  if (nextNames.size <= MAXVIFS) return;
+  for (const name of nextNames.keys()) {
+    if (!currentNames.has(name)) {
+      throw invalid("E_VIF_LIMIT", `the change needs more than ${MAXVIFS} VIFs (kernel limit); '${name}' has none left (interfaces that are missing now count too).`, {
+        needed: nextNames.size, limit: MAXVIFS,
+      });
+    }
+  }
 }
 
 function firstFree(used: Set<number>, avoid: Set<number>): number | undefined {
@@ -86,9 +131,19 @@ export function realizeRoute(key: string, route: Route, vifs: Map<string, VifIma
   return { key, source: route.source, group: route.group, iif: route.iif, parent: iif.vifi, oifs, ttls };
 }
 
-/** Why a route is not (fully) installed, for `show`. */
-export function pendingReason(route: Route, image: Image): string | undefined {
+/** Why a route is not (fully) installed, for `show`, `status` and `mfc check`. */
+export function pendingReason(key: string, route: Route, image: Image): string | undefined {
+  const refused = image.refusedRoutes?.get(key);
+  if (refused !== undefined) return refused;
   const missing = [route.iif, ...route.oifs.map((o) => o.ifname)].filter((n) => !image.vifs.has(n));
   if (missing.length === 0) return undefined;
-  return `interface ${missing.map((n) => `'${n}'`).join(", ")} missing`;
+  // Grouped by reason: "interface 'eth1', 'eth2' missing; interface 'eth9': VIF limit: 32 in use".
+  const byReason = new Map<string, string[]>();
+  for (const name of missing) {
+    const reason = image.waiting?.get(name) ?? "interface missing";
+    byReason.set(reason, [...(byReason.get(reason) ?? []), `'${name}'`]);
+  }
+  return [...byReason].map(([reason, names]) => reason === "interface missing"
+    ? `interface ${names.join(", ")} missing`
+    : `interface ${names.join(", ")}: ${reason}`).join("; ");
 }

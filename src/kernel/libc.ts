@@ -29,6 +29,7 @@ export const sys = {
     "intptr_t sendto(int, const void *, size_t, int, const void *, uint32_t)",
   ),
   send: fn<[number, Buffer, number, number], number>("intptr_t send(int, const void *, size_t, int)"),
+  flock: fn<[number, number], number>("int flock(int, int)"),
   ifNameToIndex: fn<[string], number>("unsigned int if_nametoindex(const char *)"),
   ifIndexToName: fn<[number, Buffer], unknown>("char *if_indextoname(unsigned int, void *)"),
   getgrnamGid: ((): ((name: string) => number | undefined) => {
@@ -47,5 +48,7 @@ export function lastErrno(): number {
   return koffi.errno();
 }
 
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;

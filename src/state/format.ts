@@ -65,10 +65,14 @@ function storedRoute(x: unknown, where: string): Route {
   const iif = ifName(o.iif, `${where}.iif`);
   const list = array(o.oifs, `${where}.oifs`);
   if (list.length < 1 || list.length > 32) fail(`${where}.oifs`, "must list 1-32 interfaces");
+  const seen = new Set<string>();
   list.forEach((y, i) => {
     const oo = object(y, `${where}.oifs[${i}]`, ["ifname", "ttl"]);
     const name = ifName(oo.ifname, `${where}.oifs[${i}].ifname`);
     if (name === iif) fail(`${where}.oifs[${i}]`, "is the route's iif");
+    // The same rule as for clients (engine/operations.ts): one TTL per interface.
+    if (seen.has(name)) fail(`${where}.oifs[${i}]`, `lists '${name}' twice`);
+    seen.add(name);
     ttl(oo.ttl, `${where}.oifs[${i}].ttl`);
   });
   // Checked field by field above, so the parsed objects are kept as they are: a 100 000-route
@@ -82,7 +86,8 @@ function storedVif(x: unknown, where: string): PinnedVif {
 }
 
 function seqOf(x: unknown, where: string, min: number): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < min) fail(where, `must be an integer >= ${min}`);
+  // Beyond 2^53 integers collide in a double: seq + 1 could equal seq and replay would stall.
+  if (typeof x !== "number" || !Number.isSafeInteger(x) || x < min) fail(where, `must be an integer from ${min} to 2^53-1`);
   return x;
 }
 
@@ -143,23 +148,36 @@ export function journalRecord(seq: number, config: Config, delta: Delta): Journa
   return rec;
 }
 
-/** Replays one journal record onto `config` (mutates it); returns its sequence number. */
-export function replayRecord(config: Config, json: unknown): number {
+/** Checks one journal record as strictly as client input; nothing is applied yet. */
+export function parseRecord(json: unknown): JournalRecord {
   const rec = object(json, "record", ["seq", "set", "del", "vifs_set", "vifs_del"]);
   const seq = seqOf(rec.seq, "record.seq", 1);
-  array(rec.set, "record.set").forEach((x, i) => {
-    const route = storedRoute(x, `record.set[${i}]`);
-    config.routes.set(routeKey(route.source, route.group), route);
-  });
-  array(rec.del, "record.del").forEach((x, i) => {
+  const set = array(rec.set, "record.set").map((x, i) => storedRoute(x, `record.set[${i}]`));
+  const del = array(rec.del, "record.del").map((x, i) => {
     const k = object(x, `record.del[${i}]`, ["source", "group"]);
     const source = k.source === null ? null : address(k.source, `record.del[${i}].source`, checkSource);
-    config.routes.delete(routeKey(source, address(k.group, `record.del[${i}].group`, checkGroup)));
+    return { source, group: address(k.group, `record.del[${i}].group`, checkGroup) };
   });
-  array(rec.vifs_set, "record.vifs_set").forEach((x, i) => {
-    const vif = storedVif(x, `record.vifs_set[${i}]`);
-    config.vifs.set(vif.ifname, vif);
-  });
-  array(rec.vifs_del, "record.vifs_del").forEach((x, i) => config.vifs.delete(ifName(x, `record.vifs_del[${i}]`)));
-  return seq;
+  const vifsSet = array(rec.vifs_set, "record.vifs_set").map((x, i) => storedVif(x, `record.vifs_set[${i}]`));
+  const vifsDel = array(rec.vifs_del, "record.vifs_del").map((x, i) => ifName(x, `record.vifs_del[${i}]`));
+  const keys = new Set<string>();
+  for (const r of [...set, ...del]) {
+    const key = routeKey(r.source, r.group);
+    if (keys.has(key)) fail("record", `names route ${key} twice`);
+    keys.add(key);
+  }
+  const names = new Set<string>();
+  for (const name of [...vifsSet.map((v) => v.ifname), ...vifsDel]) {
+    if (names.has(name)) fail("record", `names VIF '${name}' twice`);
+    names.add(name);
+  }
+  return { seq, set, del, vifs_set: vifsSet, vifs_del: vifsDel };
+}
+
+/** Applies a checked record onto `config` (mutates it). */
+export function applyRecord(config: Config, rec: JournalRecord): void {
+  for (const route of rec.set) config.routes.set(routeKey(route.source, route.group), route);
+  for (const k of rec.del) config.routes.delete(routeKey(k.source, k.group));
+  for (const vif of rec.vifs_set) config.vifs.set(vif.ifname, vif);
+  for (const name of rec.vifs_del) config.vifs.delete(name);
 }

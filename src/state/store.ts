@@ -1,16 +1,26 @@
 /**
- * Durable state: a snapshot (`state.json`, replaced atomically: temp file in the same directory,
- * write, fsync, rename, fsync the directory) plus an append-only journal (`state.json.journal`, one
- * fdatasync'd line per transaction). Small tables are rewritten whole every time; once a table is
- * big, a transaction appends one line instead of re-serialising everything, and the journal is
- * folded into a new snapshot when it grows as large as the snapshot (amortised O(change)).
- * A crash at any instant leaves a readable snapshot and a journal whose only possible damage is a
- * torn last line — a transaction that was never acknowledged, which load() drops.
+ * Durable state (SPEC §6.2): a snapshot (`state.json`, replaced atomically: new temp file in the
+ * same directory, write, fsync, rename, fsync the directory) plus a journal
+ * (`state.json.journal`, one fdatasync'd line per transaction). Small tables are rewritten whole;
+ * once a table is big, a transaction appends one line, and the journal is folded into a new
+ * snapshot when it grows as large as the snapshot (amortised O(change)).
+ *
+ * Correct by construction under failing calls:
+ * - Every save takes a new sequence number before it writes a byte, so a number that may be on
+ *   disk is never given to another record (load() skips journal lines at or below the snapshot's).
+ * - A failure before the rename leaves the files as they were. A journal append that fails is
+ *   cut off again (truncate + fdatasync). Where that is impossible, or the failure came at or after
+ *   the rename, the files may hold the refused change: `needsRepair` is set and the next save
+ *   (the engine makes one at once with the acknowledged config) is a whole snapshot, which
+ *   supersedes everything before it.
+ * All file access goes through StateFs, so tests can fail any call and simulate power loss.
  */
-import { mkdir, open, readFile, rename, truncate, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Config, MapConfig } from "../model/types.js";
-import { configFromJson, configToJson, journalRecord, replayRecord, type Delta } from "./format.js";
+import { emptyConfig } from "../model/types.js";
+import { applyRecord, configFromJson, configToJson, journalRecord, parseRecord, type Delta } from "./format.js";
+import type { StateFileHandle, StateFs } from "./fs_port.js";
+import { nodeFs } from "./node_fs.js";
 
 export type { Delta } from "./format.js";
 
@@ -22,6 +32,8 @@ export interface StateStore {
   load(): Promise<MapConfig | undefined>;
   /** Makes `config` durable. `delta` says what this transaction touched; without it, all of it. */
   save(config: Config, delta?: Delta): Promise<void>;
+  /** A failed save may have left a refused change in the files: save the acknowledged config again. */
+  readonly needsRepair: boolean;
   readonly path: string;
 }
 
@@ -29,173 +41,235 @@ export class StateFileError extends Error {}
 
 export class FileStateStore implements StateStore {
   readonly journalPath: string;
+  /** What load() noticed and tolerated (a torn last record), for the daemon's log. */
+  readonly notes: string[] = [];
+  /** The highest sequence number used so far, by an acknowledged save or a failed one. */
   private seq = 0;
   private snapshotBytes = 0;
+  /** Length of the journal's valid records (stale ones below the snapshot's seq included). */
   private journalBytes = 0;
-  private journal: FileHandle | undefined;
-  /** After a failed append the journal's tail is unknown: the next save writes a snapshot. */
-  private journalSuspect = false;
-  private tornTail = false;
+  private journal: StateFileHandle | undefined;
+  /** The journal file's length is exactly journalBytes (else it is truncated before an append). */
+  private journalExact = true;
+  /** The journal's directory entry is durable (synced after the file was opened, maybe created). */
+  private journalEntrySynced = false;
+  private dirty = false;
 
-  constructor(readonly path: string) {
+  constructor(readonly path: string, private readonly fs: StateFs = nodeFs) {
     this.journalPath = `${path}.journal`;
   }
 
+  get needsRepair(): boolean {
+    return this.dirty;
+  }
+
   async load(): Promise<MapConfig | undefined> {
-    const snapText = await this.read(this.path);
-    const journalText = await this.read(this.journalPath);
-    if (snapText === undefined && !journalText) return undefined;
+    const snap = await this.read(this.path);
+    const journal = await this.read(this.journalPath);
     let config: MapConfig;
-    try {
-      ({ config, seq: this.seq } = snapText === undefined ? { config: configFromJson({ format: "mfc_daemon-state", version: 1, vifs: [], routes: [] }).config, seq: 0 } : configFromJson(JSON.parse(snapText) as unknown));
-    } catch (err) {
-      throw this.unusable(this.path, err);
+    let snapSeq = 0;
+    if (snap === undefined) {
+      config = emptyConfig();
+    } else {
+      try {
+        ({ config, seq: snapSeq } = configFromJson(JSON.parse(snap.toString("utf8")) as unknown));
+      } catch (err) {
+        throw this.unusable(this.path, (err as Error).message);
+      }
     }
-    this.snapshotBytes = snapText === undefined ? 0 : Buffer.byteLength(snapText);
-    this.journalBytes = this.replay(config, journalText ?? "");
+    const replayed = this.replay(config, snapSeq, journal ?? Buffer.alloc(0));
+    if (snap === undefined && replayed.records > 0) {
+      throw this.unusable(this.journalPath, "it has records but the snapshot it continues is missing");
+    }
+    this.seq = replayed.seq;
+    this.snapshotBytes = snap?.length ?? 0;
+    this.journalBytes = replayed.validBytes;
+    this.journalExact = replayed.validBytes === (journal?.length ?? 0);
+    if (snap === undefined) return undefined;
     return config;
   }
 
-  /** Applies journal lines newer than the snapshot; returns the byte length of the valid part. */
-  private replay(config: Config, text: string): number {
+  /**
+   * Applies the journal's records newer than the snapshot, strictly in sequence. Only the last
+   * line may be incomplete (no newline: a write cut short by a crash, never acknowledged).
+   */
+  private replay(config: Config, snapSeq: number, text: Buffer): { seq: number; validBytes: number; records: number } {
+    let seq = snapSeq;
     let offset = 0;
     let lineNo = 0;
+    let records = 0;
+    let applied = false;
     while (offset < text.length) {
-      const nl = text.indexOf("\n", offset);
+      const nl = text.indexOf(0x0a, offset);
       lineNo++;
-      const line = nl < 0 ? text.slice(offset) : text.slice(offset, nl);
-      const isLast = nl < 0 || nl === text.length - 1;
-      let json: unknown;
-      try {
-        json = JSON.parse(line);
-      } catch (err) {
-        // A torn last line is a transaction that crashed before its fsync: never acknowledged.
-        if (isLast) break;
-        throw this.unusable(this.journalPath, new Error(`line ${lineNo}: ${(err as Error).message}`));
+      if (nl < 0) {
+        this.notes.push(`${this.journalPath}: line ${lineNo} is an incomplete record (${text.length - offset} bytes, a transaction that was never acknowledged): ignored`);
+        break;
       }
-      if (nl < 0) break; // complete JSON but no newline: the write was cut short, same as above
-      const seq = typeof json === "object" && json !== null ? (json as { seq?: unknown }).seq : undefined;
-      if (typeof seq === "number" && seq <= this.seq) { offset = nl + 1; continue; } // folded into the snapshot
-      if (seq !== this.seq + 1) throw this.unusable(this.journalPath, new Error(`line ${lineNo}: sequence ${String(seq)} does not follow ${this.seq}`));
+      const where = `line ${lineNo}`;
+      let record;
       try {
-        this.seq = replayRecord(config, json);
+        record = parseRecord(JSON.parse(text.toString("utf8", offset, nl)) as unknown);
       } catch (err) {
-        throw this.unusable(this.journalPath, new Error(`line ${lineNo}: ${(err as Error).message}`));
+        throw this.unusable(this.journalPath, `${where}: ${(err as Error).message}`);
+      }
+      records++;
+      if (record.seq <= snapSeq && !applied) {
+        // Folded into the snapshot already (or a record of a save that failed before it).
+      } else if (record.seq === seq + 1) {
+        applyRecord(config, record);
+        seq = record.seq;
+        applied = true;
+      } else {
+        throw this.unusable(this.journalPath, `${where}: sequence ${record.seq} does not follow ${seq}`);
       }
       offset = nl + 1;
     }
-    const valid = Buffer.byteLength(text.slice(0, offset));
-    // A torn tail is cut off before the next append (load() itself never writes: it also serves
-    // `mfc_daemon --dump-state` while a daemon runs).
-    this.tornTail = valid !== Buffer.byteLength(text);
-    return valid;
+    return { seq, validBytes: offset, records };
   }
 
-  private async read(file: string): Promise<string | undefined> {
+  private async read(file: string): Promise<Buffer | undefined> {
     try {
-      return await readFile(file, "utf8");
+      return await this.fs.readFile(file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw new StateFileError(`cannot read state file ${file}: ${(err as Error).message}`);
     }
   }
 
-  private unusable(file: string, err: unknown): StateFileError {
-    return new StateFileError(`state file ${file} is not usable (${(err as Error).message}); it was left untouched — fix or move it away, then start again`);
+  private unusable(file: string, problem: string): StateFileError {
+    return new StateFileError(`state file ${file} is not usable (${problem}); it was left untouched — fix or move it away, then start again`);
   }
 
   async save(config: Config, delta?: Delta): Promise<void> {
-    const seq = this.seq + 1;
-    if (delta && !this.journalSuspect) {
-      const line = JSON.stringify(journalRecord(seq, config, delta)) + "\n";
-      const bytes = Buffer.byteLength(line);
-      if (this.journalBytes + bytes <= this.snapshotBytes) {
-        await this.append(line, bytes);
-        this.seq = seq;
-        return;
-      }
+    const seq = ++this.seq;
+    if (delta && !this.dirty) {
+      const line = Buffer.from(JSON.stringify(journalRecord(seq, config, delta)) + "\n", "utf8");
+      if (this.journalBytes + line.length <= this.snapshotBytes) return this.append(line);
     }
-    await this.writeSnapshot(config, seq);
-    this.seq = seq;
+    return this.writeSnapshot(config, seq);
   }
 
-  private async append(line: string, bytes: number): Promise<void> {
+  private async append(line: Buffer): Promise<void> {
     try {
-      if (this.tornTail) {
-        await truncate(this.journalPath, this.journalBytes);
-        this.tornTail = false;
+      this.journal ??= await this.fs.openForWrite(this.journalPath);
+      if (!this.journalExact) {
+        // A torn record left by a crash, or stale records below the snapshot's seq: cut them
+        // off durably first, so the new record follows the last valid one.
+        await this.journal.truncate(this.journalBytes);
+        await this.journal.datasync();
+        this.journalExact = true;
       }
-      if (!this.journal) {
-        this.journal = await open(this.journalPath, "a", 0o640);
-        // A file the open may just have created exists after a crash only once its directory is
-        // synced: else an acknowledged first record could vanish with the file.
-        await syncDir(dirname(this.journalPath));
+      if (!this.journalEntrySynced) {
+        // The open may have created the file: it survives a crash only once its directory is synced.
+        await this.fs.syncDir(dirname(this.journalPath));
+        this.journalEntrySynced = true;
       }
-      // One write(2) may take only part of the line (a nearly full file system) and report no
-      // error: loop, so the shortfall surfaces as ENOSPC instead of an acknowledged torn record.
-      const buf = Buffer.from(line, "utf8");
-      for (let off = 0; off < buf.length; ) {
-        const { bytesWritten } = await this.journal.write(buf, off, buf.length - off);
-        if (bytesWritten <= 0) throw new Error(`short write to ${this.journalPath}`);
-        off += bytesWritten;
-      }
+      await writeAll(this.journal, line, this.journalBytes);
       await this.journal.datasync();
-      this.journalBytes += bytes;
+      this.journalBytes += line.length;
     } catch (err) {
-      // Cut off whatever part of the line reached the file; if even that fails, the next save
-      // writes a snapshot, which makes the journal's content irrelevant.
-      try {
-        await truncate(this.journalPath, this.journalBytes);
-      } catch {
-        this.journalSuspect = true;
-      }
+      await this.cutRefusedRecord();
       throw err;
+    }
+  }
+
+  /** After a failed append: remove whatever part of the record reached the file, durably. */
+  private async cutRefusedRecord(): Promise<void> {
+    this.journalExact = false;
+    if (!this.journal) return; // the open failed: nothing was written
+    try {
+      await this.journal.truncate(this.journalBytes);
+      await this.journal.datasync();
+      this.journalExact = true;
+    } catch {
+      this.dirty = true;
+      // A handle that failed may stay failed (a later fsync can even report success after data
+      // was dropped); open the file afresh next time.
+      const old = this.journal;
+      this.journal = undefined;
+      this.journalEntrySynced = false;
+      await old.close().catch(() => undefined);
     }
   }
 
   private async writeSnapshot(config: Config, seq: number): Promise<void> {
     const dir = dirname(this.path);
-    await mkdir(dir, { recursive: true, mode: 0o750 });
-    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.tmp`);
-    const data = JSON.stringify(configToJson(config, seq)) + "\n";
-    const fh = await open(tmp, "w", 0o640);
+    const tmp = this.tempPath();
+    const data = Buffer.from(JSON.stringify(configToJson(config, seq)) + "\n", "utf8");
+    const fh = await this.createTemp(tmp);
     try {
-      await fh.writeFile(data, "utf8");
+      await writeAll(fh, data, 0);
       await fh.sync(); // data on disk before the rename makes it visible
     } catch (err) {
-      await fh.close();
-      await unlink(tmp).catch(() => undefined);
+      await fh.close().catch(() => undefined);
+      await this.fs.unlink(tmp).catch(() => undefined);
       throw err;
     }
-    await fh.close();
-    await rename(tmp, this.path);
-    await syncDir(dir); // the rename itself is durable only once the directory is synced
-    this.snapshotBytes = Buffer.byteLength(data);
-    // Journal lines up to `seq` are now in the snapshot (load() skips them); empty it.
-    if (this.journalBytes > 0 || this.journalSuspect) {
-      try {
-        await this.journal?.truncate(0);
-        if (!this.journal) await truncate(this.journalPath, 0);
-        this.journalBytes = 0;
-        this.journalSuspect = false;
-        this.tornTail = false;
-      } catch {
-        this.journalSuspect = true;
-      }
+    try {
+      await fh.close();
+    } catch (err) {
+      await this.fs.unlink(tmp).catch(() => undefined);
+      throw err;
     }
+    try {
+      await this.fs.rename(tmp, this.path);
+      await this.fs.syncDir(dir); // the rename itself is durable only once the directory is synced
+    } catch (err) {
+      // The new snapshot may be what load() reads now (or after a crash): it is not acknowledged.
+      this.dirty = true;
+      await this.fs.unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    this.dirty = false;
+    this.snapshotBytes = data.length;
+    // Every journal record has a seq below this snapshot's now, so load() skips them; the file is
+    // emptied before the next append instead of here, so that this save cannot fail after the fact.
+    this.journalBytes = 0;
+    this.journalExact = false;
+  }
+
+  private tempPath(): string {
+    return join(dirname(this.path), `.${basename(this.path)}.${process.pid}.tmp`);
+  }
+
+  /** A temp file of ours left by a crash (same pid after a reboot or in a container) is replaced. */
+  private async createTemp(tmp: string): Promise<StateFileHandle> {
+    try {
+      return await this.fs.createExclusive(tmp);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      await this.fs.unlink(tmp);
+      return this.fs.createExclusive(tmp);
+    }
+  }
+
+  /**
+   * Removes temp files that a crash left between create and rename. Only for the daemon that holds
+   * the state lock: another process's temp file may be in use.
+   */
+  async removeLeftovers(): Promise<string[]> {
+    const prefix = `.${basename(this.path)}.`;
+    const removed: string[] = [];
+    for (const name of await this.fs.list(dirname(this.path))) {
+      if (!name.startsWith(prefix) || !/^\d+\.tmp$/.test(name.slice(prefix.length))) continue;
+      await this.fs.unlink(join(dirname(this.path), name));
+      removed.push(name);
+    }
+    return removed;
   }
 
   async close(): Promise<void> {
-    await this.journal?.close();
+    const j = this.journal;
     this.journal = undefined;
+    await j?.close();
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const dh = await open(dir, "r");
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
+/** write(2) may take only part of the data and report no error: loop until all of it is written. */
+async function writeAll(fh: StateFileHandle, data: Buffer, position: number): Promise<void> {
+  for (let off = 0; off < data.length; ) {
+    const n = await fh.write(data, off, data.length - off, position + off);
+    if (n <= 0) throw Object.assign(new Error("short write: no space left"), { code: "ENOSPC" });
+    off += n;
   }
 }

@@ -56,7 +56,7 @@ function routeViews(config: Config, image: Image, counters: CounterSource): Rout
   for (const [key, r] of config.routes) {
     const m = image.mfcs.get(key);
     const c = m ? counters.sgCounters(originOf(m), m.group) : undefined;
-    const reason = pendingReason(r, image);
+    const reason = pendingReason(key, r, image);
     const view: RouteView = {
       source: r.source, group: r.group, iif: r.iif, oifs: r.oifs.map((o) => ({ ifname: o.ifname, ttl: o.ttl })),
       packets: c?.packets ?? 0, bytes: c?.bytes ?? 0, wrong_if: c?.wrongIf ?? 0,

@@ -58,9 +58,17 @@ export function renderCheck(routesChecked: number, findings: FindingView[]): str
   return [head, ...findings.map(renderFinding)].join("\n");
 }
 
-/** `key: value` lines; null shows as "-", strings without quotes. */
+/** `key: value` lines; null (or an empty map) shows as "-", strings without quotes, maps as `k (v), ...`. */
 export function renderStatus(status: Record<string, unknown>): string {
-  return Object.entries(status).map(([k, v]) => `${k}: ${v === null ? "-" : JSON.stringify(v).replace(/^"(.*)"$/, "$1")}`).join("\n");
+  const value = (v: unknown): string => {
+    if (v === null) return "-";
+    if (typeof v === "object" && !Array.isArray(v)) {
+      const entries = Object.entries(v);
+      return entries.length === 0 ? "-" : entries.map(([k, x]) => `${k} (${String(x)})`).join(", ");
+    }
+    return JSON.stringify(v).replace(/^"(.*)"$/, "$1");
+  };
+  return Object.entries(status).map(([k, v]) => `${k}: ${value(v)}`).join("\n");
 }
 
 export interface ApplySummaryView { added: number; replaced: number; removed: number; unchanged: number }

@@ -282,8 +282,9 @@ void test("SIGTERM with a transaction in flight: it is finished, answered and sa
 });
 
 /** Every state file in `dir` (the snapshot and whatever the store keeps next to it), by name. */
+/** The snapshot and the journal (the lock file beside them holds only the owner's pid). */
 function stateFiles(dir: string): Map<string, Buffer> {
-  return new Map(readdirSync(dir).filter((f) => f.startsWith("state.json")).sort().map((f) => [f, readFileSync(join(dir, f))]));
+  return new Map(readdirSync(dir).filter((f) => f.startsWith("state.json") && !f.endsWith(".lock")).sort().map((f) => [f, readFileSync(join(dir, f))]));
 }
 
 /**

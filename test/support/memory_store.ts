@@ -37,6 +37,8 @@ export class MemoryStore implements StateStore {
   /** save() calls, successful or not. */
   attempts = 0;
   loads = 0;
+  /** The in-memory store never holds a refused change: a failed save writes nothing. */
+  readonly needsRepair = false;
   private failuresLeft = 0;
   private failMessage = "No space left on device (injected)";
 

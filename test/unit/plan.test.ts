@@ -8,7 +8,7 @@ import { MfcError } from "../../src/errors/codes.js";
 import { applySteps, undoSteps } from "../../src/engine/apply.js";
 import { emptyImage, type Image } from "../../src/engine/image.js";
 import { describeStep, inverse, planSteps, type Step } from "../../src/engine/plan.js";
-import { pendingReason, realize } from "../../src/engine/realize.js";
+import { admitInterfaces, pendingReason, realize } from "../../src/engine/realize.js";
 import { FakeKernel, FakeLinks } from "../../src/kernel/fake.js";
 import { MAXVIFS } from "../../src/kernel/port.js";
 import { emptyConfig, routeKey, type Config, type Route } from "../../src/model/types.js";
@@ -122,19 +122,39 @@ void describe("realize: VIF allocation", () => {
     assert.equal(k.vifs.get(freed as number)?.ifindex, links.indexOf("new0"));
   });
 
-  void test("more than 32 VIFs is E_VIF_LIMIT; exactly 32 is fine; missing interfaces do not count", () => {
+  void test("past 32 VIFs the rest wait with a reason (restore never refuses); admission counts missing interfaces too", () => {
     const names = Array.from({ length: MAXVIFS + 1 }, (_, i) => `if${i}`);
     const links = new FakeLinks(names);
     const pin = (n: string[]): [string, number][] => n.map((x) => [x, 1]);
     assert.equal(realize(config([], pin(names.slice(0, MAXVIFS))), emptyImage(), links).vifs.size, MAXVIFS);
-    assert.throws(() => realize(config([], pin(names)), emptyImage(), links), (err: unknown) => {
+    const over = realize(config([], pin(names)), emptyImage(), links);
+    assert.equal(over.vifs.size, MAXVIFS);
+    assert.deepEqual([...(over.waiting ?? [])], [["if9", "VIF limit: 32 in use"]], "the last in name order waits");
+    links.remove("if32");
+    const gone = realize(config([], pin(names)), emptyImage(), links);
+    assert.equal(gone.vifs.size, MAXVIFS);
+    assert.deepEqual([...(gone.waiting ?? [])], [["if32", "interface missing"]]);
+    // Admission: a 33rd name is refused even while one of the 33 is missing...
+    const current = new Map(names.slice(0, MAXVIFS).map((n) => [n, 1]));
+    assert.throws(() => admitInterfaces(new Set(names), current), (err: unknown) => {
       assert.ok(err instanceof MfcError);
       assert.equal(err.code, "E_VIF_LIMIT");
-      assert.match(err.message, /32/);
+      assert.match(err.message, /if32.*missing now count too/);
       return true;
     });
-    links.remove("if32");
-    assert.equal(realize(config([], pin(names)), emptyImage(), links).vifs.size, MAXVIFS);
+    // ...but a configuration already past the limit blocks only changes naming yet another one.
+    assert.doesNotThrow(() => admitInterfaces(new Set(names), new Map(names.map((n) => [n, 1]))));
+    assert.doesNotThrow(() => admitInterfaces(new Set(names.slice(0, MAXVIFS)), current));
+  });
+
+  void test("an interface the kernel refused waits with that reason; its routes stay pending, others install", () => {
+    const links = new FakeLinks(["eth0", "eth1", "eth2"]);
+    const r1 = route(null, "239.1.1.1", "eth0", ["eth1"]);
+    const r2 = route(null, "239.1.1.2", "eth2", ["eth1"]);
+    const img = realize(config([r1, r2]), emptyImage(), links, { vifs: new Map([["eth2", "kernel refused VIF: EADDRNOTAVAIL"]]), routes: new Map() });
+    assert.deepEqual([...img.vifs.keys()].sort(), ["eth0", "eth1"]);
+    assert.deepEqual([...img.mfcs.keys()], ["*,239.1.1.1"]);
+    assert.equal(pendingReason("*,239.1.1.2", r2, img), "interface 'eth2': kernel refused VIF: EADDRNOTAVAIL");
   });
 
   void test("an interface re-created with a new ifindex gets a fresh VIF number", () => {
@@ -207,10 +227,10 @@ void describe("realize: MFC entries", () => {
     assert.deepEqual([...img.mfcs.keys()], [routeKey("10.0.0.1", "239.1.1.2")]);
     const partial = img.mfcs.get(routeKey("10.0.0.1", "239.1.1.2"));
     assert.deepEqual(partial?.oifs.map((o) => o.ifname), ["eth2"]);
-    assert.equal(pendingReason(rNoIif, img), "interface 'gone0' missing");
-    assert.equal(pendingReason(rPartial, img), "interface 'gone1' missing");
-    assert.equal(pendingReason(route(null, "239.1.1.4", "gone0", ["gone1", "eth1"]), img), "interface 'gone0', 'gone1' missing");
-    assert.equal(pendingReason(route(null, "239.1.1.4", "eth0", ["eth2"]), img), undefined);
+    assert.equal(pendingReason("k", rNoIif, img), "interface 'gone0' missing");
+    assert.equal(pendingReason("k", rPartial, img), "interface 'gone1' missing");
+    assert.equal(pendingReason("k", route(null, "239.1.1.4", "gone0", ["gone1", "eth1"]), img), "interface 'gone0', 'gone1' missing");
+    assert.equal(pendingReason("k", route(null, "239.1.1.4", "eth0", ["eth2"]), img), undefined);
   });
 });
 

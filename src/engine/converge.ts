@@ -1,0 +1,75 @@
+/**
+ * Effects, best effort (SPEC §6.3): bring the kernel from the installed image to what a Config
+ * asks for, one step at a time, tracking exactly what got installed. A step the kernel refuses
+ * does not stop the rest: the interface (or route) is recorded with the errno and left out, the
+ * plan is recomputed from what is really installed, and everything else is installed. Used by
+ * restore and reconcile, where the Config is already acknowledged and must never be refused.
+ */
+import { KernelError } from "../kernel/errors.js";
+import type { KernelPort, LinkResolver } from "../kernel/port.js";
+import type { Config } from "../model/types.js";
+import { runStep } from "./apply.js";
+import type { Image } from "./image.js";
+import { planSteps, type Step } from "./plan.js";
+import { realize, type Refusals } from "./realize.js";
+
+export interface Converged {
+  image: Image;
+  refused: { vifs: Map<string, string>; routes: Map<string, string> };
+  /** The steps that succeeded, in order. */
+  applied: Step[];
+  /** Steps that failed in a way that could not be worked around (the table may differ from `image`). */
+  problems: string[];
+}
+
+export function converge(kernel: KernelPort, config: Config, from: Image, links: LinkResolver, keep: Refusals): Converged {
+  const image: Image = { vifs: new Map(from.vifs), mfcs: new Map(from.mfcs), staleVifis: from.staleVifis };
+  const refused = { vifs: new Map(keep.vifs), routes: new Map(keep.routes) };
+  const problems: string[] = [];
+  const applied: Step[] = [];
+  // Each round that fails records one more refusal, so this ends; the bound is a safety net.
+  for (let round = 0; round <= config.routes.size + 64; round++) {
+    const target = realize(config, image, links, refused);
+    const failure = runUntilFailure(kernel, planSteps(image, target), image, applied);
+    if (!failure) return { image: { ...target, vifs: image.vifs, mfcs: image.mfcs }, refused, applied, problems };
+    const { step, err } = failure;
+    const why = `kernel refused ${step.op === "add_vif" ? "VIF" : "route"}: ${err.errnoName}`;
+    if (step.op === "add_vif") refused.vifs.set(step.vif.ifname, why);
+    else if (step.op === "add_mfc" || step.op === "replace_mfc") refused.routes.set(step.entry.key, why);
+    else {
+      // A removal that fails leaves the object in the kernel; forget it rather than retry forever
+      // (the next resync flushes the table), and say so.
+      problems.push(`${step.op}: ${err.message}`);
+      if (step.op === "del_vif") image.vifs.delete(step.vif.ifname);
+      else image.mfcs.delete(step.entry.key);
+    }
+  }
+  problems.push("gave up converging after too many kernel refusals");
+  return { image, refused, applied, problems };
+}
+
+/** Runs steps in order, applying each success to `image`; stops at the first kernel error. */
+function runUntilFailure(kernel: KernelPort, steps: Step[], image: Image, applied: Step[]): { step: Step; err: KernelError } | undefined {
+  for (const step of steps) {
+    try {
+      runStep(kernel, step);
+    } catch (err) {
+      if (!(err instanceof KernelError)) throw err;
+      // Deleting an entry the kernel no longer has reaches the wanted state all the same.
+      if (step.op === "del_mfc" && err.errnoName === "ENOENT") {
+        image.mfcs.delete(step.entry.key);
+        continue;
+      }
+      return { step, err };
+    }
+    applied.push(step);
+    switch (step.op) {
+      case "add_vif": image.vifs.set(step.vif.ifname, step.vif); break;
+      case "del_vif": image.vifs.delete(step.vif.ifname); break;
+      case "add_mfc":
+      case "replace_mfc": image.mfcs.set(step.entry.key, step.entry); break;
+      case "del_mfc": image.mfcs.delete(step.entry.key); break;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,56 @@
+/** StateFs on the real file system (node:fs): every open with O_NOFOLLOW (libuv adds O_CLOEXEC itself). */
+import { constants } from "node:fs";
+import { open, readdir, rename, unlink } from "node:fs/promises";
+import type { StateFileHandle, StateFs } from "./fs_port.js";
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = constants;
+const FILE_MODE = 0o640;
+
+async function handle(path: string, flags: number): Promise<StateFileHandle> {
+  const fh = await open(path, flags, FILE_MODE);
+  return {
+    write: async (data, offset, length, position) => (await fh.write(data, offset, length, position)).bytesWritten,
+    sync: () => fh.sync(),
+    datasync: () => fh.datasync(),
+    truncate: (length) => fh.truncate(length),
+    close: () => fh.close(),
+  };
+}
+
+export const nodeFs: StateFs = {
+  async readFile(path) {
+    let fh;
+    try {
+      // A root daemon must not read (or later replace) a file some other user pointed it to.
+      fh = await open(path, O_RDONLY | O_NOFOLLOW);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  },
+  openForWrite: (path) => handle(path, O_WRONLY | O_CREAT | O_NOFOLLOW),
+  createExclusive: (path) => handle(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW),
+  rename: (from, to) => rename(from, to),
+  async syncDir(dir) {
+    const dh = await open(dir, O_RDONLY | O_DIRECTORY);
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  },
+  unlink: (path) => unlink(path),
+  async list(dir) {
+    try {
+      return await readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+  },
+};
