@@ -6,8 +6,9 @@
  * snapshot when it grows as large as the snapshot (amortised O(change)).
  *
  * Correct by construction under failing calls:
- * - Every save takes a new sequence number before it writes a byte, so a number that may be on
- *   disk is never given to another record (load() skips journal lines at or below the snapshot's).
+ * - Every save takes the next sequence number; it is given again only when nothing of the failed
+ *   save can be read back, so a number that may be on disk never names two records (load() skips
+ *   journal lines at or below the snapshot's, and refuses a gap).
  * - A failure before the rename leaves the files as they were. A journal append that fails is
  *   cut off again (truncate + fdatasync). Where that is impossible, or the failure came at or after
  *   the rename, the files may hold the refused change: `needsRepair` is set and the next save
@@ -54,6 +55,8 @@ export class FileStateStore implements StateStore {
   /** The journal's directory entry is durable (synced after the file was opened, maybe created). */
   private journalEntrySynced = false;
   private dirty = false;
+  /** The save in progress failed after something of it may have become readable. */
+  private landed = false;
 
   constructor(readonly path: string, private readonly fs: StateFs = nodeFs) {
     this.journalPath = `${path}.journal`;
@@ -141,12 +144,27 @@ export class FileStateStore implements StateStore {
   }
 
   async save(config: Config, delta?: Delta): Promise<void> {
+    const previous = this.seq;
     const seq = ++this.seq;
-    if (delta && !this.dirty) {
-      const line = Buffer.from(JSON.stringify(journalRecord(seq, config, delta)) + "\n", "utf8");
-      if (this.journalBytes + line.length <= this.snapshotBytes) return this.append(line);
+    this.landed = false;
+    try {
+      if (delta && !this.dirty) {
+        const line = Buffer.from(JSON.stringify(journalRecord(seq, config, delta)) + "\n", "utf8");
+        if (this.journalBytes + line.length <= this.snapshotBytes) return await this.append(line);
+      }
+      return await this.writeSnapshot(config, seq);
+    } catch (err) {
+      // Nothing of this save can be read back: its number may be used again, which keeps the
+      // journal's numbers contiguous (load() refuses a gap: a record lost in the middle).
+      if (!this.landed) this.seq = previous;
+      throw err;
     }
-    return this.writeSnapshot(config, seq);
+  }
+
+  /** A failed save may have left its record or snapshot where load() reads it. */
+  private markLanded(): void {
+    this.landed = true;
+    this.dirty = true;
   }
 
   private async append(line: Buffer): Promise<void> {
@@ -182,7 +200,7 @@ export class FileStateStore implements StateStore {
       await this.journal.datasync();
       this.journalExact = true;
     } catch {
-      this.dirty = true;
+      this.markLanded();
       // A handle that failed may stay failed (a later fsync can even report success after data
       // was dropped); open the file afresh next time.
       const old = this.journal;
@@ -216,7 +234,7 @@ export class FileStateStore implements StateStore {
       await this.fs.syncDir(dir); // the rename itself is durable only once the directory is synced
     } catch (err) {
       // The new snapshot may be what load() reads now (or after a crash): it is not acknowledged.
-      this.dirty = true;
+      this.markLanded();
       await this.fs.unlink(tmp).catch(() => undefined);
       throw err;
     }
