@@ -48,7 +48,7 @@ export async function loadText(files: Files): Promise<string> {
   return configText(loaded ?? { vifs: new Map(), routes: new Map() });
 }
 
-export const EMPTY_TEXT = configText({ vifs: new Map(), routes: new Map() } as Config);
+export const EMPTY_TEXT = configText({ vifs: new Map(), routes: new Map() });
 
 /** The kernel equals what the engine believes it installed (same VIFs, same entries). */
 export function kernelMatchesImage(w: StoreWorld): boolean {

@@ -11,7 +11,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { parseOp, type Op } from "../../src/protocol/schema.js";
-import { CALLS, FaultyFs, type Call } from "../support/fault_fs.js";
+import { CALLS, FaultyFs } from "../support/fault_fs.js";
 import { prng } from "../support/prng.js";
 import { SimFs } from "../support/sim_fs.js";
 import { StoreWorld, kernelMatchesImage, loadText, randomTx } from "../support/store_world.js";
@@ -87,7 +87,7 @@ void describe("state store fault matrix (every call of every kind of save, once 
           for (const forGood of [false, true]) {
             const where = `${kind.name}: ${call} #${nth} fails ${forGood ? "for good" : "once"}`;
             const { w, sim, fs } = await world(kind.setup);
-            fs.fault = { call: call as Call, nth, forGood, errno: nth % 2 ? "EIO" : "ENOSPC" };
+            fs.fault = { call: call, nth, forGood, errno: nth % 2 ? "EIO" : "ENOSPC" };
             const outcome = await w.run(kind.tx);
             combos++;
             assert.ok(outcome === "ok" || outcome === "E_STATE_WRITE", `${where}: ${outcome}`);
