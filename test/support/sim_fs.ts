@@ -162,7 +162,7 @@ export class SimFs implements StateFs {
     const seen = new Set<string>();
     for (const dir of dirs) {
       // The product of each file's possible contents (only files with unsynced writes vary).
-      let partial: Files[] = [new Map()];
+      let partial: Files[] = [new Map<string, Buffer>()];
       for (const [path, inode] of dir) {
         const options = contentOptions(inode);
         partial = partial.flatMap((files) => options.map((content) => new Map(files).set(path, content)));
