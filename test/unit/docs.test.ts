@@ -85,6 +85,26 @@ void describe("README.md", () => {
     assert.match(readme, /^\.\/scripts\/test\.sh/m);
     assert.match(read(".ci/run"), /\.\/scripts\/test\.sh/);
   });
+  void test("the CLI is run with the checkout's wrapper (right Node, dev config), never with a bare `node`", () => {
+    assert.match(readme, /^alias mfc="\$PWD\/scripts\/mfc"/m);
+    assert.doesNotMatch(readme, /alias mfc="node /, "the alias would run whatever node is on PATH");
+  });
+  void test("names every Debian package set-up may install, and set-up installs no recommends", () => {
+    // setup.sh queues packages with `setup_need COMMAND PACKAGE` (and curl/ca-certificates for the download).
+    const setup = read("scripts/setup.sh");
+    const pkgs = [...setup.matchAll(/^\s*setup_need \S+ (\S+)\s*$/gm)].map((m) => m[1] as string);
+    for (const p of ["iproute2", "fiu-utils", "lintian", "rpm"]) assert.ok(pkgs.includes(p), `setup.sh does not queue ${p}`);
+    for (const p of [...pkgs, "curl", "ca-certificates"]) assert.ok(readme.includes(`\`${p}\``), `README.md does not name the package ${p} that set-up may install`);
+    assert.match(setup, /apt-get .*install --no-install-recommends/);
+    assert.doesNotMatch(setup, /need\+?=\(npm\)|SETUP_PKGS\+=\(npm\)|install -y npm/, "Debian's npm pulls hundreds of packages");
+  });
+  void test("run-dev installs only what it needs: the test-only packages are queued for the test command only", () => {
+    const setup = read("scripts/setup.sh");
+    const testOnly = /if \[ "\$what" = test \]; then([\s\S]*?)\n {2}fi\n/.exec(setup)?.[1] ?? "";
+    for (const p of ["lintian", "rpm", "fiu-utils", "mandoc"]) assert.match(testOnly, new RegExp(`setup_need \\S+ ${p}\\b`), `${p} is not test-only`);
+    assert.match(read("scripts/run-dev.sh"), /setup_machine dev\b/);
+    assert.match(read("scripts/test.sh"), /setup_machine test\b/);
+  });
 });
 
 void describe("docs/operations.md", () => {
