@@ -16,7 +16,9 @@ export function call(socketPath: string, line: string): Promise<Response> {
       sock.destroy();
       fn();
     };
-    sock.on("connect", () => sock.write(line + "\n"));
+    // Whether the whole request reached the daemon: then a close without an answer leaves its outcome unknown.
+    let sent = false;
+    sock.on("connect", () => sock.write(line + "\n", (err) => { sent = !err; }));
     sock.on("data", (chunk: Buffer) => {
       const nl = chunk.indexOf(0x0a);
       if (nl < 0) { chunks.push(chunk); return; }
@@ -33,6 +35,10 @@ export function call(socketPath: string, line: string): Promise<Response> {
     sock.on("error", (err: NodeJS.ErrnoException) => {
       finish(() => reject(new UnreachableError(`cannot reach mfc_daemon at ${socketPath}: ${err.code === "ENOENT" ? "no such socket (is the daemon running?)" : err.code === "EACCES" ? "permission denied (are you in the socket group?)" : err.code === "ECONNREFUSED" ? "connection refused (daemon not running?)" : err.message}`)));
     });
-    sock.on("end", () => finish(() => reject(new UnreachableError(`mfc_daemon at ${socketPath} closed the connection without answering`))));
+    const closed = (): void => finish(() => reject(new UnreachableError(sent
+      ? `mfc_daemon at ${socketPath} closed the connection before answering: a change may or may not have been made (see mfc show)`
+      : `mfc_daemon at ${socketPath} closed the connection without answering`)));
+    sock.on("end", closed);
+    sock.on("close", closed);
   });
 }

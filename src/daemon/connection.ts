@@ -27,20 +27,29 @@ export interface ConnectionLimits {
 export const CLOSE_GRACE_MS = 1_000;
 
 /**
- * Writes a last line (if any) and FIN, then closes the socket once that is flushed, or after
- * CLOSE_GRACE_MS if the peer does not read it. Reading stops at once: whatever the peer still
- * sends is never read, and its writes fail (EPIPE) when the socket closes.
+ * Writes a last line (if any) and FIN, then closes the socket once that is flushed - or, with
+ * `waitForPeer`, once the peer closes too - and after CLOSE_GRACE_MS in any case. Without
+ * waitForPeer reading stops at once, and what the peer still writes fails (EPIPE) when the socket
+ * closes. With it the peer's input is read and discarded, never interpreted: a peer that wrote
+ * before reading would otherwise get EPIPE instead of the line (Node drops unread input when a
+ * write fails).
  */
-export function closeAfter(socket: Socket, line?: string): void {
+export function closeAfter(socket: Socket, line: string | undefined, waitForPeer = false): void {
   // Before the write: a peer that already hung up makes it fail with EPIPE, and an 'error'
   // without a listener would kill the daemon.
   socket.on("error", () => socket.destroy());
-  socket.pause();
   const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
   socket.once("close", () => clearTimeout(timer));
-  const done = (): void => { socket.destroy(); };
-  if (line === undefined) socket.end(done);
-  else socket.end(line, done);
+  const flushed = (): void => { if (!waitForPeer) socket.destroy(); };
+  if (waitForPeer) {
+    socket.on("data", () => undefined);
+    socket.once("end", () => socket.destroy());
+    socket.resume();
+  } else {
+    socket.pause();
+  }
+  if (line === undefined) socket.end(flushed);
+  else socket.end(line, flushed);
 }
 
 /**
@@ -141,7 +150,7 @@ export class Connection {
     if (this.eof) {
       // The client has sent its last request and had every answer: a partial line is no request.
       this.phase = "closing";
-      closeAfter(this.socket);
+      closeAfter(this.socket, undefined);
       return;
     }
     this.socket.setTimeout(this.limits.clientTimeoutMs);

@@ -29,6 +29,9 @@ export class ControlServer {
   private server: Server | undefined;
   /** Every open socket: its Connection once authorised, undefined while a refused one closes. */
   private readonly sockets = new Map<Socket, Connection | undefined>();
+  /** Authorised connections open (at most max_connections), and refused ones still closing. */
+  private served = 0;
+  private refusing = 0;
   private readonly queue = new RunQueue();
 
   constructor(private readonly opts: ServerOptions, private readonly handle: LineHandler) {}
@@ -38,7 +41,8 @@ export class ControlServer {
     await this.removeStaleSocket();
     // allowHalfOpen: a client may send its requests, shut down its side, and still read the answers.
     const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => this.accept(s));
-    server.maxConnections = this.opts.maxConnections;
+    // Refused peers are counted apart (refuse()); this is only the bound on sockets of both kinds.
+    server.maxConnections = 2 * this.opts.maxConnections;
     // bind() creates the socket file with mode 0777 & ~umask: 0660 from the first instant.
     const old = process.umask(0o117);
     try {
@@ -71,12 +75,32 @@ export class ControlServer {
     socket.once("close", () => this.sockets.delete(socket));
     const peer = this.authorise(socket);
     if (!peer) {
-      // Closed within CLOSE_GRACE_MS whatever the peer does, so a refusal never keeps a slot.
-      closeAfter(socket, JSON.stringify({ status: "error", error_code: "E_PERMISSION_DENIED", message: "Permission denied: not root, the daemon's user, or a member of the socket group." }) + "\n");
+      this.refuse(socket);
       return;
     }
+    if (this.served >= this.opts.maxConnections) {
+      socket.destroy(); // over the limit: closed unanswered, as the kernel backlog would
+      return;
+    }
+    this.served++;
+    socket.once("close", () => { this.served--; });
     const { maxRequestBytes, clientTimeoutMs, requestTimeoutMs } = this.opts;
     this.sockets.set(socket, new Connection(socket, `uid ${peer.uid} pid ${peer.pid}`, { maxRequestBytes, clientTimeoutMs, requestTimeoutMs }, this.queue, (line) => this.handle(line, peer)));
+  }
+
+  /**
+   * One E_PERMISSION_DENIED line, then closed as soon as the peer closes, or after
+   * CLOSE_GRACE_MS. Refused peers never take an allowed client's slot: they are counted apart,
+   * and beyond max_connections of them closing at once, one is closed as soon as the line is out.
+   */
+  private refuse(socket: Socket): void {
+    const line = JSON.stringify({ status: "error", error_code: "E_PERMISSION_DENIED", message: "Permission denied: not root, the daemon's user, or a member of the socket group." }) + "\n";
+    const linger = this.refusing < this.opts.maxConnections;
+    if (linger) {
+      this.refusing++;
+      socket.once("close", () => { this.refusing--; });
+    }
+    closeAfter(socket, line, linger);
   }
 
   private authorise(socket: Socket): PeerCred | undefined {
