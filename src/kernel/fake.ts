@@ -64,6 +64,8 @@ export class FakeKernel implements KernelPort {
   calls = 0;
   closed = false;
   private faults: FakeFault[] = [];
+  /** Devices the kernel will not take as a VIF (as when one has no IPv4: EADDRNOTAVAIL). */
+  readonly refusedIfindexes = new Set<number>();
 
   constructor(private readonly links: LinkResolver) {}
 
@@ -92,7 +94,7 @@ export class FakeKernel implements KernelPort {
     this.mutate("MRT_ADD_VIF");
     if (vif.vifi >= MAXVIFS) throw new KernelError("MRT_ADD_VIF", errnoOf("ENFILE"));
     if (this.vifs.has(vif.vifi)) throw new KernelError("MRT_ADD_VIF", errnoOf("EADDRINUSE"));
-    if (this.links.nameOf(vif.ifindex) === undefined) throw new KernelError("MRT_ADD_VIF", errnoOf("EADDRNOTAVAIL"));
+    if (this.links.nameOf(vif.ifindex) === undefined || this.refusedIfindexes.has(vif.ifindex)) throw new KernelError("MRT_ADD_VIF", errnoOf("EADDRNOTAVAIL"));
     this.vifs.set(vif.vifi, { ...vif });
   }
 

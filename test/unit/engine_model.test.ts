@@ -1,8 +1,11 @@
 /**
  * Model-based test of the engine (SPEC §3, §6.1-6.3): random sequences of add / replace / del /
- * vif add / vif del / batch / apply / flush / restart / link removal and re-creation, some of them
- * invalid and some run with an injected kernel or save fault, against a deliberately simple model
- * (a Map of routes and a Map of pinned VIFs, with the error code each invalid op must get).
+ * vif add / vif del / batch / apply / flush / restart / link removal, re-creation and rename, the
+ * kernel refusing an interface as a VIF, and routes over many interfaces that reach the 32-VIF
+ * limit, some of them invalid and some run with an injected kernel or save fault, against a
+ * deliberately simple model (a Map of routes and a Map of pinned VIFs, with the error code each
+ * invalid op must get). The state is a FileStateStore on a simulated disk (SimFs); a save fault is
+ * a failing write. A restart loads the files and must always succeed.
  *
  * After every step:
  * - the engine's config and the last saved config equal the model (a failed request changed nothing);
@@ -10,7 +13,9 @@
  * - its MFC table holds exactly the routes the model can install (iif and at least one oif present),
  *   each parent/oif VIF naming the right ifindex, each TTL the stricter of oif TTL and VIF threshold,
  *   and no entry references a VIF that does not exist or belongs to another interface;
- * - the engine's image equals the kernel table (memory tells the truth).
+ * - the engine's image equals the kernel table (memory tells the truth);
+ * - while the kernel refuses an interface (or until a reconcile retried after it stopped): every
+ *   route is installed or pending with a reason, every needed interface has a VIF or a reason.
  *
  * Reproducible: a fixed seed (override with MFC_MODEL_SEED=<n>); fast-check prints seed and path
  * of any counterexample, and the failing step is named in the message.
@@ -21,15 +26,23 @@ import fc from "fast-check";
 import { Engine } from "../../src/engine/engine.js";
 import type { Image } from "../../src/engine/image.js";
 import { MfcError } from "../../src/errors/codes.js";
+import { pendingReason } from "../../src/engine/realize.js";
 import { FakeKernel, FakeLinks } from "../../src/kernel/fake.js";
+import { configToJson } from "../../src/state/format.js";
+import { FileStateStore } from "../../src/state/store.js";
 import type { Config, PinnedVif, Route } from "../../src/model/types.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
-import { MemoryStore, configText } from "../support/memory_store.js";
+import { FaultyFs } from "../support/fault_fs.js";
+import { configText } from "../support/memory_store.js";
+import { SimFs } from "../support/sim_fs.js";
+import { STATE, loadText } from "../support/store_world.js";
 
 const SEED = process.env.MFC_MODEL_SEED !== undefined ? Number(process.env.MFC_MODEL_SEED) : 0x6d6663;
 const RUNS = process.env.MFC_MODEL_RUNS !== undefined ? Number(process.env.MFC_MODEL_RUNS) : 200;
 
 const IFACES = ["e0", "e1", "e2", "e3", "e4", "e5"];
+/** Enough more interfaces that routes over them reach the kernel's 32-VIF limit. */
+const WIDE = Array.from({ length: 28 }, (_, i) => `w${i}`);
 const MISSING = "zz9"; // never exists
 const GROUPS = ["239.0.0.1", "239.0.0.2", "239.0.0.3", "239.0.0.4"];
 const SOURCES = [null, "10.0.0.1", "10.0.0.2", "192.168.7.3"];
@@ -53,8 +66,10 @@ type Fault = { mode: "none" } | { mode: "once" | "persistent" | "save" | "saveTh
 type Cmd =
   | { k: "tx"; tx: TxCmd; fault: Fault }
   | { k: "restart" }
-  | { k: "linkDown" | "linkUp"; ifname: string; reconcile: boolean }
-  | { k: "reconcile" };
+  | { k: "linkDown" | "linkUp" | "rename" | "refuse" | "allow"; ifname: string; reconcile: boolean }
+  | { k: "reconcile" }
+  /** A state file written by an earlier version, past the 32-VIF limit, then a restart. */
+  | { k: "legacy"; route: RouteSpec };
 
 const ifnameArb = fc.oneof({ weight: 15, arbitrary: fc.constantFrom(...IFACES) }, { weight: 1, arbitrary: fc.constant(MISSING) });
 const ttlArb = fc.constantFrom(1, 1, 1, 2, 3, 64);
@@ -75,8 +90,15 @@ const routeArb: fc.Arbitrary<RouteSpec> = fc.record({
   }
   return { source: key.source, group: key.group, iif, oifs: list };
 });
+/** A route over many interfaces (two such routes name more than 32). */
+const wideRouteArb: fc.Arbitrary<RouteSpec> = fc.record({
+  key: keyArb,
+  iif: fc.constantFrom(...IFACES),
+  oifs: fc.uniqueArray(fc.constantFrom(...WIDE), { minLength: 10, maxLength: 24 }),
+}).map(({ key, iif, oifs }) => ({ source: key.source, group: key.group, iif, oifs: oifs.map((ifname) => ({ ifname, ttl: 1 })) }));
 const subArb: fc.Arbitrary<SubCmd> = fc.oneof(
   { weight: 6, arbitrary: routeArb.map((route) => ({ k: "add" as const, route })) },
+  { weight: 2, arbitrary: wideRouteArb.map((route) => ({ k: "add" as const, route })) },
   { weight: 3, arbitrary: routeArb.map((route) => ({ k: "replace" as const, route })) },
   { weight: 3, arbitrary: keyArb.map((key) => ({ k: "del" as const, ...key })) },
   { weight: 2, arbitrary: fc.record({ ifname: ifnameArb, threshold: thresholdArb }).map((x) => ({ k: "vifAdd" as const, ...x })) },
@@ -106,6 +128,18 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ ifname: fc.constantFrom(...IFACES), reconcile: fc.boolean() }).map((x) => ({ k: "linkDown" as const, ...x })) },
   { weight: 2, arbitrary: fc.record({ ifname: fc.constantFrom(...IFACES), reconcile: fc.boolean() }).map((x) => ({ k: "linkUp" as const, ...x })) },
   { weight: 1, arbitrary: fc.constant({ k: "reconcile" as const }) },
+  {
+    // 33 interfaces in one route: past the limit whatever else the state holds.
+    weight: 1,
+    arbitrary: fc.record({ key: keyArb, iif: fc.constantFrom(...IFACES) }).map(({ key, iif }) => ({
+      k: "legacy" as const,
+      route: { source: key.source, group: key.group, iif, oifs: [...IFACES.filter((n) => n !== iif).slice(0, 4), ...WIDE].map((ifname) => ({ ifname, ttl: 1 })) },
+    })),
+  },
+  ...(["rename", "refuse", "allow"] as const).map((k) => ({
+    weight: 1,
+    arbitrary: fc.record({ ifname: fc.constantFrom(...IFACES, "w0", "w5"), reconcile: fc.boolean() }).map((x) => ({ k, ...x })),
+  })),
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -193,6 +227,12 @@ function modelTx(m: Model, tx: TxCmd, exists: (n: string) => boolean): { next: M
         next.routes.set(key, r);
       }
     } else modelSub(next, tx, exists);
+    // Admission (SPEC §6.3): the names a config uses, present or missing, fit the 32 VIFs — a
+    // change that names yet another interface past that is refused.
+    const names = (x: Model): Set<string> => new Set([...x.vifs.keys(), ...[...x.routes.values()].flatMap((r) => [r.iif, ...r.oifs.map((o) => o.ifname)])]);
+    const wanted = names(next);
+    const had = names(m);
+    if (configText(modelConfig(next)) !== configText(modelConfig(m)) && wanted.size > 32 && [...wanted].some((n) => !had.has(n))) throw new Refused("E_VIF_LIMIT");
   } catch (err) {
     if (err instanceof Refused) return { code: err.code };
     throw err;
@@ -304,26 +344,58 @@ function kernelText(kernel: FakeKernel, masked: boolean): string {
 // ---------------------------------------------------------------------------------------------
 // The runner
 
+/** How often the interesting situations came up (printed, and required to come up). */
+const seen = { woken: 0, restarts: 0, legacy: 0, vifLimit: 0, waitingForVif: 0, refusedVif: 0 };
+
 class World {
-  links = new FakeLinks(IFACES);
-  store = new MemoryStore();
+  links = new FakeLinks([...IFACES, ...WIDE]);
+  sim = new SimFs();
+  fs = new FaultyFs(this.sim);
+  store = new FileStateStore(STATE, this.fs);
   kernel = new FakeKernel(this.links);
-  engine = new Engine(this.kernel, this.links, this.store);
+  /** The engine asked for a reconcile (a freed VIF can take a waiting interface), as the daemon does. */
+  woken = false;
+  engine = this.newEngine();
   model: Model = { routes: new Map(), vifs: new Map() };
   /** A link changed and nothing has brought the kernel in line yet. */
   dirty = false;
+  /** The kernel refuses an interface, or did and no reconcile has retried since. */
+  refusals = false;
   readonly log: string[] = [];
 
   exists = (n: string): boolean => this.links.indexOf(n) !== undefined;
 
+  private newEngine(): Engine {
+    return new Engine(this.kernel, this.links, this.store, () => undefined, () => { this.woken = true; });
+  }
+
+  private calls(): number {
+    return [...this.fs.counts.values()].reduce((a, b) => a + b, 0);
+  }
+
   async step(cmd: Cmd): Promise<void> {
     switch (cmd.k) {
+      case "legacy": {
+        const key = keyOf(cmd.route.source, cmd.route.group);
+        if (this.model.routes.has(key)) return;
+        this.model.routes.set(key, toRoute(cmd.route));
+        const json = JSON.stringify(configToJson(modelConfig(this.model), 1_000_000 + this.model.routes.size));
+        this.sim = new SimFs(new Map([[STATE, Buffer.from(json + "\n")]]));
+        this.fs = new FaultyFs(this.sim);
+        seen.legacy++;
+        return this.step({ k: "restart" });
+      }
       case "restart": {
+        seen.restarts++;
         this.kernel.close(); // what the kernel does when the daemon's socket closes
+        const refused = this.kernel.refusedIfindexes;
         this.kernel = new FakeKernel(this.links);
-        this.engine = new Engine(this.kernel, this.links, this.store);
-        await this.engine.restore();
+        for (const i of refused) this.kernel.refusedIfindexes.add(i);
+        this.store = new FileStateStore(STATE, this.fs);
+        this.engine = this.newEngine();
+        await this.engine.restore(); // must never refuse what was acknowledged
         this.dirty = false;
+        this.refusals = refused.size > 0;
         return;
       }
       case "linkDown": {
@@ -342,6 +414,27 @@ class World {
         if (cmd.reconcile) await this.reconcile();
         return;
       }
+      case "rename": {
+        // `ip link set X name Xr` (and back): the device and its VIF stay, the name the config uses goes.
+        const [from, to] = this.exists(cmd.ifname) ? [cmd.ifname, `${cmd.ifname}r`] : [`${cmd.ifname}r`, cmd.ifname];
+        const ifindex = this.links.indexOf(from);
+        if (ifindex === undefined || this.exists(to)) return;
+        this.links.remove(from);
+        this.links.set(to, ifindex);
+        this.dirty = true;
+        if (cmd.reconcile) await this.reconcile();
+        return;
+      }
+      case "refuse":
+      case "allow": {
+        const ifindex = this.links.indexOf(cmd.ifname);
+        if (ifindex === undefined) return;
+        if (cmd.k === "refuse") this.kernel.refusedIfindexes.add(ifindex);
+        else this.kernel.refusedIfindexes.delete(ifindex);
+        this.refusals = true;
+        if (cmd.reconcile) await this.reconcile();
+        return;
+      }
       case "reconcile":
         await this.reconcile();
         return;
@@ -354,6 +447,7 @@ class World {
   private async reconcile(): Promise<void> {
     await this.engine.reconcile();
     this.dirty = false;
+    this.refusals = this.kernel.refusedIfindexes.size > 0;
   }
 
   private async tx(tx: TxCmd, fault: Fault): Promise<void> {
@@ -362,7 +456,7 @@ class World {
 
     // Dry run first: same verdict, no kernel call, nothing saved.
     const calls0 = this.kernel.calls;
-    const saves0 = this.store.attempts;
+    const saves0 = this.calls();
     let n = 0;
     try {
       n = (await this.engine.transact(ops, true)).changes.length;
@@ -372,12 +466,12 @@ class World {
       assert.equal(err.code, "code" in expected ? expected.code : "(success)", `dry run: ${err.message}`);
     }
     assert.equal(this.kernel.calls, calls0, "a dry run called the kernel");
-    assert.equal(this.store.attempts, saves0, "a dry run saved");
+    assert.equal(this.calls(), saves0, "a dry run saved");
 
     this.kernel.resetCalls();
     // A transaction that changes nothing writes nothing, so a save fault cannot reach it.
     const noop = !("code" in expected) && configText(modelConfig(expected.next)) === configText(modelConfig(this.model));
-    const saves1 = this.store.attempts;
+    const saves1 = this.calls();
     let expectFault: string | undefined;
     if (noop) {
       // nothing to fail
@@ -387,10 +481,10 @@ class World {
         expectFault = "E_KERNEL";
       }
     } else if (fault.mode === "save") {
-      this.store.failSaves(1);
+      this.failNextSave();
       expectFault = "E_STATE_WRITE";
     } else if (fault.mode === "saveThenUndoOnce") {
-      this.store.failSaves(1);
+      this.failNextSave();
       if (n > 0) this.kernel.failAt({ at: n + 1 + (fault.pick % n) });
       expectFault = "E_STATE_WRITE";
     }
@@ -402,15 +496,23 @@ class World {
       code = err.code;
     } finally {
       this.kernel.clearFaults();
-      this.store.clearFaults();
+      this.fs.fault = undefined;
     }
     if ("code" in expected) {
+      if (expected.code === "E_VIF_LIMIT") seen.vifLimit++;
       assert.equal(code, expected.code, "error code");
       assert.equal(this.kernel.calls, 0, "a refused request called the kernel");
       return;
     }
+    // A change that needs a VIF the kernel refuses fails as a whole, like any kernel error.
+    if (code === "E_KERNEL" && this.kernel.refusedIfindexes.size > 0) expectFault = "E_KERNEL";
     assert.equal(code, expectFault, "outcome");
-    if (noop) assert.equal(this.store.attempts, saves1, "a transaction that changes nothing was saved");
+    if (noop) assert.equal(this.calls(), saves1, "a transaction that changes nothing was saved");
+    if (this.woken) {
+      this.woken = false;
+      seen.woken++;
+      await this.reconcile();
+    }
     if (code === undefined) {
       this.model = expected.next;
       this.dirty = false;
@@ -420,17 +522,35 @@ class World {
     }
   }
 
-  check(): void {
-    const config = this.engine.snapshot().config;
+  /** The next save fails at its first write (the journal's or the temp snapshot's). */
+  private failNextSave(): void {
+    this.fs.fault = { call: "write", nth: (this.fs.counts.get("write") ?? 0) + 1, forGood: false, errno: "ENOSPC" };
+  }
+
+  async check(): Promise<void> {
+    const { config, image } = this.engine.snapshot();
     assert.equal(configText(config), configText(modelConfig(this.model)), "engine config != model");
-    assert.equal(configText(this.store.last ?? modelConfig({ routes: new Map(), vifs: new Map() })), configText(modelConfig(this.model)), "saved config != model");
-    assert.deepEqual(this.store.deltaViolations, [], "a save's delta missed a change");
-    assert.equal(imageText(this.engine.snapshot().image, this.links, this.dirty), kernelText(this.kernel, this.dirty), "engine image != kernel");
-    if (!this.dirty) checkKernel(this.model, this.kernel, this.links);
+    assert.equal(await loadText(this.sim.files()), configText(modelConfig(this.model)), "saved config != model");
+    assert.equal(imageText(image, this.links, this.dirty), kernelText(this.kernel, this.dirty), "engine image != kernel");
+    // Best effort, never silent: what is not installed says why.
+    for (const [key, r] of config.routes) {
+      if (!image.mfcs.has(key)) assert.ok(pendingReason(key, r, image), `${key}: not installed, and no reason given`);
+    }
+    for (const r of config.routes.values()) {
+      for (const n of [r.iif, ...r.oifs.map((o) => o.ifname)]) {
+        if (!image.vifs.has(n)) assert.ok(image.waiting?.has(n) || this.dirty, `${n}: no VIF, and no reason given`);
+      }
+    }
+    for (const why of image.waiting?.values() ?? []) {
+      if (why.startsWith("VIF limit")) seen.waitingForVif++;
+      if (why.startsWith("kernel refused")) seen.refusedVif++;
+    }
+    const names = new Set([...this.model.vifs.keys(), ...[...this.model.routes.values()].flatMap((r) => [r.iif, ...r.oifs.map((o) => o.ifname)])]);
+    if (!this.dirty && !this.refusals && names.size <= 32) checkKernel(this.model, this.kernel, this.links);
   }
 }
 
-void test(`engine agrees with the model (seed ${SEED}, ${RUNS} runs)`, async () => {
+void test(`engine agrees with the model (seed ${SEED}, ${RUNS} runs)`, async (t) => {
   let steps = 0;
   await fc.assert(
     fc.asyncProperty(fc.array(cmdArb, { minLength: 1, maxLength: 30 }), async (cmds) => {
@@ -438,7 +558,7 @@ void test(`engine agrees with the model (seed ${SEED}, ${RUNS} runs)`, async () 
       for (const [i, cmd] of cmds.entries()) {
         try {
           await w.step(cmd);
-          w.check();
+          await w.check();
           steps++;
         } catch (err) {
           const e = err as Error;
@@ -450,4 +570,6 @@ void test(`engine agrees with the model (seed ${SEED}, ${RUNS} runs)`, async () 
     { seed: SEED, numRuns: RUNS, includeErrorInReport: true },
   );
   assert.ok(steps > RUNS * 5, `only ${steps} steps ran`);
+  t.diagnostic(`${RUNS} runs, ${steps} steps: ${seen.woken} reconciles the engine asked for after freeing a VIF, ${seen.restarts} restarts (${seen.legacy} from a state past the VIF limit), ${seen.vifLimit} changes refused with E_VIF_LIMIT, ${seen.waitingForVif} checks with an interface waiting for a VIF, ${seen.refusedVif} with one refused by the kernel`);
+  assert.ok(seen.legacy > 0 && seen.vifLimit > 0 && seen.waitingForVif > 0 && seen.refusedVif > 0, "every situation came up");
 });
