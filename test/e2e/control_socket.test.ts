@@ -377,6 +377,18 @@ void describe("over-long lines and slow-loris (max_request_bytes = 65536, reques
       c.destroy();
     }
   });
+  void it("a client that shuts down its sending side after its requests still reads every answer (socat style)", async () => {
+    const c = await RawClient.connect(d.socket);
+    try {
+      await c.send('{"action":"PING","id":1}\n{"action":"SHOW","payload":{"what":"routes"},"id":2}\n{"action":"PING","id":3}\n{"action":"PING","id":"unfinished');
+      c.end();
+      assert.ok(await c.waitClosed(5_000), "the daemon did not close after the last answer");
+      assert.deepEqual(c.lines.map((l) => (JSON.parse(l) as { id?: unknown }).id), [1, 2, 3]);
+      assert.equal(c.error, undefined);
+    } finally {
+      c.destroy();
+    }
+  });
 });
 
 void describe("client_timeout_s = 1 and a request that takes longer", () => {
