@@ -228,7 +228,14 @@ export class MfcDaemon {
   private shutdownKernel(): void {
     this.monitor?.close();
     this.monitor = undefined;
-    this.kernel?.close();
+    const kernel = this.kernel;
     this.kernel = undefined;
+    if (!kernel) return;
+    try {
+      kernel.close();
+      log(LOG.info, "MRT_DONE: the kernel released the multicast table");
+    } catch (err) {
+      log(LOG.err, `${(err as Error).message}; closing the socket released the table instead`);
+    }
   }
 }

@@ -109,10 +109,13 @@ export class MrouteSocket implements KernelPort {
 
   close(): void {
     if (this.fd < 0) return;
-    // MRT_DONE tears the table down explicitly; close() alone would too, but the call documents intent.
-    sys.setsockopt(this.fd, IPPROTO_IP, MRT_DONE, this.intBuf, 0);
+    // MRT_DONE tears the table down explicitly; close() alone would too (so the fd is closed
+    // whatever MRT_DONE answers), but a failure is reported rather than hidden.
+    const done = sys.setsockopt(this.fd, IPPROTO_IP, MRT_DONE, this.intBuf, 0);
+    const errno = done === 0 ? 0 : lastErrno();
     sys.close(this.fd);
     this.fd = -1;
+    if (done !== 0) throw new KernelError("MRT_DONE", errno);
   }
 }
 

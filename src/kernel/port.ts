@@ -34,7 +34,7 @@ export interface KernelPort {
   sgCounters(origin: string, group: string): SgCounters | undefined;
   /** SIOCGETVIFCNT; undefined when the VIF does not exist. */
   vifCounters(vifi: number): VifCounters | undefined;
-  /** MRT_DONE and close: the kernel drops every VIF and MFC entry we added. */
+  /** MRT_DONE and close: the kernel drops every VIF and MFC entry we added. Throws KernelError if MRT_DONE failed (the close still releases the table). */
   close(): void;
 }
 

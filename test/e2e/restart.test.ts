@@ -182,8 +182,12 @@ async function stopAndRestart(t: TestContext, signals: readonly ("SIGTERM" | "SI
     if (signal !== "SIGKILL") {
       assert.equal(code, 0, `${signal} must exit 0; logs:\n${d.logs()}`);
       assert.equal(existsSync(d.socket), false, `${signal} removes the socket`);
+      // Only the setsockopt's own success prints this line: an emptied table alone cannot tell
+      // MRT_DONE from the close that follows it.
+      assert.match(d.logs(), /MRT_DONE: the kernel released the multicast table/, `${signal}: MRT_DONE was called and succeeded`);
     } else {
       assert.equal(d.proc.signalCode, "SIGKILL");
+      assert.doesNotMatch(d.logs(), /MRT_DONE/, "SIGKILL: no MRT_DONE");
     }
     // MRT_DONE (SIGTERM) or the kernel closing the socket (SIGKILL) empties the table.
     const empty = await until("the kernel table to be empty after the daemon died", async () => {
