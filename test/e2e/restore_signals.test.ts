@@ -1,8 +1,7 @@
 // Issue 10 item 7 on the real daemon (SPEC §6.4, §6.7): signals while the state is restored.
-// A 100 000-route state file makes the restore take a while; the daemon writes its pid into
-// `state.json.lock` after its signal handlers are installed and before the restore, so the test
-// signals in that window, and the log order ("... received" before "restored N route(s)") proves
-// it landed during the restore.
+// A 100 000-route state file makes the restore take a while; the test signals as soon as the
+// daemon catches SIGHUP/SIGTERM (SigCgt in /proc/PID/status), and the log order ("... received"
+// before "restored N route(s)") proves the signal landed during the restore.
 // - SIGHUP during the restore: no death; the daemon finishes, serves, everything installed.
 // - SIGTERM during the restore: exit 0, a log line, no socket file, STOPPING=1 (and no READY=1)
 //   to $NOTIFY_SOCKET, the table released.
@@ -49,16 +48,23 @@ function writeBigState(lab: Lab, dir: string): void {
   writeFileSync(join(dir, "state.json"), JSON.stringify({ format: "mfc_daemon-state", version: 1, seq: 1, vifs: [], routes: routes(lab, 10) }) + "\n", { mode: 0o640 });
 }
 
-/** The starting daemon's pid, once its signal handlers are in place (it then writes the state lock). */
-async function handlersReady(lab: Lab, dir: string): Promise<number> {
+/**
+ * The starting daemon's pid, once it catches SIGHUP and SIGTERM (SigCgt in /proc/PID/status): the
+ * signals sent then meet the daemon's handlers, not the default action. (The daemon installs them
+ * before the restore; the log order then proves the signal landed during the restore.)
+ */
+async function handlersReady(lab: Lab): Promise<number> {
   let pid = 0;
   await until("the daemon process", () => {
     const pids = execFileSync("ip", ["netns", "pids", lab.ns.router], { encoding: "utf8" }).split(/\s+/).filter(Boolean).map(Number);
     pid = pids.find((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(DAEMON_JS); } catch { return false; } }) ?? 0;
     return pid > 0;
   }, 10_000);
-  const lock = join(dir, "state.json.lock");
-  await until("the state lock naming the daemon", () => existsSync(lock) && readFileSync(lock, "utf8").trim() === String(pid), 10_000);
+  const catches = (sig: number): boolean => {
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m !== null && ((BigInt(`0x${m[1]}`) >> BigInt(sig - 1)) & 1n) === 1n;
+  };
+  await until("SIGHUP and SIGTERM handlers", () => catches(1) && catches(15), 20_000);
   return pid;
 }
 
@@ -99,7 +105,7 @@ void test("SIGHUP during the restore does not kill; SIGTERM twice during a stop 
   writeBigState(lab, dir);
 
   const starting = startDaemon(lab, { dir, timeoutMs: 60_000 });
-  const pid = await handlersReady(lab, dir);
+  const pid = await handlersReady(lab);
   process.kill(pid, "SIGHUP");
   const d = await starting; // throws if it died
   t.after(() => d.cleanup());
@@ -165,7 +171,7 @@ void test("SIGTERM during the restore: exit 0, logged, no socket file, STOPPING=
   } finally {
     delete process.env.NOTIFY_SOCKET;
   }
-  const pid = await handlersReady(lab, dir);
+  const pid = await handlersReady(lab);
   process.kill(pid, "SIGTERM");
   const d = await starting;
   t.after(() => d.cleanup());
