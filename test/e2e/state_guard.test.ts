@@ -262,3 +262,18 @@ void test("an empty batch and a no-op apply write nothing, and succeed on a read
   assert.equal(fileFacts(dir, names), before);
   assert.deepEqual(JSON.parse(await mfcOk(d, ["-j", "show"])), JSON.parse(current));
 });
+
+void test("--dump-state into a pipe: the whole state arrives (process.exit must not cut the output short)", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "mfc-dump-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const routes = Array.from({ length: 30_000 }, (_, i) => ({ source: "10.0.0.1", group: `239.7.${i >> 8}.${i & 255}`, iif: "eth0", oifs: [{ ifname: "eth1", ttl: 1 }] }));
+  writeFileSync(join(dir, "state.json"), JSON.stringify({ format: "mfc_daemon-state", version: 1, seq: 1, vifs: [], routes }) + "\n");
+  writeFileSync(join(dir, "d.conf"), `[daemon]\nstate_file = ${join(dir, "state.json")}\nsocket_group =\n`);
+  // execFile reads stdout through a pipe, like `| jq` or a backup script.
+  const { execFile } = await import("node:child_process");
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [DAEMON_JS, "--config", join(dir, "d.conf"), "--dump-state"], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+  assert.ok(out.length > 1 << 20, `only ${out.length} bytes arrived`);
+  assert.equal((JSON.parse(out) as { routes: unknown[] }).routes.length, 30_000);
+});
