@@ -45,6 +45,12 @@ export interface StartOptions {
   /** Resolve as soon as the process exits instead of failing (for start-up error tests). */
   expectExit?: boolean;
   timeoutMs?: number;
+  /**
+   * A command prefix run inside the router namespace in front of the daemon, for example
+   * `["fiu-run", "-x", "-f", fifoPrefix]`. The prefix must exec the daemon (not fork it), so that
+   * `proc.pid` stays the daemon's pid (`ip netns exec` itself execs without forking).
+   */
+  wrap?: string[];
 }
 
 export function runCli(args: string[], opts: { input?: string } = {}): Promise<ExecResult> {
@@ -72,7 +78,7 @@ export async function startDaemon(lab: Lab, opts: StartOptions = {}): Promise<Da
   const stateFile = join(dir, "state.json");
   const configPath = join(dir, "mfc_daemon.conf");
   writeFileSync(configPath, `[daemon]\nsocket_path = ${socket}\nstate_file = ${stateFile}\nsocket_group =\n${opts.extraConfig ?? ""}\n`);
-  const proc = lab.spawn(lab.ns.router, [process.execPath, DAEMON_JS, "--config", configPath]);
+  const proc = lab.spawn(lab.ns.router, [...(opts.wrap ?? []), process.execPath, DAEMON_JS, "--config", configPath]);
   let stderr = "";
   proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   proc.stdout?.on("data", (d: Buffer) => (stderr += d.toString()));
