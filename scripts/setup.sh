@@ -55,15 +55,15 @@ setup_fetch() {
 setup_npm_tarball() {
   local name=$1 major=$2 dir=$3 meta version doc tarball integrity want have
   # The abbreviated metadata ("corgi") lists every version; pick the newest MAJOR.x.y (no prereleases).
-  meta=$(setup_fetch "$MFC_NPM_REGISTRY/$name" /dev/stdout 'Accept: application/vnd.npm.install-v1+json')
+  meta=$(setup_fetch "$MFC_NPM_REGISTRY/$name" /dev/stdout 'Accept: application/vnd.npm.install-v1+json') || { setup_say "cannot read $MFC_NPM_REGISTRY/$name (the download tool's error is above)"; return 1; }
   version=$(printf '%s' "$meta" | grep -o "\"$major\\.[0-9]*\\.[0-9]*\": *{" | tr -d '":{ ' | sort -V | tail -n 1)
   [ -n "$version" ] || { setup_say "the registry lists no $name@$major.x"; return 1; }
-  doc=$(setup_fetch "$MFC_NPM_REGISTRY/$name/$version" /dev/stdout)
+  doc=$(setup_fetch "$MFC_NPM_REGISTRY/$name/$version" /dev/stdout) || { setup_say "cannot read $MFC_NPM_REGISTRY/$name/$version"; return 1; }
   tarball=$(printf '%s' "$doc" | grep -o '"tarball": *"[^"]*"' | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
   integrity=$(printf '%s' "$doc" | grep -o '"integrity": *"sha512-[^"]*"' | head -n 1 | sed 's/.*"sha512-\([^"]*\)"$/\1/')
   [ -n "$tarball" ] && [ -n "$integrity" ] || { setup_say "no tarball/integrity for $name@$version in the registry's answer"; return 1; }
   setup_say "downloading $name@$version"
-  setup_fetch "$tarball" "$dir.tgz"
+  setup_fetch "$tarball" "$dir.tgz" || { setup_say "cannot download $tarball"; return 1; }
   want=$(printf '%s' "$integrity" | base64 -d | od -An -v -tx1 | tr -d ' \n')
   have=$(sha512sum "$dir.tgz" | cut -d' ' -f1)
   [ "$want" = "$have" ] || { setup_say "$name@$version: sha512 of the download does not match the registry's"; rm -f "$dir.tgz"; return 1; }
@@ -78,7 +78,7 @@ setup_node() {
   local root=$1 arch tmp node_v npm_v have
   case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) setup_say "no Node >= 20 here, and the npm registry has no Node build for $(uname -m)"; return 1 ;; esac
   have=$(command -v node >/dev/null 2>&1 && node --version 2>/dev/null || echo "no node")
-  setup_say "node on PATH: $have; mfc needs Node 20 or newer. Installing Node 24 and npm 11 from the npm registry into .tools/ (~35 MB download, ~120 MB on disk)"
+  setup_say "node on PATH: $have; mfc needs Node 20 or newer. Installing Node 24 and npm 11 from the npm registry into .tools/ (~35 MB download, ~140 MB on disk)"
   tmp="$root/.tools.new.$$"
   rm -rf "$tmp"
   mkdir -p "$tmp/bin" "$tmp/lib/node_modules"
@@ -127,7 +127,7 @@ setup_machine() {
   case "$node" in "$root/.tools/bin/node") export PATH="$root/.tools/bin:$PATH" ;; esac
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
     setup_say "npm ci (the project's dependencies from package-lock.json, into node_modules/)"
-    npm ci --no-audit --no-fund --loglevel=error
+    npm ci --no-audit --no-fund --no-update-notifier --loglevel=error
   fi
   setup_say "ready: node $(node --version) ($node), npm $(npm --version)"
 }
