@@ -56,7 +56,7 @@ function ip(args: string[], opts: { quiet?: boolean } = {}): string {
   } catch (err) {
     if (opts.quiet) return "";
     const e = err as { stderr?: string; message: string };
-    throw new Error(`ip ${args.join(" ")}: ${(e.stderr ?? e.message).trim()}`);
+    throw new Error(`ip ${args.join(" ")}: ${(e.stderr ?? e.message).trim()}`, { cause: err });
   }
 }
 const inNs = (role: Role, ...args: string[]): string => ip(["-n", ns(role), ...args]);

@@ -13,7 +13,7 @@
 # Environment (for tests): MFC_CONFIG replaces config/dev.conf, MFC_LAB names the lab,
 # MFC_BUILD=0 never builds, MFC_BUILD=1 always does.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(readlink -f "$0")")/.."
 
 say() { printf 'run-dev: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
