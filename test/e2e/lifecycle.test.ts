@@ -49,6 +49,9 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     void it("exits 0, empties the kernel table, removes the socket, keeps the state file; the next start restores it", async () => {
       const dir = tempDir();
       const d = await start(dir);
+      assert.match(d.logs(), /no state yet: \S+state\.json does not exist/, "a first start says there is no state yet");
+      assert.doesNotMatch(d.logs(), /restored \d+ route/);
+      assert.doesNotMatch(d.logs(), /^<\d>/m, "no priority prefixes on a pipe");
       await populate(d);
       const saved = readFileSync(d.stateFile, "utf8");
 
@@ -63,6 +66,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 
       // The table is free again, and the state file comes back into the kernel (SPEC §6.3).
       const d2 = await start(dir);
+      assert.match(d2.logs(), /restored 2 route\(s\) from \S+state\.json, 2 installed/);
       const view = JSON.parse(await ok(d2, ["show", "-j"])) as { routes: { group: string; state: string }[]; vifs: { ifname: string; threshold: number }[] };
       assert.deepEqual(view.routes.map((r) => [r.group, r.state]), [["239.30.0.1", "installed"], ["239.30.0.2", "installed"]]);
       assert.equal(view.vifs.find((v) => v.ifname === "dn2")?.threshold, 4);

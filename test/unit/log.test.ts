@@ -1,0 +1,56 @@
+/** src/daemon/log.ts: `<N>` priority prefixes only when stderr is the journal stream (JOURNAL_STREAM). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stderrIsJournal } from "../../src/daemon/log.js";
+
+void test("stderrIsJournal: true only when JOURNAL_STREAM names this fd's device and inode", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mfc-log-"));
+  const fd = openSync(join(dir, "stream"), "w");
+  const other = openSync(join(dir, "other"), "w");
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    const o = fstatSync(other, { bigint: true });
+    assert.equal(stderrIsJournal(`${st.dev}:${st.ino}`, fd), true);
+    assert.equal(stderrIsJournal(`${o.dev}:${o.ino}`, fd), false, "another file's inode (a shell started from the unit)");
+    assert.equal(stderrIsJournal(undefined, fd), false, "not set");
+    assert.equal(stderrIsJournal("", fd), false);
+    assert.equal(stderrIsJournal("garbage", fd), false);
+    assert.equal(stderrIsJournal(`${st.dev}:${st.ino}:1`, fd), false);
+  } finally {
+    closeSync(fd);
+    closeSync(other);
+    rmSync(dir, { recursive: true });
+  }
+});
+
+const CODE = `import("./src/daemon/log.ts").then((m) => m.log(m.LOG.notice, "hello"))`;
+const ROOT = join(import.meta.dirname, "../..");
+
+void test("log: plain lines on a pipe even when JOURNAL_STREAM is inherited", () => {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", CODE], {
+    cwd: ROOT, encoding: "utf8", env: { ...process.env, JOURNAL_STREAM: "8:12345" },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, "hello\n");
+});
+
+void test("log: `<N>message` when stderr is the stream JOURNAL_STREAM names", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mfc-log-"));
+  const path = join(dir, "journal");
+  const fd = openSync(path, "w");
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", CODE], {
+      cwd: ROOT, stdio: ["ignore", "ignore", fd], env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+    });
+    assert.equal(r.status, 0);
+    assert.equal(readFileSync(path, "utf8"), "<5>hello\n");
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true });
+  }
+});
