@@ -5,7 +5,7 @@ import type { CounterSource } from "../view/model.js";
 import { buildShowView } from "../view/model.js";
 import { MUTATING_ACTIONS, type ErrorResponse, type Response } from "../protocol/messages.js";
 import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics/checks.js";
-import { routeInterfaces, routeKey, type Route } from "../model/types.js";
+import { formatSG, routeInterfaces, routeKey, type Route } from "../model/types.js";
 import { summarizeApply } from "../engine/operations.js";
 import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery, type Query } from "../protocol/schema.js";
 
@@ -78,7 +78,7 @@ export class RequestHandler {
           return { routes_checked: routes.length, findings: this.diagnose(routes, true) };
         }
         const route = config.routes.get(routeKey(q.source, q.group));
-        if (!route) throw new MfcError("E_MFC_NOT_FOUND", `Route (${q.source ?? "*"}, ${q.group}) does not exist.`);
+        if (!route) throw new MfcError("E_MFC_NOT_FOUND", `Route ${formatSG({ source: q.source, group: q.group })} does not exist.`);
         return { routes_checked: 1, findings: this.diagnose([route], false) };
       }
     }

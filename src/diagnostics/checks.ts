@@ -4,7 +4,7 @@
  * drops such traffic without an error, often without a counter (STACK.md).
  */
 import { MAXVIFS } from "../kernel/port.js";
-import { routeKey, type Route } from "../model/types.js";
+import { formatSG, routeKey, type Route } from "../model/types.js";
 
 export interface InterfaceFacts {
   exists: boolean;
@@ -35,11 +35,9 @@ export interface Finding {
   ifname?: string;
 }
 
-const label = (r: Route): string => `(${r.source ?? "*"}, ${r.group})`;
-
 export function checkRoute(route: Route, facts: Facts): Finding[] {
   const out: Finding[] = [];
-  const key = label(route);
+  const key = formatSG(route);
   const iif = facts.interfaces.get(route.iif);
   if (iif?.exists && iif.rpFilter === 1) {
     out.push({
@@ -97,7 +95,7 @@ export function checkTable(facts: Facts): Finding[] {
   const out: Finding[] = facts.unrouted.slice(0, UNROUTED_SHOWN).map((key) => {
     const [source, group] = key.split(",") as [string, string];
     return {
-      severity: "warning", code: "UNROUTED_TRAFFIC", route: `(${source}, ${group})`,
+      severity: "warning", code: "UNROUTED_TRAFFIC", route: formatSG({ source, group }),
       message: `multicast from ${source} to ${group} is arriving but matches no route${facts.unrouted.length > UNROUTED_SHOWN ? ` (${facts.unrouted.length} such flows, first ${UNROUTED_SHOWN} shown)` : ""}`,
       fix: `mfc add from ${source} to ${group} iif <IF it arrives on> oif <IF...>   # or: mfc add to ${group} ... for any source`,
     };

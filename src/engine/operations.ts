@@ -5,7 +5,7 @@
 import { MfcError, invalid } from "../errors/codes.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { OverlayMap } from "../model/overlay.js";
-import { routeKey, sameRoute, type Config, type PinnedVif, type Route } from "../model/types.js";
+import { formatSG, routeKey, sameRoute, type Config, type PinnedVif, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta } from "../state/format.js";
 
@@ -46,14 +46,14 @@ function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): voi
     case "REPLACE_MFC": {
       const key = routeKey(op.route.source, op.route.group);
       if (op.action === "ADD_MFC" && config.routes.has(key)) {
-        throw invalid("E_MFC_EXISTS", `Route ${describeKey(op.route)} already exists (use replace).`);
+        throw invalid("E_MFC_EXISTS", `Route ${formatSG(op.route)} already exists (use replace).`);
       }
       checkRoute(op.route, links);
       config.routes.set(key, op.route);
       return;
     }
     case "DEL_MFC": {
-      if (!config.routes.delete(routeKey(op.source, op.group))) throw invalid("E_MFC_NOT_FOUND", `Route ${describeKey(op)} does not exist.`);
+      if (!config.routes.delete(routeKey(op.source, op.group))) throw invalid("E_MFC_NOT_FOUND", `Route ${formatSG(op)} does not exist.`);
       return;
     }
     case "FLUSH":
@@ -70,7 +70,7 @@ function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): voi
       }
       for (const route of op.routes) {
         const key = routeKey(route.source, route.group);
-        if (config.routes.has(key)) throw invalid("E_INVALID_ARGUMENT", `Route ${describeKey(route)} is listed twice.`);
+        if (config.routes.has(key)) throw invalid("E_INVALID_ARGUMENT", `Route ${formatSG(route)} is listed twice.`);
         // Routes that do not change are not re-checked: a pending one may stay pending.
         const old = base.routes.get(key);
         if (old && sameRoute(old, route)) checkShape(route);
@@ -85,8 +85,8 @@ function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): voi
 function checkShape(route: Route): void {
   const seen = new Set<string>();
   for (const o of route.oifs) {
-    if (o.ifname === route.iif) throw invalid("E_INVALID_ARGUMENT", `iif '${route.iif}' is also listed as an oif of ${describeKey(route)}.`);
-    if (seen.has(o.ifname)) throw invalid("E_INVALID_ARGUMENT", `oif '${o.ifname}' is listed twice in ${describeKey(route)}.`);
+    if (o.ifname === route.iif) throw invalid("E_INVALID_ARGUMENT", `iif '${route.iif}' is also listed as an oif of ${formatSG(route)}.`);
+    if (seen.has(o.ifname)) throw invalid("E_INVALID_ARGUMENT", `oif '${o.ifname}' is listed twice in ${formatSG(route)}.`);
     seen.add(o.ifname);
   }
 }
@@ -105,13 +105,9 @@ function requireInterface(ifname: string, links: LinkResolver): void {
 function routesUsing(config: Config, ifname: string): string[] {
   const users: string[] = [];
   for (const r of config.routes.values()) {
-    if (r.iif === ifname || r.oifs.some((o) => o.ifname === ifname)) users.push(describeKey(r));
+    if (r.iif === ifname || r.oifs.some((o) => o.ifname === ifname)) users.push(formatSG(r));
   }
   return users;
-}
-
-export function describeKey(r: { source: string | null; group: string }): string {
-  return `(${r.source ?? "*"}, ${r.group})`;
 }
 
 /** What a list of operations can change, for an O(change) journal record; undefined = everything. */

@@ -28,6 +28,11 @@ export function routeKey(source: string | null, group: string): string {
   return `${source ?? "*"},${group}`;
 }
 
+/** A route's name for people: `(10.0.0.1, 239.1.1.1)`, or `(*, 239.1.1.1)` for any source. */
+export function formatSG(r: { readonly source: string | null; readonly group: string }): string {
+  return `(${r.source ?? "*"}, ${r.group})`;
+}
+
 /** A Config made of plain Maps: what the engine commits to and a store loads. */
 export interface MapConfig extends Config {
   vifs: Map<string, PinnedVif>;

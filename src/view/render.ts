@@ -1,11 +1,12 @@
 /** Text rendering of the view models (the CLI's human output). Pure: strings in, strings out. */
+import { formatSG } from "../model/types.js";
 import type { RouteView, ShowStats, ShowView, VifView } from "./model.js";
 
 export function renderRoute(r: RouteView): string {
   const oifs = r.oifs.map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ");
   const state = r.state === "pending" ? `pending (${r.reason ?? "unknown"})` : r.state;
   const extra = r.state === "installed" && r.reason ? ` (${r.reason})` : "";
-  return `(${r.source ?? "*"}, ${r.group})  iif ${r.iif}  oifs ${oifs}  pkts ${r.packets}  bytes ${r.bytes}  wrong ${r.wrong_if}  ${state}${extra}`;
+  return `${formatSG(r)}  iif ${r.iif}  oifs ${oifs}  pkts ${r.packets}  bytes ${r.bytes}  wrong ${r.wrong_if}  ${state}${extra}`;
 }
 
 export function renderVifs(vifs: VifView[]): string[] {
@@ -22,7 +23,7 @@ export function renderStats(s: ShowStats): string {
     `pkts ${s.packets}  bytes ${s.bytes}  wrong ${s.wrong_if}`,
     `vifs ${s.vifs} of ${s.vif_limit}`,
   ];
-  if (s.busiest.length > 0) lines.push("busiest:", ...s.busiest.map((r) => `  (${r.source ?? "*"}, ${r.group})  pkts ${r.packets}  bytes ${r.bytes}`));
+  if (s.busiest.length > 0) lines.push("busiest:", ...s.busiest.map((r) => `  ${formatSG(r)}  pkts ${r.packets}  bytes ${r.bytes}`));
   return lines.join("\n");
 }
 
@@ -50,7 +51,7 @@ export function renderChange(c: Record<string, unknown>): string {
   const a = String(c.action);
   if (a.endsWith("_vif")) return `${a.replace("_", " ")} ${String(c.vifi)} ${String(c.ifname)} (ifindex ${String(c.ifindex)}, threshold ${String(c.threshold)})`;
   const oifs = Array.isArray(c.oifs) ? (c.oifs as { ifname: string; ttl: number }[]).map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ") : "";
-  return `${a.replace("_", " ")} (${typeof c.source === "string" ? c.source : "*"}, ${String(c.group)}) iif ${String(c.iif)} oifs ${oifs}`;
+  return `${a.replace("_", " ")} ${formatSG({ source: typeof c.source === "string" ? c.source : null, group: String(c.group) })} iif ${String(c.iif)} oifs ${oifs}`;
 }
 
 export function renderCheck(routesChecked: number, findings: FindingView[]): string {
