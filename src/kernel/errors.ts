@@ -1,15 +1,10 @@
-import { constants } from "node:os";
+/** KernelError: a failed system call. Pure (the errno table is abi.ts), so the engine may use it. */
+import { ERRNO, errnoName, type ErrnoName } from "./abi.js";
 
-const ERRNO_NAMES = new Map<number, string>(
-  Object.entries(constants.errno).map(([name, num]) => [num, name] as const),
-);
+export { errnoName } from "./abi.js";
 
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
-}
-
-export function errnoOf(name: keyof typeof constants.errno): number {
-  return constants.errno[name];
+export function errnoOf(name: ErrnoName): number {
+  return ERRNO[name];
 }
 
 /** A failed system call: which call, and the errno the kernel gave. */

@@ -47,8 +47,3 @@ export const sys = {
 export function lastErrno(): number {
   return koffi.errno();
 }
-
-export const LOCK_EX = 2;
-export const LOCK_NB = 4;
-export const SOCK_NONBLOCK = 0o4000;
-export const SOCK_CLOEXEC = 0o2000000;

@@ -3,9 +3,10 @@
  * koffi.node.poll. Only this folder may import koffi.
  */
 import koffi from "koffi";
+import { AF_NETLINK, AF_UNSPEC, IFF_UP, MSG_TRUNC, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
-import { AF_NETLINK, MSG_TRUNC, NETLINK_ROUTE, NLMSG_HDRLEN, NLMSG_OVERRUN, SOCK_RAW, align4, findStringAttr } from "./netlink.js";
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, lastErrno, sys } from "./libc.js";
+import { NLMSG_HDRLEN, NLMSG_OVERRUN, align4, findStringAttr } from "./netlink.js";
+import { lastErrno, sys } from "./libc.js";
 
 export type LinkEvent = { kind: "new" | "del"; ifindex: number; ifname: string; up: boolean };
 export interface LinkMonitor { close(): void }
@@ -17,9 +18,7 @@ const ENOBUFS = errnoOf("ENOBUFS");
 const IFINFOMSG_LEN = 16;
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
-const AF_UNSPEC = 0;
 const IFLA_IFNAME = 3;
-const IFF_UP = 1;
 
 const { socket, bind, recv, close: closeFd } = sys;
 

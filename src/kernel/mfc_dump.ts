@@ -35,20 +35,16 @@
  * Like any netlink dump, an entry added or deleted by another process between two datagrams can
  * make the kernel skip or repeat one (ipmr sets no NLM_F_DUMP_INTR).
  */
-import { KernelError, errnoOf } from "./errors.js";
 import {
-  AF_NETLINK, MSG_TRUNC, NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, SOCK_RAW,
-  align4, findStringAttr, forEachAttr,
-} from "./netlink.js";
-import { SOCK_CLOEXEC, lastErrno, sys } from "./libc.js";
+  AF_NETLINK, MSG_TRUNC, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_RAW,
+  SOL_NETLINK, SOL_SOCKET, SO_RCVTIMEO,
+} from "./abi.js";
+import { KernelError, errnoOf } from "./errors.js";
+import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, align4, findStringAttr, forEachAttr } from "./netlink.js";
+import { lastErrno, sys } from "./libc.js";
 
 export interface MfcStats { packets: number; bytes: number; wrongIf: number }
 
-const SOL_SOCKET = 1;
-const SO_RCVTIMEO = 20; // SO_RCVTIMEO_OLD: struct timeval with 64-bit fields on LP64
-const SOL_NETLINK = 270;
-const NETLINK_EXT_ACK = 11;
-const NETLINK_GET_STRICT_CHK = 12;
 const EINTR = errnoOf("EINTR");
 const ENOENT = errnoOf("ENOENT");
 const EAGAIN = errnoOf("EAGAIN");

@@ -2,18 +2,14 @@
  * The real kernel: a raw IGMP socket that owns one IPMR table (MRT_INIT). Closing it — MRT_DONE,
  * exit or SIGKILL — makes the kernel drop every VIF and MFC entry we added.
  */
+import { AF_INET, IPPROTO_IGMP, IPPROTO_IP, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, lastErrno, sys } from "./libc.js";
+import { lastErrno, sys } from "./libc.js";
 import type { KernelPort, LinkResolver, MfcEntry, SgCounters, VifCounters, VifSpec } from "./port.js";
 import {
   MFCCTL_SIZE, SIOC_SG_REQ_SIZE, SIOC_VIF_REQ_SIZE, VIFCTL_SIZE,
   encodeMfcctl, encodeSgReq, encodeVifReq, encodeVifctl,
 } from "./structs.js";
-
-const AF_INET = 2;
-const SOCK_RAW = 3;
-const IPPROTO_IGMP = 2;
-const IPPROTO_IP = 0;
 
 const MRT_INIT = 200;
 const MRT_DONE = 201;

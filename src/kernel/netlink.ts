@@ -1,8 +1,4 @@
 /** rtnetlink framing shared by the link monitor and the MFC dump (linux/netlink.h, rtnetlink.h). */
-export const AF_NETLINK = 16;
-export const SOCK_RAW = 3;
-export const NETLINK_ROUTE = 0;
-export const MSG_TRUNC = 0x20; // recv returns the datagram's real length even when it was cut
 export const NLMSG_HDRLEN = 16;
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;

@@ -1,10 +1,7 @@
 /** SO_PEERCRED / SO_PEERGROUPS: who is on the other end of a Unix socket (Node has no API). */
+import { SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
 import { lastErrno, sys } from "./libc.js";
-
-const SOL_SOCKET = 1;
-const SO_PEERCRED = 17;
-const SO_PEERGROUPS = 59;
 
 export interface PeerCred { pid: number; uid: number; gid: number; groups: number[] }
 

@@ -2,10 +2,8 @@
  * sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET (a path, or "@name" for the
  * abstract namespace). Sent from our own PID, which systemd requires. No-op without the variable.
  */
-import { SOCK_CLOEXEC, sys } from "./libc.js";
-
-const AF_UNIX = 1;
-const SOCK_DGRAM = 2;
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM } from "./abi.js";
+import { sys } from "./libc.js";
 
 export function sdNotify(state: string, socketPath = process.env.NOTIFY_SOCKET): boolean {
   if (!socketPath) return false;

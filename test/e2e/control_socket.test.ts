@@ -10,7 +10,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, sys } from "../../src/kernel/libc.js";
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from "../../src/kernel/abi.js";
+import { sys } from "../../src/kernel/libc.js";
 import { createLab, type Lab } from "../lab/lab.js";
 import { startDaemon, type DaemonHandle } from "../lab/daemon.js";
 import { exchange, RawClient } from "../support/raw_client.js";
@@ -146,7 +147,7 @@ function openSocketToAll(d: DaemonHandle): void {
 
 /** What systemd does for WATCHDOG=1: a datagram socket at $NOTIFY_SOCKET; arrival times kept. */
 function listenNotify(path: string): { watchdog: number[]; close(): void } {
-  const fd = sys.socket(1 /* AF_UNIX */, 2 /* SOCK_DGRAM */ | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const fd = sys.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   assert.ok(fd >= 0, "socket(AF_UNIX, SOCK_DGRAM)");
   const addr = Buffer.alloc(110);
   addr.writeUInt16LE(1, 0);

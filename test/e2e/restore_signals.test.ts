@@ -15,7 +15,8 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, sys } from "../../src/kernel/libc.js";
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from "../../src/kernel/abi.js";
+import { sys } from "../../src/kernel/libc.js";
 import { createLab, type Lab } from "../lab/lab.js";
 import { DAEMON_JS, kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
 
@@ -70,7 +71,7 @@ async function handlersReady(lab: Lab): Promise<number> {
 
 /** A datagram listener at `path` (what systemd does), drained by polling a non-blocking socket. */
 function listenNotify(path: string): { messages: string[]; close(): void } {
-  const fd = sys.socket(1 /* AF_UNIX */, 2 /* SOCK_DGRAM */ | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const fd = sys.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   assert.ok(fd >= 0, "socket(AF_UNIX, SOCK_DGRAM)");
   const addr = Buffer.alloc(110);
   addr.writeUInt16LE(1, 0);

@@ -9,13 +9,14 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, sys } from "../../src/kernel/libc.js";
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from "../../src/kernel/abi.js";
+import { sys } from "../../src/kernel/libc.js";
 import { createLab } from "../lab/lab.js";
 import { startDaemon } from "../lab/daemon.js";
 
 /** A datagram listener at `path` (what systemd does), drained by polling a non-blocking socket. */
 function listenNotify(path: string): { messages: string[]; close(): void } {
-  const fd = sys.socket(1 /* AF_UNIX */, 2 /* SOCK_DGRAM */ | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const fd = sys.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   assert.ok(fd >= 0, "socket(AF_UNIX, SOCK_DGRAM)");
   const addr = Buffer.alloc(110);
   addr.writeUInt16LE(1, 0);
