@@ -35,34 +35,68 @@ export interface Finding {
   ifname?: string;
 }
 
+/**
+ * The sysctl key of an interface's rp_filter. sysctl(8) separates key components with dots, so a
+ * dot inside an interface name (a VLAN such as eth0.100) is written as a slash:
+ * `net.ipv4.conf.eth0/100.rp_filter`.
+ */
+export function rpFilterKey(ifname: string): string {
+  return `net.ipv4.conf.${ifname.replaceAll(".", "/")}.rp_filter`;
+}
+
+/**
+ * How a route stands for the words findings use (the same as `show`): `pending` when it has no
+ * kernel entry (its input interface, or every output interface, has no VIF, or the kernel refused
+ * it), `partial` when it is installed but some output interfaces have no VIF, else `installed`.
+ */
+export function routeStanding(route: Route, facts: Facts): "installed" | "partial" | "pending" {
+  const hasVif = (name: string): boolean => facts.interfaces.get(name)?.exists === true && facts.waiting?.has(name) !== true;
+  const withVif = route.oifs.filter((o) => hasVif(o.ifname)).length;
+  if (facts.refusedRoutes?.has(routeKey(route.source, route.group)) || !hasVif(route.iif) || withVif === 0) return "pending";
+  return withVif < route.oifs.length ? "partial" : "installed";
+}
+
+/** What an interface without a VIF means for the route, in `show`'s words. (An input interface
+ *  without a VIF always makes the route pending.) */
+function consequence(name: string, standing: "installed" | "partial" | "pending"): string {
+  return standing === "pending"
+    ? "the route is pending (no kernel entry: it forwards nothing)"
+    : `the route is partial (installed, forwarding on its other output interfaces, not on ${name})`;
+}
+
 export function checkRoute(route: Route, facts: Facts): Finding[] {
   const out: Finding[] = [];
   const key = formatSG(route);
+  const standing = routeStanding(route, facts);
   const iif = facts.interfaces.get(route.iif);
   if (iif?.exists && iif.rpFilter === 1) {
     out.push({
       severity: "error", code: "RP_FILTER_STRICT", route: key, ifname: route.iif,
       message: `rp_filter is strict (1) on input interface ${route.iif}: multicast from a source not routed back via ${route.iif} is dropped before the MFC, with no counter`,
-      fix: `sysctl -w net.ipv4.conf.${route.iif}.rp_filter=0 net.ipv4.conf.all.rp_filter=0`,
+      fix: `sysctl -w ${rpFilterKey(route.iif)}=0 net.ipv4.conf.all.rp_filter=0`,
     });
   } else if (iif?.exists && iif.rpFilter === 2) {
     out.push({
       severity: "warning", code: "RP_FILTER_LOOSE", route: key, ifname: route.iif,
       message: `rp_filter is loose (2) on input interface ${route.iif}: traffic is dropped if there is no route at all back to ${route.source ?? "the sources"}`,
-      fix: `ip route get ${route.source ?? "<source>"}  # must succeed; or sysctl -w net.ipv4.conf.${route.iif}.rp_filter=0 net.ipv4.conf.all.rp_filter=0`,
+      fix: `ip route get ${route.source ?? "<source>"}  # must succeed; or sysctl -w ${rpFilterKey(route.iif)}=0 net.ipv4.conf.all.rp_filter=0`,
     });
   }
   for (const [role, name] of [["input", route.iif], ...route.oifs.map((o) => ["output", o.ifname] as const)] as const) {
     const f = facts.interfaces.get(name);
     if (!f?.exists) {
-      out.push({ severity: "error", code: "IF_MISSING", route: key, ifname: name, message: `${role} interface ${name} does not exist; the route stays pending until it appears`, fix: `ip link show ${name}` });
+      out.push({
+        severity: "error", code: "IF_MISSING", route: key, ifname: name,
+        message: `${role} interface ${name} does not exist: ${consequence(name, standing)}; the daemon adds it when it appears`,
+        fix: `ip link show ${name}`,
+      });
       continue;
     }
     const noVif = facts.waiting?.get(name);
     if (noVif !== undefined && noVif !== "interface missing") {
       out.push({
         severity: "error", code: "IF_NO_VIF", route: key, ifname: name,
-        message: `${role} interface ${name} has no VIF (${noVif}): the route is not forwarding on it; the daemon retries and installs it as soon as it fits`,
+        message: `${role} interface ${name} has no VIF (${noVif}): ${consequence(name, standing)}; the daemon retries and adds it as soon as it fits`,
         fix: noVif.startsWith("VIF limit")
           ? "mfc vif show  # free a VIF: delete routes or pinned VIFs of interfaces you no longer need"
           : `ip -d link show ${name}  # the kernel needs IPv4 on the interface (e.g. MTU >= 68); then: kill -HUP $(pidof mfc_daemon) or wait`,
@@ -74,7 +108,7 @@ export function checkRoute(route: Route, facts: Facts): Finding[] {
   }
   const refused = facts.refusedRoutes?.get(routeKey(route.source, route.group));
   if (refused !== undefined) {
-    out.push({ severity: "error", code: "ROUTE_REFUSED", route: key, message: `the kernel refused to install this route (${refused}); the daemon retries` });
+    out.push({ severity: "error", code: "ROUTE_REFUSED", route: key, message: `the kernel refused to install this route (${refused}): the route is pending (no kernel entry: it forwards nothing); the daemon retries` });
   }
   for (const o of route.oifs) {
     if (o.ttl > 1) {

@@ -72,7 +72,8 @@ function routeViews(config: Config, image: Image, counters: CounterSource): Rout
 }
 
 export interface ShowStats {
-  routes: number; installed: number; pending: number;
+  /** `installed` counts the `partial` routes too (installed, some oifs without a VIF). */
+  routes: number; installed: number; partial: number; pending: number;
   packets: number; bytes: number; wrong_if: number;
   vifs: number; vif_limit: number;
   busiest: { source: string | null; group: string; packets: number; bytes: number }[];
@@ -84,7 +85,8 @@ export function summarizeShow(view: Partial<ShowView>, top = 5): ShowStats {
   const sum = (f: (r: RouteView) => number): number => routes.reduce((acc, r) => acc + f(r), 0);
   const installed = routes.filter((r) => r.state === "installed").length;
   return {
-    routes: routes.length, installed, pending: routes.length - installed,
+    routes: routes.length, installed, partial: routes.filter((r) => r.state === "installed" && r.reason !== undefined).length,
+    pending: routes.length - installed,
     packets: sum((r) => r.packets), bytes: sum((r) => r.bytes), wrong_if: sum((r) => r.wrong_if),
     vifs: (view.vifs ?? []).filter((v) => v.vifi !== null).length, vif_limit: 32,
     busiest: [...routes].sort((a, b) => b.packets - a.packets).slice(0, top).filter((r) => r.packets > 0)

@@ -4,9 +4,17 @@ import type { RouteView, ShowStats, ShowView, VifView } from "./model.js";
 
 export function renderRoute(r: RouteView): string {
   const oifs = r.oifs.map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ");
-  const state = r.state === "pending" ? `pending (${r.reason ?? "unknown"})` : r.state;
-  const extra = r.state === "installed" && r.reason ? ` (${r.reason})` : "";
-  return `${formatSG(r)}  iif ${r.iif}  oifs ${oifs}  pkts ${r.packets}  bytes ${r.bytes}  wrong ${r.wrong_if}  ${state}${extra}`;
+  return `${formatSG(r)}  iif ${r.iif}  oifs ${oifs}  pkts ${r.packets}  bytes ${r.bytes}  wrong ${r.wrong_if}  ${routeStateText(r)}`;
+}
+
+/**
+ * The one vocabulary of `show`, `check` and the docs: `installed` (a kernel entry forwarding on
+ * every oif), `partial (reason)` (installed, but some oifs have no VIF: it forwards on the others;
+ * JSON state `installed` with a `reason`), `pending (reason)` (no kernel entry: forwards nothing).
+ */
+export function routeStateText(r: Pick<RouteView, "state" | "reason">): string {
+  if (r.state === "pending") return `pending (${r.reason ?? "unknown"})`;
+  return r.reason ? `partial (${r.reason})` : "installed";
 }
 
 export function renderVifs(vifs: VifView[]): string[] {
@@ -19,7 +27,7 @@ export function renderVifs(vifs: VifView[]): string[] {
 
 export function renderStats(s: ShowStats): string {
   const lines = [
-    `routes ${s.routes}  installed ${s.installed}  pending ${s.pending}`,
+    `routes ${s.routes}  installed ${s.installed}${s.partial > 0 ? ` (partial ${s.partial})` : ""}  pending ${s.pending}`,
     `pkts ${s.packets}  bytes ${s.bytes}  wrong ${s.wrong_if}`,
     `vifs ${s.vifs} of ${s.vif_limit}`,
   ];

@@ -215,6 +215,8 @@ void describe("forwarding real multicast", () => {
     // And the text form an operator reads.
     const text = (await lab.exec(lab.ns.router, ["ip", "mroute", "show"])).stdout;
     assert.match(text, new RegExp(`^\\(${lab.addr.sender.replaceAll(".", "\\.")},${SG.replaceAll(".", "\\.")}\\)\\s+Iif: up0\\s+Oifs: dn1\\(ttl 5\\) dn2\\s+State: resolved`, "m"));
+    // As docs/operations.md says: the (*,G) entry lists its iif among the Oifs (ttls[parent] = 1).
+    assert.match(text, new RegExp(`^\\(0\\.0\\.0\\.0,${STAR.replaceAll(".", "\\.")}\\)\\s+Iif: up0\\s+Oifs: (up0 dn2|dn2 up0)\\s+State: resolved`, "m"), text);
   });
 
   void it("replace moves the traffic to the new oifs", async (t) => {

@@ -35,10 +35,10 @@ void describe("renderRoute", () => {
       "(10.0.0.1, 239.1.1.1)  iif eth0  oifs eth1 eth2  pkts 0  bytes 0  wrong 0  pending (interface 'eth0' missing)",
     );
   });
-  void test("installed with a missing oif keeps the reason", () => {
+  void test("installed with an oif that has no VIF is partial, with the reason", () => {
     assert.equal(
       renderRoute(routeView({ reason: "interface 'eth2' missing", wrong_if: 3 })),
-      "(10.0.0.1, 239.1.1.1)  iif eth0  oifs eth1 eth2  pkts 10  bytes 12000  wrong 3  installed (interface 'eth2' missing)",
+      "(10.0.0.1, 239.1.1.1)  iif eth0  oifs eth1 eth2  pkts 10  bytes 12000  wrong 3  partial (interface 'eth2' missing)",
     );
   });
   void test("a ttl other than 1 is shown next to its interface", () => {
@@ -210,11 +210,14 @@ void describe("summarizeShow / renderStats", () => {
     const vif = (vifi: number | null) => ({ vifi, ifname: `e${String(vifi)}`, ifindex: vifi, threshold: 1, pinned: false, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 });
     const stats = summarizeShow({ routes: [route("239.1.1.1", 5), route("239.1.1.2", 50), route("239.1.1.3", 0, "pending")], vifs: [vif(0), vif(1), vif(null)] });
     assert.deepEqual({ ...stats, busiest: stats.busiest.map((b) => b.group) }, {
-      routes: 3, installed: 2, pending: 1, packets: 55, bytes: 5500, wrong_if: 3, vifs: 2, vif_limit: 32,
+      routes: 3, installed: 2, partial: 0, pending: 1, packets: 55, bytes: 5500, wrong_if: 3, vifs: 2, vif_limit: 32,
       busiest: ["239.1.1.2", "239.1.1.1"],
     });
     assert.equal(renderStats(stats).split("\n")[0], "routes 3  installed 2  pending 1");
     assert.match(renderStats(stats), /^ {2}\(10\.0\.0\.1, 239\.1\.1\.2\) {2}pkts 50 {2}bytes 5000$/m);
+    const partial = summarizeShow({ routes: [{ ...route("239.1.1.1", 5), reason: "interface 'eth1' missing" }, route("239.1.1.2", 0)] });
+    assert.equal(partial.partial, 1);
+    assert.equal(renderStats(partial).split("\n")[0], "routes 2  installed 2 (partial 1)  pending 0");
   });
 });
 
