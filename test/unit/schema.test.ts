@@ -2,11 +2,13 @@
 import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { MfcError, type ErrorCode } from "../../src/errors/codes.js";
-import { FakeLinks } from "../../src/kernel/fake.js";
+import { FakeLinks } from "../support/fake_kernel.js";
 import { realize } from "../../src/engine/realize.js";
 import { emptyImage } from "../../src/engine/image.js";
 import { emptyConfig, routeKey } from "../../src/model/types.js";
-import { parseBatch, parseEnvelope, parseOp, parseQuery, type Op } from "../../src/protocol/schema.js";
+import fc from "fast-check";
+import * as v from "valibot";
+import { ApplyIn, parseBatch, parseEnvelope, parseOp, parseQuery, plainApply, type Op } from "../../src/protocol/schema.js";
 import { buildShowView, type CounterSource, type ShowView } from "../../src/view/model.js";
 
 /** Asserts fn throws an MfcError with this code whose message contains every `mentions`. */
@@ -315,5 +317,81 @@ void describe("APPLY accepts what `show -j` prints", () => {
     rejects(() => parseOp("APPLY", { state: { routes: [], vifs: [{ ifname: "eth0", pinned: "no" }] } }), "E_INVALID_ARGUMENT", "'payload.state.vifs.0.pinned'");
     rejects(() => parseOp("APPLY", { state: { routes: [{ ...route, packets: "10" }] } }), "E_INVALID_ARGUMENT", "'payload.state.routes.0.packets'");
     rejects(() => parseOp("APPLY", { state: { routes: [{ ...route, group: "1.1.1.1" }] } }), "E_INVALID_ADDRESS", "'1.1.1.1'");
+  });
+});
+
+void describe("APPLY shortcut (plainApply) agrees with the schema it stands in for", () => {
+  const value = fc.oneof(
+    fc.constant(undefined), fc.constant(null), fc.boolean(), fc.integer({ min: -2, max: 300 }), fc.double(),
+    fc.constantFrom("eth0", "eth1", "", "a/b", "x".repeat(16), "10.0.0.1", "239.1.1.1", "1".repeat(65)),
+    fc.constant([]), fc.constant({}),
+  );
+  const oif = fc.oneof(fc.constantFrom("eth1", "eth2", "", "bad name"), fc.record({ ifname: value, ttl: value }, { requiredKeys: [] }), value);
+  const route = fc.record({
+    source: value, group: value, iif: value, oifs: fc.oneof(fc.array(oif, { maxLength: 34 }), value),
+    packets: value, bytes: value, wrong_if: value, state: value, reason: value, extra: value,
+  }, { requiredKeys: [] });
+  const goodRoute = fc.record({
+    source: fc.constantFrom(null, "10.0.0.1", undefined), group: fc.constantFrom("239.1.1.1", "239.9.9.9"), iif: fc.constant("eth0"),
+    oifs: fc.array(fc.oneof(fc.constantFrom("eth1", "eth2"), fc.record({ ifname: fc.constantFrom("eth1", "eth3"), ttl: fc.integer({ min: 1, max: 255 }) }, { requiredKeys: ["ifname"] })), { minLength: 1, maxLength: 32 }),
+    packets: fc.nat(), state: fc.constantFrom("installed", "pending"),
+  }, { requiredKeys: ["group", "iif", "oifs"] });
+  const vif = fc.record({ ifname: value, threshold: value, pinned: value, vifi: value, ifindex: value, pkts_in: value }, { requiredKeys: [] });
+  const payload = fc.oneof(
+    fc.record({ state: fc.record({ vifs: fc.oneof(fc.array(vif, { maxLength: 3 }), value), routes: fc.oneof(fc.array(fc.oneof(route, goodRoute), { maxLength: 4 }), value) }, { requiredKeys: [] }) }, { requiredKeys: [] }),
+    value,
+  );
+  // JSON round trip: the daemon only ever sees what JSON.parse makes (no undefined values).
+  const asJson = (x: unknown): unknown => (x === undefined ? undefined : JSON.parse(JSON.stringify(x)) as unknown);
+
+  /** Sets (or deletes, or adds) one field somewhere in a JSON value, chosen by `pick`. */
+  function mutate(x: unknown, pick: number[], to: unknown): unknown {
+    if (typeof x !== "object" || x === null) return to;
+    const keys = Array.isArray(x) ? x.map((_, i) => String(i)) : Object.keys(x);
+    const [first = 0, ...rest] = pick;
+    const copy: Record<string, unknown> = Array.isArray(x) ? { ...(x as unknown[]) } : { ...(x as Record<string, unknown>) };
+    const back = (): unknown => (Array.isArray(x) ? Object.values(copy) : copy);
+    if (keys.length === 0 || first % 7 === 6) {
+      copy[Array.isArray(x) ? String(keys.length) : "extra"] = to; // one more element or key
+      return back();
+    }
+    const key = keys[first % keys.length] as string;
+    if (rest.length === 0 || first % 5 === 4) {
+      if (to === undefined && !Array.isArray(x)) delete copy[key];
+      else copy[key] = to;
+    } else {
+      copy[key] = mutate(copy[key], rest, to);
+    }
+    return back();
+  }
+  const nearlyGood = fc.tuple(fc.array(goodRoute, { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), value, fc.integer({ min: 30, max: 34 }))
+    .map(([routes, pick, to, many]) => {
+      const p = asJson({ state: { vifs: [{ ifname: "eth2", threshold: 4 }], routes } }) as { state: { routes: { oifs: unknown[] }[] } };
+      // Sometimes right at the 32-oif limit.
+      if ((pick[0] ?? 0) % 3 === 0) (p.state.routes[0] as { oifs: unknown[] }).oifs = Array.from({ length: many }, (_, i) => `e${i}`);
+      return mutate(p, pick, to);
+    });
+
+  void test("whatever the shortcut accepts, the schema accepts with the same output", () => {
+    let taken = 0;
+    let refused = 0;
+    fc.assert(fc.property(fc.oneof(payload, nearlyGood), (raw) => {
+      const p = asJson(raw);
+      const r = v.safeParse(ApplyIn, p);
+      if (!plainApply(p)) {
+        if (!r.success) refused++;
+        return;
+      }
+      taken++;
+      assert.ok(r.success, `shortcut accepted what the schema refuses: ${JSON.stringify(p)}`);
+      assert.deepEqual(r.output, p);
+    }), { seed: 0x5c4e, numRuns: 5000 });
+    assert.ok(taken > 150 && refused > 1000, `shortcut taken ${taken} times, both refused ${refused} times`);
+  });
+
+  void test("well-formed APPLY payloads take the shortcut", () => {
+    fc.assert(fc.property(fc.array(goodRoute, { maxLength: 20 }), (routes) => {
+      assert.equal(plainApply(asJson({ state: { vifs: [{ ifname: "eth2", threshold: 4, pinned: true, vifi: 0, ifindex: 5, pkts_in: 0 }], routes } })), true);
+    }), { seed: 7, numRuns: 300 });
   });
 });
