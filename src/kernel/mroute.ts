@@ -119,7 +119,9 @@ export class MrouteSocket implements KernelPort {
 export class SystemLinks implements LinkResolver {
   private readonly nameBuf = Buffer.alloc(16);
   indexOf(ifname: string): number | undefined {
-    if (ifname.length === 0 || ifname.length > 15) return undefined;
+    // IFNAMSIZ counts bytes (UTF-8, as the kernel stores a name), with the NUL: at most 15.
+    const bytes = Buffer.byteLength(ifname);
+    if (bytes === 0 || bytes > 15) return undefined;
     const idx = sys.ifNameToIndex(ifname);
     return idx === 0 ? undefined : idx;
   }
@@ -127,6 +129,6 @@ export class SystemLinks implements LinkResolver {
     this.nameBuf.fill(0);
     if (sys.ifIndexToName(ifindex, this.nameBuf) === null) return undefined;
     const end = this.nameBuf.indexOf(0);
-    return this.nameBuf.toString("latin1", 0, end < 0 ? 16 : end);
+    return this.nameBuf.toString("utf8", 0, end < 0 ? 16 : end);
   }
 }

@@ -8,8 +8,14 @@ import { readFileSync } from "node:fs";
 import { COMMANDS } from "../../src/cli/grammar.js";
 import * as configModule from "../../src/daemon/config.js";
 import { ConfigError, DEFAULTS, parseConfig } from "../../src/daemon/config.js";
-import { ERROR_CODES } from "../../src/errors/codes.js";
+import { checkRoute } from "../../src/diagnostics/checks.js";
+import { Engine } from "../../src/engine/engine.js";
+import { ERROR_CODES, MfcError } from "../../src/errors/codes.js";
 import { ACTIONS } from "../../src/protocol/messages.js";
+import { parseOp } from "../../src/protocol/schema.js";
+import { renderRoute } from "../../src/view/render.js";
+import { FakeKernel, FakeLinks } from "../support/fake_kernel.js";
+import { MemoryStore } from "../support/memory_store.js";
 
 const read = (rel: string): string => readFileSync(new URL(`../../${rel}`, import.meta.url), "utf8");
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -123,4 +129,55 @@ void describe("docs/protocol.md", () => {
       assert.ok(new RegExp(`^#{2,4}\\s+.*\`${action}\``, "m").test(doc), `docs/protocol.md has no heading for \`${action}\``);
     });
   }
+});
+
+/** What the docs say happens, done: the documented behaviour, not only the names. */
+void describe("documented behaviour", () => {
+  /** The code a request gets from an engine with route (*, 239.1.1.1) eth0 -> eth1 and a pinned eth2. */
+  async function codeOf(action: string, payload: unknown): Promise<string> {
+    const links = new FakeLinks(["eth0", "eth1", "eth2", "eth3"]);
+    const engine = new Engine(new FakeKernel(links), links, new MemoryStore());
+    await engine.transact([
+      parseOp("ADD_MFC", { group: "239.1.1.1", iif: "eth0", oifs: [{ ifname: "eth1", ttl: 1 }] }),
+      parseOp("ADD_VIF", { ifname: "eth2", threshold: 1 }),
+    ], false);
+    try {
+      await engine.transact([parseOp(action, payload)], false);
+      return "ok";
+    } catch (err) {
+      assert.ok(err instanceof MfcError, String(err));
+      return err.code;
+    }
+  }
+  const section = (doc: string, heading: string): string => doc.split(/^## /m).find((s) => s.startsWith(`${heading}\n`)) ?? "";
+
+  void test("error-codes.md: vif del of an automatic VIF is E_VIF_IN_USE, of an unnamed interface E_VIF_NOT_FOUND", async () => {
+    const doc = read("docs/error-codes.md");
+    assert.equal(await codeOf("DEL_VIF", { ifname: "eth1" }), "E_VIF_IN_USE", "eth1 has an automatic VIF");
+    assert.match(section(doc, "E_VIF_IN_USE"), /automatic VIF/);
+    assert.equal(await codeOf("DEL_VIF", { ifname: "eth3" }), "E_VIF_NOT_FOUND");
+    assert.match(section(doc, "E_VIF_NOT_FOUND"), /no\s+route names it/);
+    assert.equal(await codeOf("DEL_VIF", { ifname: "eth2" }), "ok", "a pinned VIF no route uses");
+  });
+
+  void test("operations.md: the route lines of 'Pending routes' are what show prints", () => {
+    const doc = read("docs/operations.md");
+    const route = { source: "10.0.0.1", group: "239.1.1.1", iif: "eth0", oifs: [{ ifname: "eth1", ttl: 1 }, { ifname: "eth2", ttl: 1 }], packets: 0, bytes: 0, wrong_if: 0 };
+    const lines = [
+      renderRoute({ ...route, source: "10.0.0.9", group: "239.3.3.3", oifs: [{ ifname: "eth1", ttl: 1 }], state: "pending", reason: "interface 'eth1' missing" }),
+      renderRoute({ ...route, state: "installed", reason: "interface 'eth1' missing" }),
+      renderRoute({ ...route, source: "10.0.0.7", group: "239.4.4.4", iif: "eth5", oifs: [{ ifname: "eth1", ttl: 1 }], state: "pending", reason: "interface 'eth5': kernel refused VIF: EADDRNOTAVAIL" }),
+    ];
+    for (const line of lines) assert.ok(doc.split("\n").includes(line), `docs/operations.md lacks the line show prints:\n${line}`);
+  });
+
+  void test("operations.md: the rp_filter key of a dotted interface name is the one mfc check prints", () => {
+    const doc = read("docs/operations.md");
+    const up = { exists: true, up: true, running: true, multicast: true, rpFilter: 1 };
+    const [finding] = checkRoute({ source: null, group: "239.1.1.1", iif: "eth0.100", oifs: [{ ifname: "eth1", ttl: 1 }] },
+      { interfaces: new Map([["eth0.100", up], ["eth1", { ...up, rpFilter: 0 }]]), vifsInUse: 2, unrouted: [] });
+    const key = /net\.ipv4\.conf\.\S+?\.rp_filter/.exec(finding?.fix ?? "")?.[0];
+    assert.equal(key, "net.ipv4.conf.eth0/100.rp_filter");
+    assert.ok(doc.includes(`\`${key}\``), `docs/operations.md does not show ${key}`);
+  });
 });
