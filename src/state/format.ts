@@ -14,17 +14,35 @@ import { emptyConfig, routeKey, type Config, type MapConfig, type Oif, type Pinn
 export const STATE_FORMAT = "mfc_daemon-state";
 export const STATE_VERSION = 1;
 
-class FormatError extends Error {}
+/**
+ * `where` is the field's path relative to the object being checked ("" = that object); callers
+ * add their prefix only when something failed (nested()): building a path string for every field
+ * of a 100 000-route restore cost more than the checks.
+ */
+class FormatError extends Error {
+  constructor(readonly where: string, readonly problem: string) {
+    super(where === "" ? problem : `${where} ${problem}`);
+  }
+}
 
 function fail(where: string, problem: string): never {
-  throw new FormatError(`${where} ${problem}`);
+  throw new FormatError(where, problem);
 }
+
+/** The same error, seen from one level up: `prefix` goes in front of its path. */
+function nested(err: unknown, prefix: string): unknown {
+  if (!(err instanceof FormatError)) return err;
+  const sep = err.where === "" || err.where.startsWith("[") ? "" : ".";
+  return new FormatError(`${prefix}${sep}${err.where}`, err.problem);
+}
+
+const field = (where: string, key: string): string => (where === "" ? key : `${where}.${key}`);
 
 function object(x: unknown, where: string, keys: readonly string[], optional: readonly string[] = []): Record<string, unknown> {
   if (typeof x !== "object" || x === null || Array.isArray(x)) fail(where, "is not an object");
   const o = x as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!keys.includes(k) && !optional.includes(k)) fail(`${where}.${k}`, "is not a known field");
-  for (const k of keys) if (!Object.hasOwn(o, k)) fail(`${where}.${k}`, "is missing");
+  for (const k of Object.keys(o)) if (!keys.includes(k) && !optional.includes(k)) fail(field(where, k), "is not a known field");
+  for (const k of keys) if (!Object.hasOwn(o, k)) fail(field(where, k), "is missing");
   return o;
 }
 
@@ -51,38 +69,57 @@ function address(x: unknown, where: string, check: (s: string, field: string) =>
   try {
     return check(x, where);
   } catch (err) {
-    if (err instanceof MfcError) throw new FormatError(err.message.replace(/^Validation failed: /, ""));
+    // model/ipv4.ts says "<field> '<value>' is not ...": keep the problem, the path is ours.
+    if (err instanceof MfcError) fail(where, err.message.replace(/^Validation failed: /, "").slice(where.length + 1));
     throw err;
   }
 }
 
 const ROUTE_KEYS = ["source", "group", "iif", "oifs"] as const;
+const OIF_KEYS = ["ifname", "ttl"] as const;
 
-function storedRoute(x: unknown, where: string): Route {
-  const o = object(x, where, ROUTE_KEYS);
-  const source = o.source === null ? null : address(o.source, `${where}.source`, checkSource);
-  const group = address(o.group, `${where}.group`, checkGroup);
-  const iif = ifName(o.iif, `${where}.iif`);
-  const list = array(o.oifs, `${where}.oifs`);
-  if (list.length < 1 || list.length > 32) fail(`${where}.oifs`, "must list 1-32 interfaces");
+function storedRoute(x: unknown): Route {
+  const o = object(x, "", ROUTE_KEYS);
+  const source = o.source === null ? null : address(o.source, "source", checkSource);
+  const group = address(o.group, "group", checkGroup);
+  const iif = ifName(o.iif, "iif");
+  const list = array(o.oifs, "oifs");
+  if (list.length < 1 || list.length > 32) fail("oifs", "must list 1-32 interfaces");
   const seen = new Set<string>();
-  list.forEach((y, i) => {
-    const oo = object(y, `${where}.oifs[${i}]`, ["ifname", "ttl"]);
-    const name = ifName(oo.ifname, `${where}.oifs[${i}].ifname`);
-    if (name === iif) fail(`${where}.oifs[${i}]`, "is the route's iif");
-    // The same rule as for clients (engine/operations.ts): one TTL per interface.
-    if (seen.has(name)) fail(`${where}.oifs[${i}]`, `lists '${name}' twice`);
-    seen.add(name);
-    ttl(oo.ttl, `${where}.oifs[${i}].ttl`);
-  });
+  for (let i = 0; i < list.length; i++) {
+    try {
+      const oo = object(list[i], "", OIF_KEYS);
+      const name = ifName(oo.ifname, "ifname");
+      if (name === iif) fail("", "is the route's iif");
+      // The same rule as for clients (engine/operations.ts): one TTL per interface.
+      if (seen.has(name)) fail("", `lists '${name}' twice`);
+      seen.add(name);
+      ttl(oo.ttl, "ttl");
+    } catch (err) {
+      throw nested(err, `oifs[${i}]`);
+    }
+  }
   // Checked field by field above, so the parsed objects are kept as they are: a 100 000-route
   // restore would otherwise hold two copies of every route at its peak.
   return { source, group, iif, oifs: list as Oif[] };
 }
 
-function storedVif(x: unknown, where: string): PinnedVif {
-  const o = object(x, where, ["ifname", "threshold"]);
-  return { ifname: ifName(o.ifname, `${where}.ifname`), threshold: ttl(o.threshold, `${where}.threshold`) };
+function storedVif(x: unknown): PinnedVif {
+  const o = object(x, "", ["ifname", "threshold"]);
+  return { ifname: ifName(o.ifname, "ifname"), threshold: ttl(o.threshold, "threshold") };
+}
+
+/** Checks each element of a list; an error names the element (`prefix[i]...`). */
+function each<T>(list: unknown[], prefix: string, check: (x: unknown) => T, use: (item: T, i: number) => void): void {
+  for (let i = 0; i < list.length; i++) {
+    let item: T;
+    try {
+      item = check(list[i]);
+    } catch (err) {
+      throw nested(err, `${prefix}[${i}]`);
+    }
+    use(item, i);
+  }
 }
 
 function seqOf(x: unknown, where: string, min: number): number {
@@ -105,13 +142,11 @@ export function configFromJson(json: unknown): { config: MapConfig; seq: number 
   if (snap.version !== STATE_VERSION) fail("state.version", `${JSON.stringify(snap.version)} is not supported (this daemon reads ${STATE_VERSION})`);
   const seq = snap.seq === undefined ? 0 : seqOf(snap.seq, "state.seq", 0);
   const config = emptyConfig();
-  array(snap.vifs, "state.vifs").forEach((x, i) => {
-    const vif = storedVif(x, `state.vifs[${i}]`);
+  each(array(snap.vifs, "state.vifs"), "state.vifs", storedVif, (vif, i) => {
     if (config.vifs.has(vif.ifname)) fail(`state.vifs[${i}]`, `lists VIF '${vif.ifname}' twice`);
     config.vifs.set(vif.ifname, vif);
   });
-  array(snap.routes, "state.routes").forEach((x, i) => {
-    const route = storedRoute(x, `state.routes[${i}]`);
+  each(array(snap.routes, "state.routes"), "state.routes", storedRoute, (route, i) => {
     const key = routeKey(route.source, route.group);
     if (config.routes.has(key)) fail(`state.routes[${i}]`, `lists route ${key} twice`);
     config.routes.set(key, route);
@@ -152,14 +187,17 @@ export function journalRecord(seq: number, config: Config, delta: Delta): Journa
 export function parseRecord(json: unknown): JournalRecord {
   const rec = object(json, "record", ["seq", "set", "del", "vifs_set", "vifs_del"]);
   const seq = seqOf(rec.seq, "record.seq", 1);
-  const set = array(rec.set, "record.set").map((x, i) => storedRoute(x, `record.set[${i}]`));
-  const del = array(rec.del, "record.del").map((x, i) => {
-    const k = object(x, `record.del[${i}]`, ["source", "group"]);
-    const source = k.source === null ? null : address(k.source, `record.del[${i}].source`, checkSource);
-    return { source, group: address(k.group, `record.del[${i}].group`, checkGroup) };
-  });
-  const vifsSet = array(rec.vifs_set, "record.vifs_set").map((x, i) => storedVif(x, `record.vifs_set[${i}]`));
-  const vifsDel = array(rec.vifs_del, "record.vifs_del").map((x, i) => ifName(x, `record.vifs_del[${i}]`));
+  const set: Route[] = [];
+  each(array(rec.set, "record.set"), "record.set", storedRoute, (r) => set.push(r));
+  const del: { source: string | null; group: string }[] = [];
+  each(array(rec.del, "record.del"), "record.del", (x) => {
+    const k = object(x, "", ["source", "group"]);
+    return { source: k.source === null ? null : address(k.source, "source", checkSource), group: address(k.group, "group", checkGroup) };
+  }, (k) => del.push(k));
+  const vifsSet: PinnedVif[] = [];
+  each(array(rec.vifs_set, "record.vifs_set"), "record.vifs_set", storedVif, (x) => vifsSet.push(x));
+  const vifsDel: string[] = [];
+  each(array(rec.vifs_del, "record.vifs_del"), "record.vifs_del", (x) => ifName(x, ""), (x) => vifsDel.push(x));
   const keys = new Set<string>();
   for (const r of [...set, ...del]) {
     const key = routeKey(r.source, r.group);
