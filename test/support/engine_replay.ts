@@ -18,7 +18,7 @@ import { Engine, type TxResult } from "../../src/engine/engine.js";
 import type { Image } from "../../src/engine/image.js";
 import { MfcError } from "../../src/errors/codes.js";
 import { KernelError, errnoOf } from "../../src/kernel/errors.js";
-import { FakeKernel, FakeLinks, type FakeFault } from "../../src/kernel/fake.js";
+import { FakeKernel, FakeLinks, type FakeFault } from "./fake_kernel.js";
 import { MrouteSocket, SystemLinks } from "../../src/kernel/mroute.js";
 import type { KernelPort, LinkResolver, MfcEntry, SgCounters, VifCounters, VifSpec } from "../../src/kernel/port.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";

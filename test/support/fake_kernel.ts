@@ -3,8 +3,8 @@
  * `failAt(k)` makes the k-th mutating call (1-based, counted from the last `resetCalls`) fail.
  * Tests run the same scenarios against the real kernel so this fake stays honest.
  */
-import { KernelError, errnoOf } from "./errors.js";
-import { MAXVIFS, type KernelPort, type LinkResolver, type MfcEntry, type SgCounters, type VifCounters, type VifSpec } from "./port.js";
+import { KernelError, errnoOf } from "../../src/kernel/errors.js";
+import { MAXVIFS, type KernelPort, type LinkResolver, type MfcEntry, type SgCounters, type VifCounters, type VifSpec } from "../../src/kernel/port.js";
 
 export interface FakeFault {
   /** 1-based index of the mutating call that fails. */

@@ -4,7 +4,7 @@
  */
 import { Engine } from "../../src/engine/engine.js";
 import { MfcError } from "../../src/errors/codes.js";
-import { FakeKernel, FakeLinks } from "../../src/kernel/fake.js";
+import { FakeKernel, FakeLinks } from "./fake_kernel.js";
 import type { Config } from "../../src/model/types.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
 import type { StateFs } from "../../src/state/fs_port.js";

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { Engine, type Snapshot, type TxResult } from "../../src/engine/engine.js";
 import type { Image } from "../../src/engine/image.js";
 import { MfcError } from "../../src/errors/codes.js";
-import { FakeKernel, FakeLinks } from "../../src/kernel/fake.js";
+import { FakeKernel, FakeLinks } from "../support/fake_kernel.js";
 import type { Config } from "../../src/model/types.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
 import { MemoryStore, configText } from "../support/memory_store.js";

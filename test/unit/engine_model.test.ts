@@ -27,7 +27,7 @@ import { Engine } from "../../src/engine/engine.js";
 import type { Image } from "../../src/engine/image.js";
 import { MfcError } from "../../src/errors/codes.js";
 import { pendingReason } from "../../src/engine/realize.js";
-import { FakeKernel, FakeLinks } from "../../src/kernel/fake.js";
+import { FakeKernel, FakeLinks } from "../support/fake_kernel.js";
 import { configToJson } from "../../src/state/format.js";
 import { FileStateStore } from "../../src/state/store.js";
 import type { Config, PinnedVif, Route } from "../../src/model/types.js";

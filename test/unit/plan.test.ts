@@ -9,7 +9,7 @@ import { applySteps, undoSteps } from "../../src/engine/apply.js";
 import { emptyImage, type Image } from "../../src/engine/image.js";
 import { describeStep, inverse, planSteps, type Step } from "../../src/engine/plan.js";
 import { admitInterfaces, pendingReason, realize } from "../../src/engine/realize.js";
-import { FakeKernel, FakeLinks } from "../../src/kernel/fake.js";
+import { FakeKernel, FakeLinks } from "../support/fake_kernel.js";
 import { MAXVIFS } from "../../src/kernel/port.js";
 import { emptyConfig, routeKey, type Config, type Route } from "../../src/model/types.js";
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import type { Image, MfcImage, VifImage } from "../../src/engine/image.js";
 import { emptyImage } from "../../src/engine/image.js";
 import { realize } from "../../src/engine/realize.js";
-import { FakeLinks } from "../../src/kernel/fake.js";
+import { FakeLinks } from "../support/fake_kernel.js";
 import type { SgCounters, VifCounters } from "../../src/kernel/port.js";
 import { emptyConfig, routeKey, type Config, type Route } from "../../src/model/types.js";
 import { buildShowView, type CounterSource, type RouteView, type VifView } from "../../src/view/model.js";
