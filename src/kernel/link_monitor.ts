@@ -3,12 +3,13 @@
  * koffi.node.poll. Only this folder may import koffi.
  */
 import koffi from "koffi";
-import { AF_NETLINK, AF_UNSPEC, IFF_UP, MSG_TRUNC, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./abi.js";
+import { AF_NETLINK, AF_UNSPEC, MSG_TRUNC, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
 import { NLMSG_HDRLEN, NLMSG_OVERRUN, align4, findStringAttr } from "./netlink.js";
 import { lastErrno, sys } from "./libc.js";
 
-export type LinkEvent = { kind: "new" | "del"; ifindex: number; ifname: string; up: boolean };
+/** What changed. The daemon reconciles on any event (it does not look inside); tests check it. */
+export type LinkEvent = { kind: "new" | "del"; ifname: string };
 export interface LinkMonitor { close(): void }
 
 const RTMGRP_LINK = 1;
@@ -46,9 +47,7 @@ function parseLinkMessages(buf: Buffer, n: number, onEvent: (e: LinkEvent) => vo
       if (buf.readUInt8(ifi) === AF_UNSPEC) {
         onEvent({
           kind: type === RTM_NEWLINK ? "new" : "del",
-          ifindex: buf.readInt32LE(ifi + 4),
           ifname: findStringAttr(buf, ifi + IFINFOMSG_LEN, off + len, IFLA_IFNAME), // rtnl_fill_ifinfo always adds it
-          up: (buf.readUInt32LE(ifi + 8) & IFF_UP) !== 0,
         });
       }
     }

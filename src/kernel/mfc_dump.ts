@@ -1,7 +1,8 @@
 /**
- * Counters of every MFC entry of one IPMR table in a single rtnetlink dump (RTM_GETROUTE,
- * family RTNL_FAMILY_IPMR), instead of one SIOCGETSGCNT ioctl per route. Only this folder may
- * import koffi; this module reaches it through libc.ts.
+ * The unresolved flows of one IPMR table (multicast arriving that matches no MFC entry, which the
+ * kernel queues ~10 s), from one rtnetlink dump (RTM_GETROUTE, family RTNL_FAMILY_IPMR): what
+ * `mfc check` reports as UNROUTED_TRAFFIC. Counters come from SIOCGETSGCNT (mroute.ts), which is
+ * faster (below). Only this folder may import koffi; this module reaches it through libc.ts.
  *
  * What the kernel sends (net/ipv4/ipmr.c ipmr_fill_mroute + ipmr_base.c mr_fill_mroute), one
  * RTM_NEWROUTE per entry, NLM_F_MULTI, then NLMSG_DONE:
@@ -15,23 +16,17 @@
  *   RTA_TABLE/RTA_SRC/RTA_DST and rtm_flags RTNH_F_UNRESOLVED.
  *
  * Table selection: with NETLINK_GET_STRICT_CHK the kernel validates the request and dumps only
- * the table named by RTA_TABLE (ENOENT when no such table exists: we return an empty map).
+ * the table named by RTA_TABLE (ENOENT when no such table exists: it has no flows).
  * Without strict checking (kernels < 4.20) it ignores the request body and dumps every table;
  * we filter on RTA_TABLE in both cases. iproute2's `ip mroute show table N` does the latter: it
  * sends a bare dump request and filters in user space. Errors (EINVAL, ENOENT) arrive as an
  * NLMSG_DONE whose payload is -errno, followed by the extended-ack message.
  *
- * Cost (kernel 6.18, 2 cores, medians; one entry = 112 bytes, ~289 per 32 KiB datagram — the
- * kernel caps a dump skb at 32 KiB whatever the receive buffer):
- *     entries          1 000   10 000   20 000   50 000   100 000
- *     kernel only       0.45      5.2       14       54       178 ms
- *     dumpMfcStats      1.1      11.7       29       92       305 ms
- *     SIOCGETSGCNT loop 1.1      11.1       23       60       119 ms
- * The dump is SUPERLINEAR: mr_table_dump() resumes each datagram by walking the entry list from
- * its head past the entries already sent, so datagram k costs O(k) (measured: ~170 µs for the
- * first datagrams of a 100 000-entry dump, ~1 ms for the last; 200 000 entries took ~2 s).
- * Building the Map (string keys, one object per entry) costs about as much as the ioctls.
- * So this is no faster than the per-entry ioctl at any size, and much slower above ~20 000.
+ * Cost: the dump walks every entry of the table (one RTM_NEWROUTE of ~112 bytes each, ~289 per
+ * 32 KiB datagram) and is superlinear (mr_table_dump() resumes each datagram by walking the entry
+ * list from its head). Measured on kernel 6.18, 2 cores: 178 ms in the kernel alone at 100 000
+ * entries, ~2 s at 200 000, against 119 ms for one SIOCGETSGCNT per entry at 100 000. So `show`
+ * reads counters with the ioctls, and the dump runs only for a full `mfc check`.
  * Like any netlink dump, an entry added or deleted by another process between two datagrams can
  * make the kernel skip or repeat one (ipmr sets no NLM_F_DUMP_INTR).
  */
@@ -42,8 +37,6 @@ import {
 import { KernelError, errnoOf } from "./errors.js";
 import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, align4, findStringAttr, forEachAttr } from "./netlink.js";
 import { lastErrno, sys } from "./libc.js";
-
-export interface MfcStats { packets: number; bytes: number; wrongIf: number }
 
 const EINTR = errnoOf("EINTR");
 const ENOENT = errnoOf("ENOENT");
@@ -75,9 +68,8 @@ const RECV_BUF_SIZE = 1 << 20;
 let recvBuf: Buffer | undefined;
 let seqCounter = 0;
 
-/** What a dump saw besides the counters: used by tests and diagnostics. */
+/** What a dump saw. */
 export interface MfcDumpResult {
-  stats: Map<string, MfcStats>;
   /** Unresolved entries of the table (not in `stats`), as "origin,group" keys where the kernel
    *  gave both: flows that are arriving but match no MFC entry (kept ~10 s by the kernel). */
   unresolved: string[];
@@ -88,23 +80,13 @@ export interface MfcDumpResult {
 }
 
 /**
- * One synchronous rtnetlink dump of the IPMR table `table` (RT_TABLE_DEFAULT 253 when undefined):
- * key "origin,group" (dotted quads, origin "0.0.0.0" for (*,G)) -> counters.
- *
- * Contains every resolved entry — exactly the entries SIOCGETSGCNT answers for, including those
- * whose input VIF's device is gone. Unresolved entries (flows queued for an upcall; they have no
- * counters and SIOCGETSGCNT does not see them) are skipped. Table 0 means 253, as for MRT_TABLE.
- * If several entries share one (origin, group) — MRT_ADD_MFC_PROXY entries with different
- * parents — their counters are summed. A table that does not exist gives an empty map.
- * Throws KernelError when a system call fails, the kernel reports an error, or a receive waits
- * more than 2 s (SO_RCVTIMEO; the kernel normally answers at once). Blocks the caller throughout.
+ * One synchronous rtnetlink dump of the IPMR table `table` (RT_TABLE_DEFAULT 253 when undefined;
+ * 0 means 253, as for MRT_TABLE): its unresolved flows as "origin,group" keys (resolved entries
+ * are skipped). A table that does not exist has none. Throws KernelError when a system call
+ * fails, the kernel reports an error, or a receive waits more than 2 s (SO_RCVTIMEO; the kernel
+ * normally answers at once). Blocks the caller throughout. `strict: false` skips
+ * NETLINK_GET_STRICT_CHK (tests: the path of kernels older than 4.20, which dump every table).
  */
-export function dumpMfcStats(table?: number): Map<string, MfcStats> {
-  return dumpMfc(table).stats;
-}
-
-/** dumpMfcStats with details. `strict: false` skips NETLINK_GET_STRICT_CHK (tests: the path of
- *  kernels older than 4.20, where the kernel dumps every table and we filter). */
 export function dumpMfc(table?: number, opts: { strict?: boolean } = {}): MfcDumpResult {
   const tableId = table === undefined || table === 0 ? RT_TABLE_DEFAULT : table;
   if (!Number.isInteger(tableId) || tableId < 0 || tableId > 0xffffffff) {
@@ -160,7 +142,7 @@ function dumpOn(fd: number, table: number, wantStrict: boolean): MfcDumpResult {
     if (errno !== EINTR) throw new KernelError("send(RTM_GETROUTE)", errno);
   }
 
-  const result: MfcDumpResult = { stats: new Map(), unresolved: [], otherTables: 0, strict };
+  const result: MfcDumpResult = { unresolved: [], otherTables: 0, strict };
   recvBuf ??= Buffer.allocUnsafe(RECV_BUF_SIZE);
   const buf = recvBuf;
   for (;;) {
@@ -214,7 +196,7 @@ function parseDatagram(buf: Buffer, n: number, seq: number, table: number, out: 
 /** A dump that ended in an error: ENOENT (strict mode, no such table) is an empty table. */
 function failed(buf: Buffer, off: number, len: number, errno: number, tlvAt: number, out: MfcDumpResult): true {
   if (errno === ENOENT) {
-    out.stats.clear();
+    out.unresolved.length = 0;
     return true;
   }
   const flags = buf.readUInt16LE(off + 6);
@@ -228,14 +210,14 @@ function parseRoute(buf: Buffer, off: number, end: number, table: number, out: M
   let msgTable = buf[rtm + 4] ?? 0; // rtm_table: only the low 8 bits of the id
   let src = -1;
   let dst = -1;
-  let stats = -1;
+  let stats = false;
   forEachAttr(buf, rtm + RTMSG_LEN, end, (type, at, stop) => {
     const payload = stop - at;
     switch (type) {
       case RTA_TABLE: if (payload >= 4) msgTable = buf.readUInt32LE(at); break;
       case RTA_SRC: if (payload >= 4) src = at; break;
       case RTA_DST: if (payload >= 4) dst = at; break;
-      case RTA_MFC_STATS: if (payload >= 24) stats = at; break;
+      case RTA_MFC_STATS: if (payload >= 24) stats = true; break;
     }
   });
   if (msgTable !== table) {
@@ -243,20 +225,8 @@ function parseRoute(buf: Buffer, off: number, end: number, table: number, out: M
     return;
   }
   // Older kernels did not set RTNH_F_UNRESOLVED; an entry without counters is unresolved too.
-  if (buf.readUInt32LE(rtm + 8) & RTNH_F_UNRESOLVED || stats < 0 || src < 0 || dst < 0) {
-    if (src >= 0 && dst >= 0) out.unresolved.push(keyOf(buf, src, dst));
-    return;
-  }
-  const key = keyOf(buf, src, dst);
-  const packets = u64(buf, stats);
-  const bytes = u64(buf, stats + 8);
-  const wrongIf = u64(buf, stats + 16);
-  const prev = out.stats.get(key);
-  if (prev === undefined) out.stats.set(key, { packets, bytes, wrongIf });
-  else {
-    prev.packets += packets;
-    prev.bytes += bytes;
-    prev.wrongIf += wrongIf;
+  if ((buf.readUInt32LE(rtm + 8) & RTNH_F_UNRESOLVED || !stats) && src >= 0 && dst >= 0) {
+    out.unresolved.push(keyOf(buf, src, dst));
   }
 }
 
@@ -274,9 +244,4 @@ function keyOf(buf: Buffer, src: number, dst: number): string {
     if (i !== 7) keyScratch[p++] = i === 3 ? 0x2c /* , */ : 0x2e /* . */;
   }
   return keyScratch.toString("latin1", 0, p);
-}
-
-/** A u64 as a number (exact below 2^53), without BigInt. */
-function u64(buf: Buffer, at: number): number {
-  return buf.readUInt32LE(at + 4) * 0x1_0000_0000 + buf.readUInt32LE(at);
 }

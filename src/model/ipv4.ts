@@ -35,10 +35,6 @@ function shown(text: string): string {
   return text.length > 40 ? `${text.slice(0, 40)}...` : text;
 }
 
-export function formatIpv4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
-}
-
 /** 224.0.0.0/4 minus 224.0.0.0/24, which the kernel never forwards (link-local). */
 export function checkGroup(text: string, field = "group"): string {
   const n = parseIpv4(text);

@@ -2,7 +2,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { MfcError } from "../../src/errors/codes.js";
-import { checkGroup, checkSource, formatIpv4, parseIpv4 } from "../../src/model/ipv4.js";
+import { checkGroup, checkSource, parseIpv4 } from "../../src/model/ipv4.js";
 
 function assertInvalidAddress(fn: () => unknown, mentions: string): void {
   assert.throws(fn, (err: unknown) => {
@@ -37,7 +37,6 @@ void describe("parseIpv4", () => {
   for (const [text, value] of accepted) {
     void test(`accepts ${text}`, () => {
       assert.equal(parseIpv4(text), value);
-      assert.equal(formatIpv4(value), text, "formatIpv4 is the inverse");
     });
   }
 });

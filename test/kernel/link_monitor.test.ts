@@ -81,32 +81,28 @@ void describe("openLinkMonitor (real rtnetlink in a netns)", () => {
     }
   });
 
-  void test("reports new, up and del of a link", async () => {
+  void test("reports new, a change (up) and del of a link, by name", async () => {
     ipn("link", "add", "mfclm0", "type", kind);
-    const created = await waitFor(event((e) => e.kind === "new" && e.ifname === "mfclm0"), "new mfclm0");
-    const ifindex = created.event?.ifindex ?? -1;
-    assert.ok(ifindex > 0);
-    assert.equal(created.event?.up, false);
+    await waitFor(event((e) => e.kind === "new" && e.ifname === "mfclm0"), "new mfclm0");
+    const before = msgs.length;
 
     ipn("link", "set", "mfclm0", "up");
-    await waitFor(event((e) => e.kind === "new" && e.ifindex === ifindex && e.up), "new mfclm0 up");
+    await waitFor((m) => msgs.indexOf(m) >= before && m.event?.kind === "new" && m.event.ifname === "mfclm0", "new mfclm0 (up)");
 
     ipn("link", "del", "mfclm0");
-    const deleted = await waitFor(event((e) => e.kind === "del" && e.ifindex === ifindex), "del mfclm0");
-    assert.equal(deleted.event?.ifname, "mfclm0");
+    await waitFor(event((e) => e.kind === "del" && e.ifname === "mfclm0"), "del mfclm0");
   });
 
   void test("ignores the AF_BRIDGE RTM_DELLINK sent when a port leaves a bridge", async () => {
     ipn("link", "add", "mfclmbr", "type", "bridge");
     ipn("link", "add", "mfclmv0", "type", "veth", "peer", "name", "mfclmv1");
-    const port = await waitFor(event((e) => e.kind === "new" && e.ifname === "mfclmv0"), "new mfclmv0");
+    await waitFor(event((e) => e.kind === "new" && e.ifname === "mfclmv0"), "new mfclmv0");
     ipn("link", "set", "mfclmv0", "master", "mfclmbr");
     ipn("link", "set", "mfclmv0", "nomaster"); // br_ifinfo_notify(RTM_DELLINK) with AF_BRIDGE
     // A later link's event proves the earlier messages have all been read.
     ipn("link", "add", "mfclm2", "type", kind);
     await waitFor(event((e) => e.kind === "new" && e.ifname === "mfclm2"), "new mfclm2");
-    const portIndex = port.event?.ifindex;
-    assert.ok(!msgs.some((m) => m.event?.kind === "del" && m.event.ifindex === portIndex), JSON.stringify(msgs));
+    assert.ok(!msgs.some((m) => m.event?.kind === "del" && m.event.ifname === "mfclmv0"), JSON.stringify(msgs));
   });
 
   void test("reports an overrun (ENOBUFS) and keeps delivering events afterwards", async () => {
