@@ -188,10 +188,12 @@ step "wrappers, config, unit, docs"
 mkdir -p "$STAGE/usr/local/sbin" "$STAGE/usr/local/bin"
 for pair in "usr/local/sbin/mfc_daemon:$DAEMON_ENTRY" "usr/local/bin/mfc:$CLI_ENTRY"; do
   dest=${pair%%:*} entry=${pair#*:}
+  # The daemon hands memory back with a full GC after large work (src/daemon/memory.ts).
+  flags=; [ "$entry" = "$DAEMON_ENTRY" ] && flags="--expose-gc "
   cat >"$STAGE/$dest" <<EOF
 #!/bin/sh
 # $(basename "$dest") $VERSION: runs mfc on the Node.js runtime the package ships ($NODE_VERSION).
-exec /usr/local/lib/mfc/node/bin/node /usr/local/lib/mfc/$entry "\$@"
+exec /usr/local/lib/mfc/node/bin/node $flags/usr/local/lib/mfc/$entry "\$@"
 EOF
   chmod 0755 "$STAGE/$dest"
 done

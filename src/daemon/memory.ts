@@ -2,20 +2,14 @@
  * After a large restore, V8 keeps the heap it grew for parsing the state file (measured: RSS
  * ~190 MB at 100 000 routes for ~35 MB of live data) until a full GC followed by an idle period
  * lets its memory reducer return pages; a daemon that then sits idle never gets there. One full
- * GC right after the restore does it. `gc` is only reachable with --expose-gc, which V8 lets us
- * turn on at run time; if that fails, nothing is lost but memory.
+ * GC right after the restore does it. `gc` exists only when Node was started with --expose-gc
+ * (every launcher of the daemon passes it: the packaged wrapper, the shebang, run-dev.sh, the
+ * tests); turning the flag on at run time is documented by Node as unsafe. Without it nothing is
+ * lost but memory.
  */
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
-
 export function releaseMemory(): void {
-  try {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as unknown;
-    if (typeof gc === "function") (gc as () => void)();
-  } catch {
-    // Not fatal: the memory is returned at the next full GC instead.
-  }
+  const gc = (globalThis as { gc?: unknown }).gc;
+  if (typeof gc === "function") (gc as () => void)();
 }
 
 /**

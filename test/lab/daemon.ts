@@ -78,7 +78,7 @@ export async function startDaemon(lab: Lab, opts: StartOptions = {}): Promise<Da
   const stateFile = join(dir, "state.json");
   const configPath = join(dir, "mfc_daemon.conf");
   writeFileSync(configPath, `[daemon]\nsocket_path = ${socket}\nstate_file = ${stateFile}\nsocket_group =\n${opts.extraConfig ?? ""}\n`);
-  const proc = lab.spawn(lab.ns.router, [...(opts.wrap ?? []), process.execPath, DAEMON_JS, "--config", configPath]);
+  const proc = lab.spawn(lab.ns.router, [...(opts.wrap ?? []), process.execPath, "--expose-gc", DAEMON_JS, "--config", configPath]);
   let stderr = "";
   proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   proc.stdout?.on("data", (d: Buffer) => (stderr += d.toString()));
