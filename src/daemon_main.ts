@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** mfc_daemon entrypoint: parse arguments, build MfcDaemon, run mainEntrypoint(). */
 import { parseArgs } from "node:util";
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type DaemonConfig } from "./daemon/config.js";
+import { ConfigError, DEFAULT_CONFIG_PATH, configProblem, loadConfig, tableProblem, type DaemonConfig } from "./daemon/config.js";
 import { MfcDaemon } from "./daemon/daemon.js";
 import { emptyConfig } from "./model/types.js";
 import { configToJson } from "./state/format.js";
@@ -14,7 +14,7 @@ Owns the kernel's IPv4 multicast routing table and serves the mfc CLI.
   -c, --config PATH      config file (default ${DEFAULT_CONFIG_PATH})
   -s, --socket PATH      override socket_path
       --state-file PATH  override state_file
-      --table N          override table (MRT_TABLE id)
+      --table N          override table (MRT_TABLE id, 0-999999999)
       --dump-state       print the durable state (snapshot + journal) as JSON and exit;
                          safe while a daemon runs; exit 1 if the state file is unusable
 `;
@@ -48,9 +48,13 @@ function main(argv: string[]): Promise<number> | number {
     if (args.socket) config.socketPath = args.socket;
     if (args["state-file"]) config.stateFile = args["state-file"];
     if (args.table !== undefined) {
-      if (!/^\d+$/.test(args.table)) throw new ConfigError(`--table must be an integer (got '${args.table}')`);
+      const problem = tableProblem(args.table);
+      if (problem) throw new ConfigError(`--table ${problem} (got '${args.table}')`);
       config.table = Number(args.table);
     }
+    // Again with the overrides in: --socket or --state-file may clash or be too long.
+    const problem = configProblem(config);
+    if (problem) throw new ConfigError(problem);
   } catch (err) {
     process.stderr.write(`mfc_daemon: ${(err as Error).message}\n`);
     return 2;

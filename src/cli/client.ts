@@ -1,11 +1,15 @@
 /** One request, one response over the daemon's Unix socket (NDJSON). */
 import { createConnection } from "node:net";
 import type { Response } from "../protocol/messages.js";
+import { socketProblem } from "./socket_check.js";
 
 export class UnreachableError extends Error {}
 
 /** Sends one request line (JSON without a newline) and resolves with the answer. */
 export function call(socketPath: string, line: string): Promise<Response> {
+  // Not a byte to a socket that may not be the daemon's (socket_check.ts).
+  const problem = socketProblem(socketPath);
+  if (problem !== undefined) return Promise.reject(new UnreachableError(`not sending to ${socketPath}: ${problem}`));
   return new Promise((resolve, reject) => {
     const sock = createConnection(socketPath);
     const chunks: Buffer[] = [];

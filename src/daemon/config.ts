@@ -3,7 +3,7 @@
  * here and unknown keys are refused, both reported with their line number.
  */
 import { readFileSync } from "node:fs";
-import { isAbsolute, resolve, dirname } from "node:path";
+import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { parse } from "ini";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../protocol/messages.js";
 
@@ -36,6 +36,52 @@ export const DEFAULTS: DaemonConfig = {
 
 export class ConfigError extends Error {}
 
+/**
+ * MRT_TABLE ids the kernel accepts: a u32, but ipmr_new_table() (net/ipv4/ipmr.c) refuses
+ * 1 000 000 000 and more with EINVAL ("pimreg%u" must fit IFNAMSIZ), except RT_TABLE_DEFAULT
+ * (253), which is below anyway.
+ */
+export const TABLE_MAX = 999_999_999;
+/** sun_path is 108 bytes including the terminating NUL; Node silently truncates a longer path. */
+export const SOCKET_PATH_MAX_BYTES = 107;
+
+/** Why `value` is not a table id the kernel accepts, or undefined with `value` valid. */
+export function tableProblem(value: string): string | undefined {
+  const range = `must be an integer 0-${TABLE_MAX} (the kernel refuses MRT_TABLE ids of 1000000000 and more)`;
+  if (!/^\d+$/.test(value)) return range;
+  return Number(value) > TABLE_MAX ? range : undefined;
+}
+
+/** Why `path` cannot be a Unix socket's path, or undefined. */
+export function socketPathProblem(path: string): string | undefined {
+  const bytes = Buffer.byteLength(path);
+  if (bytes > SOCKET_PATH_MAX_BYTES) {
+    return `socket_path ${path} is ${bytes} bytes long; a Unix socket path may have at most ${SOCKET_PATH_MAX_BYTES} (sun_path): choose a shorter one`;
+  }
+  return undefined;
+}
+
+/**
+ * Checks across keys, once every value (and every command-line override) is in: the socket must
+ * not take the name of a file the state store owns (the snapshot, its journal, its lock, its temp
+ * files): the daemon would find its own state where its socket goes and refuse to start, or a
+ * save would rename over the socket. Paths are compared as written (resolved, not through
+ * symlinks); an alias through a symlink is caught when the daemon finds a non-socket there.
+ */
+export function configProblem(c: DaemonConfig): string | undefined {
+  const socket = resolve(c.socketPath);
+  const state = resolve(c.stateFile);
+  const owned = [[state, "state_file"], [`${state}.journal`, "its journal"], [`${state}.lock`, "its lock file"]] as const;
+  for (const [file, what] of owned) {
+    if (socket === file) return `socket_path and state_file clash: ${c.socketPath} is ${what === "state_file" ? "the state file" : `${what} (${file})`}; give the socket its own path`;
+  }
+  const tmp = new RegExp(`^\\.${basename(state).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.\\d+\\.tmp$`);
+  if (dirname(socket) === dirname(state) && tmp.test(basename(socket))) {
+    return `socket_path ${c.socketPath} has the name of a temp file of state_file ${c.stateFile}; give the socket its own path`;
+  }
+  return socketPathProblem(c.socketPath);
+}
+
 type Setter = (c: DaemonConfig, value: string, base: string) => string | undefined;
 
 function path(key: "socketPath" | "stateFile"): Setter {
@@ -67,7 +113,10 @@ const KEYS: Record<string, Setter> = {
   },
   table: (c, value) => {
     if (value === "") { c.table = undefined; return undefined; }
-    return int(0, 0xffffffff, (cfg, n) => { cfg.table = n; })(c, value, "");
+    const problem = tableProblem(value);
+    if (problem) return problem;
+    c.table = Number(value);
+    return undefined;
   },
   max_request_bytes: int(1024, 1024 * 1024 * 1024, (c, n) => { c.maxRequestBytes = n; }),
   max_connections: int(1, 10_000, (c, n) => { c.maxConnections = n; }),
@@ -96,6 +145,12 @@ export function parseConfig(text: string, file: string): DaemonConfig {
       const problem = typeof raw === "string" ? setter(config, raw.trim(), base) : "must be a single value";
       if (problem) throw new ConfigError(`${file}:${lineOf(text, key)}: ${key} ${problem} (got ${JSON.stringify(raw)})`);
     }
+  }
+  const problem = configProblem(config);
+  if (problem) {
+    // Named at the line of whichever of the two keys comes last (the defaults have no line).
+    const line = Math.max(lineOf(text, "socket_path"), lineOf(text, "state_file"));
+    throw new ConfigError(line > 0 ? `${file}:${line}: ${problem}` : `${file}: ${problem}`);
   }
   return config;
 }

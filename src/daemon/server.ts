@@ -4,10 +4,12 @@
  * peer gets one line and is closed; an allowed one is served by a Connection (connection.ts),
  * with requests of all connections started fairly through one RunQueue.
  */
-import { chown, unlink } from "node:fs/promises";
-import { mkdirSync } from "node:fs";
+import { lchown, unlink } from "node:fs/promises";
+import { lstatSync, mkdirSync, type Stats } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
+import { socketPathProblem } from "./config.js";
+import { modeOf, UnsafePathError, walkPath, writableBy } from "./safe_path.js";
 import { peerCredentials, type PeerCred } from "../kernel/peercred.js";
 import type { Response } from "../protocol/messages.js";
 import { closeAfter, Connection } from "./connection.js";
@@ -27,6 +29,8 @@ export type LineHandler = (line: Buffer, peer: PeerCred) => Promise<Response>;
 
 export class ControlServer {
   private server: Server | undefined;
+  /** The socket file bind() created (socket_path with its symlinks resolved). */
+  private socketFile: string | undefined;
   /** Every open socket: its Connection once authorised, undefined while a refused one closes. */
   private readonly sockets = new Map<Socket, Connection | undefined>();
   /** Authorised connections open (at most max_connections), and refused ones still closing. */
@@ -37,8 +41,11 @@ export class ControlServer {
   constructor(private readonly opts: ServerOptions, private readonly handle: LineHandler) {}
 
   async listen(): Promise<void> {
+    const lengthProblem = socketPathProblem(this.opts.path);
+    if (lengthProblem) throw new Error(lengthProblem);
     mkdirSync(dirname(this.opts.path), { recursive: true, mode: 0o755 });
-    await this.removeStaleSocket();
+    const { real, entry } = this.checkSocketPath();
+    await this.removeStaleSocket(real, entry);
     // allowHalfOpen: a client may send its requests, shut down its side, and still read the answers.
     const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => this.accept(s));
     // Refused peers are counted apart (refuse()); this is only the bound on sockets of both kinds.
@@ -48,24 +55,72 @@ export class ControlServer {
     try {
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
-        server.listen(this.opts.path, () => { server.off("error", reject); resolve(); });
+        server.listen(real, () => { server.off("error", reject); resolve(); });
       });
     } finally {
       process.umask(old);
     }
-    if (this.opts.groupId !== undefined) await chown(this.opts.path, -1, this.opts.groupId);
+    this.socketFile = real;
     this.server = server;
+    // The group is set by name, after bind. fchown(2) on the fd would be the race-free way, but on
+    // a listening Unix socket it changes the socket inode, not the file bind() created, and Node
+    // has no fchownat. lchown is sound here: checkSocketPath() made sure that only root and this
+    // daemon's user can write to the socket's directory (and that nobody else can swap any
+    // directory on the way to it), so nobody can replace the name between bind and lchown; and
+    // lchown never follows a symlink, so even a replaced name could not redirect the chown.
+    if (this.opts.groupId !== undefined) await lchown(real, -1, this.opts.groupId);
   }
 
-  /** A socket file left by a crash is removed; one a live daemon answers on is not. */
-  private async removeStaleSocket(): Promise<void> {
+  /**
+   * socket_path must lead, through directories nobody else can change, to a directory that only
+   * root and this daemon's user can write to: anyone else who could write there could rename the
+   * socket away and put their own in its place (capturing every CLI request), or plant a symlink
+   * for the daemon to act on. A sticky world-writable directory (/tmp) is refused too: it still
+   * lets others create names. Returns the real path (no symlinks) and what is there now.
+   */
+  private checkSocketPath(): { real: string; entry: Stats | undefined } {
+    const path = this.opts.path;
+    const me = process.geteuid?.() ?? 0;
+    const trusted = (uid: number): boolean => uid === 0 || uid === me;
+    let walked;
+    try {
+      walked = walkPath(path, trusted, false);
+    } catch (err) {
+      if (err instanceof UnsafePathError) throw new Error(`socket_path ${path}: ${err.message}`, { cause: err });
+      throw err;
+    }
+    const { dir, dirStat, real, entry } = walked;
+    if (!trusted(dirStat.uid)) {
+      throw new Error(`socket directory ${dir} belongs to uid ${dirStat.uid}, not to root or this daemon's user (uid ${me}): chown it, or choose another socket_path`);
+    }
+    const by = writableBy(dirStat);
+    if (by !== undefined) {
+      throw new Error(`socket directory ${dir} is writable by ${by} (mode ${modeOf(dirStat)}): others could replace the socket or plant files there; run chmod go-w ${dir}, or choose another socket_path`);
+    }
+    // The real path is what bind() gets: it must fit sun_path too.
+    const realProblem = socketPathProblem(real);
+    if (realProblem) throw new Error(`${realProblem} (${path} resolves to ${real})`);
+    return { real, entry };
+  }
+
+  /**
+   * A socket file left by a crash is removed; one a live daemon answers on is not; anything else
+   * (a regular file such as a mistyped config path, a symlink, a directory) is left alone and
+   * the start refused.
+   */
+  private async removeStaleSocket(real: string, entry: Stats | undefined): Promise<void> {
+    if (!entry) return;
+    if (!entry.isSocket()) {
+      const kind = entry.isFile() ? "a regular file" : entry.isSymbolicLink() ? "a symbolic link" : entry.isDirectory() ? "a directory" : "not a socket";
+      throw new Error(`socket_path ${this.opts.path} exists and is ${kind}, not a socket: refusing to remove it (remove it yourself if it is not needed, or choose another socket_path)`);
+    }
     const alive = await new Promise<boolean>((resolve) => {
-      const c = createConnection(this.opts.path);
+      const c = createConnection(real);
       c.once("connect", () => { c.destroy(); resolve(true); });
       c.once("error", () => resolve(false));
     });
     if (alive) throw new Error(`another daemon is listening on ${this.opts.path}`);
-    await unlink(this.opts.path).catch((err: NodeJS.ErrnoException) => {
+    await unlink(real).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== "ENOENT") throw err;
     });
   }
@@ -139,6 +194,10 @@ export class ControlServer {
       else socket.destroy();
     }));
     await closed;
-    await unlink(this.opts.path).catch(() => undefined);
+    // Only our socket: if something else took the name meanwhile, it is not ours to remove.
+    const file = this.socketFile;
+    let isSocket = false;
+    try { isSocket = file !== undefined && lstatSync(file).isSocket(); } catch { /* already gone */ }
+    if (file && isSocket) await unlink(file).catch(() => undefined);
   }
 }

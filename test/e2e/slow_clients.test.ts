@@ -37,7 +37,7 @@ void describe("client_timeout_s = 1", () => {
     await d?.cleanup();
   });
 
-  void it("a silent connection and one stuck mid-line do not delay another client (< 1 s)", async () => {
+  void it("a silent connection and one stuck mid-line do not delay another client", async () => {
     const silent = await RawClient.connect(d.socket);
     const half = await RawClient.connect(d.socket);
     open.push(silent, half);
@@ -46,7 +46,9 @@ void describe("client_timeout_s = 1", () => {
     const { ms, res } = await timedPing(d.socket, "other");
     assert.equal(res?.id, "other", JSON.stringify(res));
     assert.equal(res?.status, "ok");
-    assert.ok(ms < 1_000, `answered after ${ms.toFixed(0)} ms`);
+    // Not delayed: answered while both are still connected. A daemon waiting on either of them
+    // would answer only once client_timeout_s had cut them off.
+    assert.equal(silent.closed || half.closed, false, `answered (after ${ms.toFixed(0)} ms) only once the slow clients were cut off`);
     assert.equal(silent.lines.length + half.lines.length, 0, "the slow clients got answers to nothing");
   });
 
@@ -58,13 +60,18 @@ void describe("client_timeout_s = 1", () => {
       s.once("error", reject);
     });
     greedy.on("error", () => undefined);
+    let greedyClosed = false;
+    greedy.once("close", () => { greedyClosed = true; });
     try {
       greedy.write('{"action":"STATUS"}\n'.repeat(20_000));
       await sleep(200);
       for (let i = 0; i < 3; i++) {
         const { ms, res } = await timedPing(d.socket, `meanwhile-${i}`);
         assert.equal(res?.id, `meanwhile-${i}`);
-        assert.ok(ms < 1_000, `answered after ${ms.toFixed(0)} ms while a client does not read`);
+        // Not delayed: the first is answered while the non-reader still holds its connection
+        // (client_timeout_s cuts it off a second after it stops reading; a daemon stuck on it
+        // would answer only then).
+        if (i === 0) assert.equal(greedyClosed, false, `answered (after ${ms.toFixed(0)} ms) only once the non-reading client was cut off`);
       }
     } finally {
       greedy.destroy();
@@ -76,8 +83,9 @@ void describe("client_timeout_s = 1", () => {
     const c = await RawClient.connect(d.socket);
     open.push(c);
     assert.ok(await c.waitClosed(5_000), "idle connection not closed within 5 s");
+    // Not before client_timeout_s (the contract); that it happens at all is waitClosed's.
     const ms = (c.closedAt ?? Date.now()) - t0;
-    assert.ok(ms >= 900 && ms < 3_000, `closed after ${ms} ms, want ~1000`);
+    assert.ok(ms >= 900, `closed after ${ms} ms, before client_timeout_s (1 s)`);
     assert.equal(c.lines.length, 0);
   });
 
@@ -88,7 +96,7 @@ void describe("client_timeout_s = 1", () => {
     await c.send('{"action":"FLUSH","payload":{');
     assert.ok(await c.waitClosed(5_000), "connection with a partial line not closed within 5 s");
     const ms = (c.closedAt ?? Date.now()) - t0;
-    assert.ok(ms >= 900 && ms < 3_000, `closed after ${ms} ms, want ~1000`);
+    assert.ok(ms >= 900, `closed after ${ms} ms, before client_timeout_s (1 s)`);
     assert.equal(c.lines.length, 0);
   });
 
@@ -142,9 +150,10 @@ void describe("client_timeout_s = 1", () => {
     } finally {
       s.destroy();
     }
+    // Served again once the flooder is gone (waitResponses gives up after 5 s: a wedged daemon).
     const { ms, res } = await timedPing(d.socket, "after-flood");
     assert.equal(res?.id, "after-flood");
-    assert.ok(ms < 1_000, `answered after ${ms.toFixed(0)} ms`);
+    t.diagnostic(`PING after the flood answered in ${ms.toFixed(0)} ms`);
   });
 
   void it("the daemon is still healthy", async () => {

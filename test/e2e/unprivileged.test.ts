@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
@@ -46,9 +46,16 @@ interface Unpriv {
 
 /** Starts dist/daemon_main.js in the router namespace as USER with exactly `caps` (setpriv names). */
 function spawnAs(lab: Lab, caps: string[], extraConfig = ""): Unpriv {
-  const dir = mkdtempSync(join(tmpdir(), "mfct-u-"));
-  created.dirs.push(dir);
-  allDirs.push(dir);
+  // As in the packages (/run root 0755 -> /run/mfc_daemon owned by the daemon's user): root hands
+  // the user a directory inside one only root can write to. The CLI trusts a socket owned by the
+  // directory's owner only then (src/cli/socket_check.ts); a user's own directory directly in /tmp
+  // could have been made by anyone.
+  const top = mkdtempSync(join(tmpdir(), "mfct-u-"));
+  created.dirs.push(top);
+  allDirs.push(top);
+  chmodSync(top, 0o755);
+  const dir = join(top, "run");
+  mkdirSync(dir);
   const socket = join(dir, "mfc.sock");
   const stateFile = join(dir, "state.json");
   const config = join(dir, "mfc_daemon.conf");

@@ -76,7 +76,8 @@ void describe("parseConfig", () => {
     assert.equal(c.socketGroup, "");
     assert.equal(c.table, undefined);
     assert.equal(parseConfig("[daemon]\ntable = 0\n", FILE).table, 0);
-    assert.equal(parseConfig("[daemon]\ntable = 4294967295\n", FILE).table, 0xffffffff);
+    // The kernel's MRT_TABLE limit (ipmr_new_table: >= 1e9 is EINVAL), not the u32's.
+    assert.equal(parseConfig("[daemon]\ntable = 999999999\n", FILE).table, 999_999_999);
   });
 
   void test("range limits are inclusive", () => {
@@ -131,6 +132,9 @@ void describe("parseConfig", () => {
     ["table", "-1", 3],
     ["table", "main", 3],
     ["table", "4294967296", 3],
+    ["table", "4294967295", 3],
+    ["table", "2147483648", 3],
+    ["table", "1000000000", 3],
     ["max_request_bytes", "1023", 3],
     ["max_request_bytes", "1073741825", 3],
     ["max_request_bytes", "64M", 3],
@@ -150,6 +154,21 @@ void describe("parseConfig", () => {
       assert.ok(err.message.includes(JSON.stringify(value)), `message should show the value: ${err.message}`);
     });
   }
+
+  void test("table's message names the range", () => {
+    configError("[daemon]\ntable = 1000000000\n", `${FILE}:2:`, "0-999999999");
+  });
+
+  void test("socket_path may not be the state file, its journal or its lock; nor longer than sun_path", () => {
+    configError("[daemon]\nstate_file = /var/lib/m/s.json\nsocket_path = /var/lib/m/s.json\n", `${FILE}:3:`, "clash", "the state file");
+    configError("[daemon]\nsocket_path = /var/lib/m/s.json.journal\nstate_file = /var/lib/m/s.json\n", `${FILE}:3:`, "clash", "journal");
+    configError("[daemon]\nsocket_path = /var/lib/m/s.json.lock\nstate_file = /var/lib/m/s.json\n", "clash", "lock");
+    configError("[daemon]\nsocket_path = /var/lib/m/.s.json.123.tmp\nstate_file = /var/lib/m/s.json\n", "temp file");
+    // Relative paths are resolved first: the same file spelled two ways.
+    configError("[daemon]\nsocket_path = ../mfc/state.json\nstate_file = state.json\n", "clash");
+    configError(`[daemon]\nsocket_path = /${"x".repeat(107)}\n`, `${FILE}:2:`, "108 bytes", "at most 107");
+    assert.equal(parseConfig(`[daemon]\nsocket_path = /${"x".repeat(106)}\n`, FILE).socketPath.length, 107);
+  });
 
   void test("a bare key (no '=') is refused as not a single value", () => {
     configError("[daemon]\ntable\n", `${FILE}:2:`, "table", "single value");
