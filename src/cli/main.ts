@@ -1,17 +1,16 @@
 #!/usr/bin/env node
 /** mfc: the operator's CLI. Exit 0 ok, 1 daemon refused/failed, 2 usage error, 3 daemon unreachable. */
+// Start-up is most of what a single `mfc add` costs (docs/performance.md, "The CLI's start-up"):
+// this file and what it imports statically are only what every command needs; printing answers,
+// error codes and the config file reader are loaded on first use (lazy.ts). Nothing here does work
+// at module load.
 import { existsSync, readFileSync } from "node:fs";
-import { DEFAULTS, DEFAULT_CONFIG_PATH, loadConfig } from "../daemon/config.js";
-import { ERROR_CODES, isErrorCode } from "../errors/codes.js";
 import type { Response } from "../protocol/messages.js";
-import {
-  renderCheck, renderFinding, renderShow, renderStats, renderStatus, renderTransaction, type ApplySummaryView, type FindingView,
-} from "../view/render.js";
-import { summarizeShow } from "../view/model.js";
+import type { ApplySummaryView, FindingView } from "../view/render.js";
 import { VERSION } from "../version.js";
-import { call, UnreachableError } from "./client.js";
 import { UsageError, helpText, parseBatchFile, parseCommand, type ParsedCommand } from "./grammar.js";
 import { parseGlobals, type Globals } from "./globals.js";
+import { loadConfigFile, loadOutput } from "./lazy.js";
 
 const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
@@ -20,8 +19,9 @@ function readInput(path: string): string {
 }
 
 /** --socket, else socket_path of --config (or of the default config file if it exists). */
-function socketPath(g: Globals): string {
+async function socketPath(g: Globals): Promise<string> {
   if (g.socket) return g.socket;
+  const { DEFAULTS, DEFAULT_CONFIG_PATH, loadConfig } = await loadConfigFile();
   const config = g.config ?? DEFAULT_CONFIG_PATH;
   if (g.config || existsSync(config)) return loadConfig(config).socketPath;
   return DEFAULTS.socketPath;
@@ -53,18 +53,25 @@ function buildRequest(cmd: ParsedCommand, g: Globals): { request: Record<string,
   return { request, line: JSON.stringify(request), batchLines };
 }
 
-function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Globals): void {
+async function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Globals): Promise<void> {
+  const warnings = (res.result.warnings ?? []) as FindingView[];
+  if (!cmd.summary && g.output === "json") {
+    printJson(cmd.action === "SHOW" ? res.result : res);
+    return;
+  }
+  // A change that is neither a dry run nor an apply prints nothing but its warnings (see
+  // renderTransaction): the common `mfc add` loads no rendering code at all.
+  const silent = !cmd.summary && warnings.length === 0 && !g.dryRun && !isSummary(res.result.routes) &&
+    cmd.action !== "SHOW" && cmd.action !== "CHECK" && cmd.action !== "STATUS";
+  if (silent) return;
+  const { renderCheck, renderFinding, renderShow, renderStats, renderStatus, renderTransaction, summarizeShow } = await loadOutput();
   if (cmd.summary) {
     const stats = summarizeShow(res.result);
     if (g.output === "json") printJson(stats);
     else process.stdout.write(renderStats(stats) + "\n");
     return;
   }
-  if (g.output === "json") {
-    printJson(cmd.action === "SHOW" ? res.result : res);
-    return;
-  }
-  for (const w of (res.result.warnings ?? []) as FindingView[]) process.stderr.write(`mfc: warning: ${renderFinding(w)}\n`);
+  for (const w of warnings) process.stderr.write(`mfc: warning: ${renderFinding(w)}\n`);
   let text: string | undefined;
   if (cmd.action === "SHOW") text = renderShow(res.result);
   else if (cmd.action === "CHECK") text = renderCheck(Number(res.result.routes_checked), (res.result.findings ?? []) as FindingView[]);
@@ -80,7 +87,8 @@ function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Gl
 function startProgress(request: Record<string, unknown>): () => void {
   const payload = request.payload as { operations?: unknown[]; state?: { routes?: unknown[] } } | undefined;
   const count = payload?.operations?.length ?? payload?.state?.routes?.length ?? 0;
-  if (!process.stderr.isTTY || count < 1000) return () => undefined;
+  // The count first: process.stderr is created on first access (a pipe: a whole net.Socket).
+  if (count < 1000 || !process.stderr.isTTY) return () => undefined;
   const started = Date.now();
   process.stderr.write(`mfc: ${String(request.action).toLowerCase()} of ${count} entries: validating, programming the kernel, saving...`);
   const timer = setInterval(() => process.stderr.write("."), 1000);
@@ -126,14 +134,17 @@ async function run(argv: string[]): Promise<number> {
     return usageError(g, err);
   }
   if (g.verbose) process.stderr.write(`> ${JSON.stringify(built.request)}\n`);
-  const progress = startProgress(built.request);
-  let res: Response;
   let socket: string;
   try {
-    socket = socketPath(g);
+    socket = await socketPath(g);
   } catch (err) {
     return usageError(g, err);
   }
+  const progress = startProgress(built.request);
+  // Here, not at the top: node:net (with all of node:stream) is the largest part of start-up and
+  // --version, help and usage errors do not need it. The bundle keeps client.ts inline, run on first use.
+  const { call, UnreachableError } = await import("./client.js");
+  let res: Response;
   try {
     res = await call(socket, built.line);
   } catch (err) {
@@ -147,13 +158,14 @@ async function run(argv: string[]): Promise<number> {
   progress();
   if (g.verbose) process.stderr.write(`< ${JSON.stringify(res)}\n`);
   if (res.status === "ok") {
-    printResult(cmd, res, g);
+    await printResult(cmd, res, g);
     return EXIT.ok;
   }
   if (g.output === "json") printJson(res);
   const op = res.details?.operation;
   const where = typeof op === "number" && built.batchLines?.[op] !== undefined ? `line ${built.batchLines[op]}: ` : "";
   process.stderr.write(`mfc: ${res.error_code}: ${where}${res.message}\n`);
+  const { ERROR_CODES, isErrorCode } = await loadOutput();
   return isErrorCode(res.error_code) ? ERROR_CODES[res.error_code].exit : EXIT.refused;
 }
 
