@@ -129,9 +129,11 @@ export class Connection {
     if (ev.kind === "too_large") {
       log(LOG.info, `closing connection from ${this.who}: request longer than max_request_bytes (${this.limits.maxRequestBytes})`);
       this.phase = "closing";
+      // The rest of the line is read and dropped (the splitter keeps nothing once overflowed) for
+      // at most CLOSE_GRACE_MS: a client still writing it then reads its answer instead of EPIPE.
       closeAfter(this.socket, JSON.stringify({
         status: "error", error_code: "E_TOO_LARGE", message: `Request line exceeds max_request_bytes (${this.limits.maxRequestBytes} bytes); closing.`,
-      }) + "\n");
+      }) + "\n", true);
       return;
     }
     const line = ev.line;
