@@ -272,7 +272,7 @@ void test("--dump-state into a pipe: the whole state arrives (process.exit must 
   // execFile reads stdout through a pipe, like `| jq` or a backup script.
   const { execFile } = await import("node:child_process");
   const out = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, [DAEMON_JS, "--config", join(dir, "d.conf"), "--dump-state"], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    execFile(process.execPath, [DAEMON_JS, "--config", join(dir, "d.conf"), "--dump-state"], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => (err ? reject(new Error(err.message)) : resolve(stdout)));
   });
   assert.ok(out.length > 1 << 20, `only ${out.length} bytes arrived`);
   assert.equal((JSON.parse(out) as { routes: unknown[] }).routes.length, 30_000);
