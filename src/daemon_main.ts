@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** mfc_daemon entrypoint: parse arguments, build MfcDaemon, run mainEntrypoint(). */
 import { parseArgs } from "node:util";
-import { ConfigError, DEFAULT_CONFIG_PATH, configProblem, loadConfig, tableProblem, type DaemonConfig } from "./daemon/config.js";
+import { ConfigError, DEFAULT_CONFIG_PATH, configProblem, loadConfig, tableProblem, type DaemonConfig } from "./config/config.js";
 import { MfcDaemon } from "./daemon/daemon.js";
 import { emptyConfig } from "./model/types.js";
 import { configToJson } from "./state/format.js";

@@ -2,4 +2,4 @@
  * The config file reader (ini and its checks), loaded lazily (lazy.ts) only when no --socket was
  * given. In the bundle it is dist/cli/mfc-config.cjs.
  */
-export { DEFAULTS, DEFAULT_CONFIG_PATH, loadConfig } from "../daemon/config.js";
+export { DEFAULTS, DEFAULT_CONFIG_PATH, loadConfig } from "../config/config.js";

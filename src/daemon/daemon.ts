@@ -12,7 +12,7 @@ import { sdNotify } from "../kernel/sdnotify.js";
 import { StateGuardError, StateLock, checkStateDir } from "../state/guard.js";
 import { FileStateStore, StateFileError } from "../state/store.js";
 import { VERSION } from "../version.js";
-import type { DaemonConfig } from "./config.js";
+import type { DaemonConfig } from "../config/config.js";
 import { gatherFacts } from "./facts.js";
 import { RequestHandler } from "./handlers.js";
 import { missingCaps } from "./capabilities.js";

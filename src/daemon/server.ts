@@ -8,7 +8,7 @@ import { lchown, unlink } from "node:fs/promises";
 import { lstatSync, mkdirSync, type Stats } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { socketPathProblem } from "./config.js";
+import { socketPathProblem } from "../config/config.js";
 import { modeOf, UnsafePathError, walkPath, writableBy } from "./safe_path.js";
 import { peerCredentials, type PeerCred } from "../kernel/peercred.js";
 import type { Response } from "../protocol/messages.js";

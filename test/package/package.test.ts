@@ -19,7 +19,7 @@ import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test, type TestContext } from "node:test";
-import { loadConfig } from "../../src/daemon/config.js";
+import { loadConfig } from "../../src/config/config.js";
 import { buildPackages, ensureTool, PACKAGING, packageVersion, ROOT, run, UNIT_NAME, type Built } from "./support.js";
 
 const MAX_EXPOSURE = 2.0;

@@ -1,10 +1,10 @@
-/** src/daemon/config.ts: the daemon's INI config, every value checked, errors by key and line. */
+/** src/config/config.ts: the daemon's INI config, every value checked, errors by key and line. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, DEFAULTS, loadConfig, parseConfig } from "../../src/daemon/config.js";
+import { CONFIG_KEYS, ConfigError, DEFAULTS, loadConfig, parseConfig } from "../../src/config/config.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../../src/protocol/messages.js";
 
 const FILE = "/etc/mfc/mfc_daemon.conf";
@@ -190,5 +190,30 @@ void describe("loadConfig", () => {
   });
   void test("a missing file is a ConfigError naming the file", () => {
     assert.throws(() => loadConfig("/nonexistent/mfc_daemon.conf"), (err: unknown) => err instanceof ConfigError && err.message.includes("/nonexistent/mfc_daemon.conf"));
+  });
+});
+
+void describe("module boundaries (issue 12, Structure)", () => {
+  const imports = (dir: string): { file: string; spec: string }[] => {
+    const root = new URL(`../../src/${dir}/`, import.meta.url);
+    return readdirSync(root).filter((f) => f.endsWith(".ts")).flatMap((file) =>
+      [...readFileSync(new URL(file, root), "utf8").matchAll(/^(?:import|export)\b[^;]*?from\s+"([^"]+)"|import\("([^"]+)"\)/gm)]
+        .map((m) => ({ file: `${dir}/${file}`, spec: (m[1] ?? m[2]) as string })));
+  };
+
+  void test("the config reader shared by CLI and daemon imports neither of them", () => {
+    for (const { file, spec } of imports("config")) assert.doesNotMatch(spec, /\/(cli|daemon)\//, `${file} imports ${spec}`);
+  });
+
+  void test("the CLI reads the config through src/config, not the daemon's modules", () => {
+    const all = imports("cli");
+    assert.ok(all.some((i) => i.spec === "../config/config.js"), "the CLI's config reader is src/config/config.ts");
+    assert.ok(!existsSync(new URL("../../src/daemon/config.ts", import.meta.url)), "src/daemon/config.ts moved to src/config/config.ts");
+    for (const { file, spec } of all) assert.doesNotMatch(spec, /daemon\/config|daemon\.js|daemon_main/, `${file} imports ${spec}`);
+  });
+
+  void test("CONFIG_KEYS is the table parseConfig reads: every key, every setting", () => {
+    const fields = Object.values(CONFIG_KEYS).map((k) => k.field).sort();
+    assert.deepEqual(fields, Object.keys(DEFAULTS).sort(), "one key per setting");
   });
 });

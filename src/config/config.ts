@@ -1,6 +1,8 @@
 /**
- * The daemon's INI config, section [daemon]. Values arrive as strings (ini@6); each is checked
- * here and unknown keys are refused, both reported with their line number.
+ * The daemon's INI config, section [daemon]: its keys, defaults and checks, and the reader. Shared:
+ * the daemon reads it at start, the CLI (lazily, src/cli/config_file.ts) for socket_path, so it
+ * imports nothing of either. Values arrive as strings (ini@6); each is checked here and unknown
+ * keys are refused, both reported with their line number.
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
@@ -84,44 +86,64 @@ export function configProblem(c: DaemonConfig): string | undefined {
 
 type Setter = (c: DaemonConfig, value: string, base: string) => string | undefined;
 
-function path(key: "socketPath" | "stateFile"): Setter {
-  return (c, value, base) => {
-    if (value === "") return "must not be empty";
-    // Relative paths are relative to the config file, so a checkout's config works from anywhere.
-    c[key] = isAbsolute(value) ? value : resolve(base, value);
-    return undefined;
+/** One key of [daemon]: the setting it sets, and how a value is checked and stored. */
+export interface ConfigKey {
+  field: keyof DaemonConfig;
+  /** Checks `value` (trimmed) and stores it in `c`; returns why it is wrong, or undefined. */
+  set: Setter;
+}
+
+function path(field: "socketPath" | "stateFile"): ConfigKey {
+  return {
+    field,
+    set: (c, value, base) => {
+      if (value === "") return "must not be empty";
+      // Relative paths are relative to the config file, so a checkout's config works from anywhere.
+      c[field] = isAbsolute(value) ? value : resolve(base, value);
+      return undefined;
+    },
   };
 }
 
-function int(min: number, max: number, set: (c: DaemonConfig, n: number) => void): Setter {
-  return (c, value) => {
-    if (!/^\d+$/.test(value)) return `must be an integer ${min}-${max}`;
-    const n = Number(value);
-    if (n < min || n > max) return `must be an integer ${min}-${max}`;
-    set(c, n);
-    return undefined;
+function int(field: "maxRequestBytes" | "maxConnections" | "clientTimeoutMs" | "requestTimeoutMs", min: number, max: number, scale = 1): ConfigKey {
+  return {
+    field,
+    set: (c, value) => {
+      if (!/^\d+$/.test(value)) return `must be an integer ${min}-${max}`;
+      const n = Number(value);
+      if (n < min || n > max) return `must be an integer ${min}-${max}`;
+      c[field] = n * scale;
+      return undefined;
+    },
   };
 }
 
-const KEYS: Record<string, Setter> = {
+/** Every key of [daemon], the only source of the list (docs and man page tests read it). */
+export const CONFIG_KEYS: Readonly<Record<string, ConfigKey>> = {
   socket_path: path("socketPath"),
   state_file: path("stateFile"),
-  socket_group: (c, value) => {
-    if (value !== "" && !/^[a-z_][a-z0-9_-]*\$?$/i.test(value)) return "is not a valid group name";
-    c.socketGroup = value;
-    return undefined;
+  socket_group: {
+    field: "socketGroup",
+    set: (c, value) => {
+      if (value !== "" && !/^[a-z_][a-z0-9_-]*\$?$/i.test(value)) return "is not a valid group name";
+      c.socketGroup = value;
+      return undefined;
+    },
   },
-  table: (c, value) => {
-    if (value === "") { c.table = undefined; return undefined; }
-    const problem = tableProblem(value);
-    if (problem) return problem;
-    c.table = Number(value);
-    return undefined;
+  table: {
+    field: "table",
+    set: (c, value) => {
+      if (value === "") { c.table = undefined; return undefined; }
+      const problem = tableProblem(value);
+      if (problem) return problem;
+      c.table = Number(value);
+      return undefined;
+    },
   },
-  max_request_bytes: int(1024, 1024 * 1024 * 1024, (c, n) => { c.maxRequestBytes = n; }),
-  max_connections: int(1, 10_000, (c, n) => { c.maxConnections = n; }),
-  client_timeout_s: int(1, 86_400, (c, n) => { c.clientTimeoutMs = n * 1000; }),
-  request_timeout_s: int(1, 86_400, (c, n) => { c.requestTimeoutMs = n * 1000; }),
+  max_request_bytes: int("maxRequestBytes", 1024, 1024 * 1024 * 1024),
+  max_connections: int("maxConnections", 1, 10_000),
+  client_timeout_s: int("clientTimeoutMs", 1, 86_400, 1000),
+  request_timeout_s: int("requestTimeoutMs", 1, 86_400, 1000),
 };
 
 function lineOf(text: string, key: string, section?: string): number {
@@ -140,9 +162,9 @@ export function parseConfig(text: string, file: string): DaemonConfig {
       throw new ConfigError(`${file}:${lineOf(text, name, typeof value === "object" ? name : undefined)}: unknown ${typeof value === "object" ? "section" : "key outside [daemon]"} '${name}'`);
     }
     for (const [key, raw] of Object.entries(value as Record<string, unknown>)) {
-      const setter = Object.hasOwn(KEYS, key) ? KEYS[key] : undefined;
-      if (!setter) throw new ConfigError(`${file}:${lineOf(text, key)}: unknown key '${key}' in [daemon]`);
-      const problem = typeof raw === "string" ? setter(config, raw.trim(), base) : "must be a single value";
+      const spec = Object.hasOwn(CONFIG_KEYS, key) ? CONFIG_KEYS[key] : undefined;
+      if (!spec) throw new ConfigError(`${file}:${lineOf(text, key)}: unknown key '${key}' in [daemon]`);
+      const problem = typeof raw === "string" ? spec.set(config, raw.trim(), base) : "must be a single value";
       if (problem) throw new ConfigError(`${file}:${lineOf(text, key)}: ${key} ${problem} (got ${JSON.stringify(raw)})`);
     }
   }
