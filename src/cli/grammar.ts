@@ -2,7 +2,7 @@
  * The CLI grammar of SPEC §4 as one table: the parser and `mfc help` both read it, so help cannot
  * drift from behaviour. Pure: words in, a request (or a UsageError) out.
  */
-import { READ_ACTIONS, type Action } from "../protocol/messages.js";
+import { READ_ACTIONS, type Action, type Response } from "../protocol/messages.js";
 
 export class UsageError extends Error {
   constructor(message: string, readonly synopsis?: string) {
@@ -34,14 +34,36 @@ function takeValue(args: string[], i: number, keyword: string): string {
   return v;
 }
 
+/** A TTL or threshold: 1-255, as the daemon (and the kernel's u8) takes it. */
+function takeTtl(args: string[], i: number, keyword: string): number {
+  const n = takeValue(args, i, keyword);
+  if (!/^\d+$/.test(n) || Number(n) < 1 || Number(n) > 255) throw new UsageError(`'${keyword}' must be a number 1-255, got '${n}'`);
+  return Number(n);
+}
+
+/**
+ * Each keyword once: a second `to` (or `group` after `to`: synonyms are one keyword) would silently
+ * win over the first, so it is a usage error naming both.
+ */
+class Seen {
+  private readonly first = new Map<string, string>();
+  once(keyword: string, word: string, value?: string): void {
+    const earlier = this.first.get(keyword);
+    const here = value === undefined ? word : `${word} ${value}`;
+    if (earlier !== undefined) throw new UsageError(`'${word}' given twice ('${earlier}', then '${here}'): give each keyword once`);
+    this.first.set(keyword, here);
+  }
+}
+
 function parseRouteKey(args: string[], allowMore: boolean): { key: { source: string | null; group?: string }; rest: string[] } {
   const key: { source: string | null; group?: string } = { source: null };
+  const seen = new Seen();
   let i = 0;
   const rest: string[] = [];
   while (i < args.length) {
     const w = args[i] as string;
-    if (w === "source" || w === "from") { const s = takeValue(args, i, w); key.source = s === "*" ? null : s; i += 2; }
-    else if (w === "group" || w === "to") { key.group = takeValue(args, i, w); i += 2; }
+    if (w === "source" || w === "from") { const s = takeValue(args, i, w); seen.once("source", w, s); key.source = s === "*" ? null : s; i += 2; }
+    else if (w === "group" || w === "to") { key.group = takeValue(args, i, w); seen.once("group", w, key.group); i += 2; }
     else if (allowMore) { rest.push(...args.slice(i)); break; }
     else throw new UsageError(`unexpected word '${w}'`);
   }
@@ -51,19 +73,20 @@ function parseRouteKey(args: string[], allowMore: boolean): { key: { source: str
 function parseRoute(action: "ADD_MFC" | "REPLACE_MFC", args: string[]): ParsedCommand {
   const payload: Record<string, unknown> = { source: null };
   const oifs: (string | { ifname: string; ttl: number })[] = [];
+  const seen = new Seen();
   let mode: "none" | "oif" = "none";
   for (let i = 0; i < args.length; i++) {
     const w = args[i] as string;
-    if (w === "source" || w === "from") { const s = takeValue(args, i++, w); payload.source = s === "*" ? null : s; mode = "none"; }
-    else if (w === "group" || w === "to") { payload.group = takeValue(args, i++, w); mode = "none"; }
-    else if (w === "iif") { payload.iif = takeValue(args, i++, w); mode = "none"; }
-    else if (w === "oif") { mode = "oif"; }
+    if (w === "source" || w === "from") { const s = takeValue(args, i++, w); seen.once("source", w, s); payload.source = s === "*" ? null : s; mode = "none"; }
+    else if (w === "group" || w === "to") { payload.group = takeValue(args, i++, w); seen.once("group", w, payload.group as string); mode = "none"; }
+    else if (w === "iif") { payload.iif = takeValue(args, i++, w); seen.once("iif", w, payload.iif as string); mode = "none"; }
+    else if (w === "oif") { seen.once("oif", w); mode = "oif"; }
     else if (w === "ttl" && mode === "oif" && oifs.length > 0) {
-      const n = takeValue(args, i++, w);
-      if (!/^\d+$/.test(n)) throw new UsageError(`'ttl' needs a number, got '${n}'`);
-      const last = oifs.pop() as string | { ifname: string };
-      oifs.push({ ifname: typeof last === "string" ? last : last.ifname, ttl: Number(n) });
+      const last = oifs.pop() as string | { ifname: string; ttl: number };
+      if (typeof last !== "string") throw new UsageError(`'ttl' given twice for ${last.ifname} ('ttl ${last.ttl}', then 'ttl ${args[i + 1] ?? ""}'): give each keyword once`);
+      oifs.push({ ifname: last, ttl: takeTtl(args, i++, w) });
     } else if (w === "ttl" && mode === "oif") throw new UsageError("'ttl N' must follow an interface name after 'oif'");
+    // After `oif` every other word is an interface name: `help` too (only the keywords above are reserved).
     else if (mode === "oif") oifs.push(w);
     else throw new UsageError(`unexpected word '${w}'`);
   }
@@ -85,14 +108,12 @@ function fileArg(kind: "batch" | "apply", args: string[]): ParsedCommand {
 
 function vifDev(args: string[], allowThreshold: boolean): Record<string, unknown> {
   const payload: Record<string, unknown> = {};
+  const seen = new Seen();
   for (let i = 0; i < args.length; i++) {
     const w = args[i] as string;
-    if (w === "dev") payload.ifname = takeValue(args, i++, w);
-    else if (w === "threshold" && allowThreshold) {
-      const n = takeValue(args, i++, w);
-      if (!/^\d+$/.test(n)) throw new UsageError(`'threshold' needs a number, got '${n}'`);
-      payload.threshold = Number(n);
-    } else throw new UsageError(`unexpected word '${w}'`);
+    if (w === "dev") { payload.ifname = takeValue(args, i++, w); seen.once("dev", w, payload.ifname as string); }
+    else if (w === "threshold" && allowThreshold) { payload.threshold = takeTtl(args, i++, w); seen.once("threshold", w, String(payload.threshold)); }
+    else throw new UsageError(`unexpected word '${w}'`);
   }
   if (payload.ifname === undefined) throw new UsageError("missing 'dev IF'");
   return payload;
@@ -135,23 +156,130 @@ export const COMMANDS: CommandSpec[] = [
   },
 ];
 
+/** Commands whose first argument is a FILE, not a keyword. */
+const FILE_COMMANDS = new Set(COMMANDS.filter((c) => c.synopsis.startsWith(`${c.words.join(" ")} FILE`)));
+
 export const GLOBAL_SYNOPSIS = "GLOBAL: -n|--dry-run  -v|--verbose  -o|--output text|json  -j  -s|--socket PATH  -c|--config PATH  -h|--help  -V|--version";
+
+/** `mfc help` fits an 80-column terminal. */
+export const HELP_WIDTH = 80;
+/** Synopses up to this long share their line with the summary; longer ones get lines of their own. */
+const SYNOPSIS_COLUMN = 30;
+
+/** `words` joined by `sep` in lines of at most `width` characters (a longer word gets a line alone). */
+function wrap(words: string[], width: number, sep = " "): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of words) {
+    if (line !== "" && line.length + sep.length + word.length > width) { lines.push(line); line = word; }
+    else line = line === "" ? word : `${line}${sep}${word}`;
+  }
+  if (line !== "") lines.push(line);
+  return lines;
+}
+
+/** A synopsis's words, split at the spaces outside brackets (`[IF [ttl N]...]` stays whole). */
+function synopsisWords(synopsis: string): string[] {
+  const words: string[] = [];
+  let depth = 0;
+  let word = "";
+  for (const ch of synopsis) {
+    if (ch === " " && depth === 0) { words.push(word); word = ""; continue; }
+    if (ch === "[") depth++;
+    else if (ch === "]") depth--;
+    word += ch;
+  }
+  return [...words, word];
+}
 
 export function helpText(prefix: string[] = []): string {
   const cmds = COMMANDS.filter((c) => prefix.every((w, i) => c.words[i] === w));
   const lines = ["usage: mfc [GLOBAL...] COMMAND", ""];
-  for (const c of cmds.length ? cmds : COMMANDS) lines.push(`  mfc ${c.synopsis.padEnd(64)} ${c.summary}`);
-  lines.push("", GLOBAL_SYNOPSIS);
+  const column = " ".repeat(2 + "mfc ".length + SYNOPSIS_COLUMN + 2);
+  for (const c of cmds.length ? cmds : COMMANDS) {
+    const summary = wrap(c.summary.split(" "), HELP_WIDTH - column.length).map((l) => column + l);
+    if (c.synopsis.length <= SYNOPSIS_COLUMN) {
+      summary[0] = `  mfc ${c.synopsis}`.padEnd(column.length) + (summary[0] ?? "").trimStart();
+    } else {
+      // A long synopsis wraps under its first argument; the summary follows on lines of its own.
+      const name = `  mfc ${c.words.join(" ")} `;
+      const args = wrap(synopsisWords(c.synopsis).slice(c.words.length), HELP_WIDTH - name.length);
+      lines.push(...args.map((l, i) => (i === 0 ? name : " ".repeat(name.length)) + l));
+    }
+    lines.push(...summary);
+  }
+  const label = "GLOBAL: ";
+  const options = wrap(GLOBAL_SYNOPSIS.slice(label.length).split("  "), HELP_WIDTH - label.length, "  ");
+  lines.push("", ...options.map((l, i) => (i === 0 ? label : " ".repeat(label.length)) + l));
   return lines.join("\n") + "\n";
+}
+
+/** The command `words` start with (its words, then its arguments), if any. */
+function findCommand(words: string[]): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.words.every((w, i) => words[i] === w));
+}
+
+/** The commands of a group (`vif`) when `word` names one. */
+function groupOf(word: string | undefined): CommandSpec[] {
+  return COMMANDS.filter((c) => c.words.length > 1 && c.words[0] === word);
+}
+
+/**
+ * The help `topic` asks for; a topic that is not a command is a usage error, as `mfc frob` is.
+ * With `args` (from -h/--help) the words after the command are its arguments and ignored.
+ */
+function helpFor(topic: string[], args: boolean): string {
+  if (topic.length === 0) return helpText();
+  const spec = findCommand(topic);
+  if (spec) {
+    const extra = topic[spec.words.length];
+    if (!args && extra !== undefined) throw new UsageError(`unexpected word '${extra}' after 'help ${spec.words.join(" ")}'`, helpText(spec.words));
+    return helpText(spec.words);
+  }
+  const head = topic[0] as string;
+  if (groupOf(head).length > 0) {
+    if (topic.length === 1) return helpText([head]);
+    throw new UsageError(`unknown subcommand '${topic[1]}'`, helpText([head]));
+  }
+  throw new UsageError(`unknown command '${head}'`, helpText());
+}
+
+/**
+ * The help text when `words` ask for help, else undefined. Help is `-h`/`--help` anywhere
+ * (`flag`), `mfc help [COMMAND]`, and `help` right after a command or group name (`mfc add help`,
+ * `mfc vif help`), the one place where a keyword, never a value, is expected. Anywhere else `help`
+ * is a value: `oif help` names an interface called help, `batch help` reads a file called help.
+ * Throws a UsageError for help on something that is not a command (`mfc help frob`).
+ */
+export function helpRequest(words: string[], flag: boolean): string | undefined {
+  if (words[0] === "help") return helpFor(words.slice(1), false);
+  if (flag) return helpFor(words, true);
+  const spec = findCommand(words);
+  if (spec) {
+    const first = spec.words.length;
+    if (words[first] === "help" && !FILE_COMMANDS.has(spec)) return helpFor([...spec.words, ...words.slice(first + 1)], false);
+    return undefined;
+  }
+  if (groupOf(words[0]).length > 0 && words[1] === "help") return helpFor([words[0] as string, ...words.slice(2)], false);
+  return undefined;
+}
+
+/**
+ * What `-j` prints for the daemon's answer, one rule (README "Output, errors, exit status",
+ * mfc(8)): the response as the daemon sent it (`{status, dry_run, changes, result}`, or the error
+ * object) for every command except `show` and `vif show`, which print the view `{vifs, routes}`
+ * (SPEC §4: the document `apply` takes back). `show stats` prints its totals (main.ts).
+ */
+export function jsonOutput(cmd: ParsedCommand, res: Response): unknown {
+  return res.status === "ok" && cmd.action === "SHOW" ? res.result : res;
 }
 
 /** Words (global options already removed) -> command. */
 export function parseCommand(words: string[]): ParsedCommand {
   if (words.length === 0) throw new UsageError("missing command", helpText());
-  const spec = COMMANDS.find((c) => c.words.every((w, i) => words[i] === w));
+  const spec = findCommand(words);
   if (!spec) {
-    const group = COMMANDS.filter((c) => c.words.length > 1 && c.words[0] === words[0]);
-    if (group.length > 0) throw new UsageError(words[1] === undefined ? `'${words[0]}' needs a subcommand` : `unknown subcommand '${words[1]}'`, helpText([words[0] as string]));
+    if (groupOf(words[0]).length > 0) throw new UsageError(words[1] === undefined ? `'${words[0]}' needs a subcommand` : `unknown subcommand '${words[1]}'`, helpText([words[0] as string]));
     throw new UsageError(`unknown command '${words[0]}'`, helpText());
   }
   try {

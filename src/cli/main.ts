@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import type { Response } from "../protocol/messages.js";
 import type { ApplySummaryView, FindingView } from "../view/render.js";
 import { VERSION } from "../version.js";
-import { UsageError, helpText, parseBatchFile, parseCommand, type ParsedCommand } from "./grammar.js";
+import { UsageError, helpRequest, jsonOutput, parseBatchFile, parseCommand, type ParsedCommand } from "./grammar.js";
 import { parseGlobals, type Globals } from "./globals.js";
 import { loadConfigFile, loadOutput } from "./lazy.js";
 
@@ -56,7 +56,7 @@ function buildRequest(cmd: ParsedCommand, g: Globals): { request: Record<string,
 async function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Globals): Promise<void> {
   const warnings = (res.result.warnings ?? []) as FindingView[];
   if (!cmd.summary && g.output === "json") {
-    printJson(cmd.action === "SHOW" ? res.result : res);
+    printJson(jsonOutput(cmd, res));
     return;
   }
   // A change that is neither a dry run nor an apply prints nothing but its warnings (see
@@ -71,7 +71,8 @@ async function printResult(cmd: ParsedCommand, res: Response & { status: "ok" },
     else process.stdout.write(renderStats(stats) + "\n");
     return;
   }
-  for (const w of warnings) process.stderr.write(`mfc: warning: ${renderFinding(w)}\n`);
+  // Each finding as `mfc check` prints it (it starts with its severity: `warning: ...`).
+  for (const w of warnings) process.stderr.write(`mfc: ${renderFinding(w)}\n`);
   let text: string | undefined;
   if (cmd.action === "SHOW") text = renderShow(res.result);
   else if (cmd.action === "CHECK") text = renderCheck(Number(res.result.routes_checked), (res.result.findings ?? []) as FindingView[]);
@@ -92,7 +93,10 @@ function startProgress(request: Record<string, unknown>): () => void {
   const started = Date.now();
   process.stderr.write(`mfc: ${String(request.action).toLowerCase()} of ${count} entries: validating, programming the kernel, saving...`);
   const timer = setInterval(() => process.stderr.write("."), 1000);
+  let stopped = false;
   return () => {
+    if (stopped) return;
+    stopped = true;
     clearInterval(timer);
     process.stderr.write(` ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   };
@@ -123,9 +127,11 @@ async function run(argv: string[]): Promise<number> {
   try {
     if (g.problem !== undefined) throw new UsageError(g.problem);
     if (g.version) { process.stdout.write(`mfc ${VERSION}\n`); return EXIT.ok; }
-    // `mfc help [CMD]`, `mfc CMD help`, `mfc CMD --help`: all print the same table-generated help.
-    if (g.help || g.words.includes("help")) {
-      process.stdout.write(helpText(g.words.filter((w) => w !== "help")));
+    // `mfc help [CMD]`, `mfc CMD help`, `mfc CMD --help`: the table-generated help; `help` elsewhere
+    // is a value (an interface may be called help), and help on a non-command is a usage error.
+    const help = helpRequest(g.words, g.help);
+    if (help !== undefined) {
+      process.stdout.write(help);
       return EXIT.ok;
     }
     cmd = parseCommand(g.words);
@@ -140,11 +146,13 @@ async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return usageError(g, err);
   }
-  const progress = startProgress(built.request);
   // Here, not at the top: node:net (with all of node:stream) is the largest part of start-up and
   // --version, help and usage errors do not need it. The bundle keeps client.ts inline, run on first use.
   const { call, UnreachableError } = await import("./client.js");
   let res: Response;
+  // Started only once the request is ready to go (a bad -c file is a usage error without dots), and
+  // stopped on every way out of the call.
+  const progress = startProgress(built.request);
   try {
     res = await call(socket, built.line);
   } catch (err) {
@@ -154,14 +162,15 @@ async function run(argv: string[]): Promise<number> {
     if (g.output === "json") process.stdout.write(JSON.stringify({ status: "error", error_code: code, message }) + "\n");
     process.stderr.write(`mfc: ${code}: ${message}\n`);
     return err instanceof UnreachableError ? EXIT.unreachable : EXIT.refused;
+  } finally {
+    progress();
   }
-  progress();
   if (g.verbose) process.stderr.write(`< ${JSON.stringify(res)}\n`);
   if (res.status === "ok") {
     await printResult(cmd, res, g);
     return EXIT.ok;
   }
-  if (g.output === "json") printJson(res);
+  if (g.output === "json") printJson(jsonOutput(cmd, res));
   const op = res.details?.operation;
   const where = typeof op === "number" && built.batchLines?.[op] !== undefined ? `line ${built.batchLines[op]}: ` : "";
   process.stderr.write(`mfc: ${res.error_code}: ${where}${res.message}\n`);

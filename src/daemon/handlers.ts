@@ -48,7 +48,9 @@ export class RequestHandler {
       }
       if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new MfcError("E_BAD_REQUEST", "Request is not a JSON object.");
       const rawId = (obj as Record<string, unknown>).id;
-      if (typeof rawId === "number" || (typeof rawId === "string" && rawId.length <= 128)) id = rawId;
+      // Echoed only if JSON can carry it back: an id of 1e400 parses as Infinity, which would go out
+      // as null (the envelope check then refuses it with E_INVALID_ARGUMENT, without an id).
+      if ((typeof rawId === "number" && Number.isFinite(rawId)) || (typeof rawId === "string" && rawId.length <= 128)) id = rawId;
       const env = parseEnvelope(obj);
       if ((MUTATING_ACTIONS as readonly string[]).includes(env.action)) mutation = { action: env.action, dryRun: env.dry_run ?? false };
       const res = withId(await this.dispatch(env.action, env.payload, env.dry_run ?? false), id);

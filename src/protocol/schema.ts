@@ -197,7 +197,8 @@ const Envelope = v.strictObject({
   action: v.string(),
   dry_run: v.optional(v.boolean()),
   payload: v.optional(PayloadObject),
-  id: v.optional(v.union([v.number(), v.pipe(v.string(), v.maxLength(128))])),
+  // A finite number: JSON.parse reads 1e400 as Infinity, which JSON cannot carry back (it would be null).
+  id: v.optional(v.union([v.pipe(v.number(), v.finite()), v.pipe(v.string(), v.maxLength(128))], "must be a finite number or a string of at most 128 characters")),
 });
 export type Envelope = v.InferOutput<typeof Envelope>;
 

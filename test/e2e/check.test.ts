@@ -20,7 +20,7 @@ void test("check finds strict rp_filter on the iif, and its fix makes packets fl
   const group = "239.77.1.1";
   const add = await d.mfc(["add", "from", src, "to", group, "iif", "up0", "oif", "dn1"]);
   assert.equal(add.code, 0, add.stderr);
-  assert.match(add.stderr, /mfc: warning: error: RP_FILTER_STRICT/);
+  assert.match(add.stderr, /^mfc: error: RP_FILTER_STRICT/m);
 
   const rx = await lab.listen("recv1", group, 5301);
   await lab.send(group, 5301, 3, { localAddr: src });

@@ -1,9 +1,9 @@
 /** src/cli/grammar.ts + src/cli/globals.ts: the CLI grammar of SPEC §4, words in, request out. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { COMMANDS, UsageError, helpText, parseBatchFile, parseCommand, type ParsedCommand } from "../../src/cli/grammar.js";
+import { COMMANDS, HELP_WIDTH, UsageError, helpRequest, helpText, jsonOutput, parseBatchFile, parseCommand, type ParsedCommand } from "../../src/cli/grammar.js";
 import { parseGlobals } from "../../src/cli/globals.js";
-import { READ_ACTIONS } from "../../src/protocol/messages.js";
+import { READ_ACTIONS, type Response } from "../../src/protocol/messages.js";
 
 const words = (line: string): string[] => line.split(/\s+/).filter((w) => w !== "");
 const cmd = (line: string): ParsedCommand => parseCommand(words(line));
@@ -65,6 +65,35 @@ void describe("routes: add / replace / del", () => {
     usage(() => cmd("del group 239.1.1.1 iif eth0"), "iif");
     usage(() => cmd("del source 10.0.0.1"), "group G");
     usage(() => cmd("del"), "group G");
+  });
+  void test("a repeated keyword is a usage error naming it, not a silent last-one-wins (issue 11 item 9)", () => {
+    usage(() => cmd("add to 239.1.1.1 to 239.2.2.2 iif eth0 oif eth1"), /'to' given twice \('to 239\.1\.1\.1', then 'to 239\.2\.2\.2'\)/);
+    usage(() => cmd("add group 239.1.1.1 to 239.2.2.2 iif eth0 oif eth1"), /'to' given twice \('group 239\.1\.1\.1'/);
+    usage(() => cmd("add from 10.0.0.1 source 10.0.0.2 to 239.1.1.1 iif eth0 oif eth1"), /'source' given twice \('from 10\.0\.0\.1'/);
+    usage(() => cmd("add to 239.1.1.1 iif eth0 iif eth1 oif eth2"), /'iif' given twice/);
+    usage(() => cmd("add to 239.1.1.1 iif eth0 oif eth1 oif eth2"), /'oif' given twice/);
+    usage(() => cmd("add to 239.1.1.1 iif eth0 oif eth1 ttl 2 ttl 3"), /'ttl' given twice for eth1/);
+    usage(() => cmd("replace to 239.1.1.1 to 239.1.1.1 iif eth0 oif eth1"), /'to' given twice/);
+    usage(() => cmd("del to 239.1.1.1 to 239.2.2.2"), /'to' given twice/);
+    usage(() => cmd("del from 10.0.0.1 from 10.0.0.2 to 239.1.1.1"), /'from' given twice/);
+    usage(() => cmd("check to 239.1.1.1 group 239.2.2.2"), /'group' given twice/);
+    usage(() => cmd("vif add dev eth0 dev eth1"), /'dev' given twice/);
+    usage(() => cmd("vif add dev eth0 threshold 2 threshold 3"), /'threshold' given twice/);
+    // Different interfaces may each have their ttl.
+    assert.deepEqual(cmd("add to 239.1.1.1 iif eth0 oif eth1 ttl 2 eth2 ttl 3").payload.oifs, [{ ifname: "eth1", ttl: 2 }, { ifname: "eth2", ttl: 3 }]);
+  });
+  void test("ttl and threshold are checked for 1-255 by the CLI, with the range in the message (issue 11 item 9)", () => {
+    for (const bad of ["0", "256", "1000", "x", "-1", "1.5"]) {
+      usage(() => cmd(`add to 239.1.1.1 iif eth0 oif eth1 ttl ${bad}`), new RegExp(`'ttl' must be a number 1-255, got '${bad.replace(".", "\\.")}'`));
+      usage(() => cmd(`vif add dev eth0 threshold ${bad}`), /'threshold' must be a number 1-255/);
+    }
+    assert.deepEqual(cmd("add to 239.1.1.1 iif eth0 oif eth1 ttl 1 eth2 ttl 255").payload.oifs, [{ ifname: "eth1", ttl: 1 }, { ifname: "eth2", ttl: 255 }]);
+    assert.equal(cmd("vif add dev eth0 threshold 255").payload.threshold, 255);
+  });
+  void test("`help` is an interface name where an interface is expected", () => {
+    assert.deepEqual(cmd("add to 239.1.1.1 iif eth0 oif eth1 help").payload.oifs, ["eth1", "help"]);
+    assert.equal(cmd("add to 239.1.1.1 iif help oif eth1").payload.iif, "help");
+    assert.equal(cmd("vif add dev help").payload.ifname, "help");
   });
   void test("a command's usage error carries its synopsis", () => {
     const err = usage(() => cmd("del group 239.1.1.1 extra"), "extra");
@@ -239,12 +268,45 @@ void describe("parseBatchFile", () => {
 
 void describe("helpText", () => {
   const help = helpText();
+  // Long synopses and summaries are wrapped: compare with line breaks and runs of spaces as one space.
+  const flat = help.replace(/\s+/g, " ");
   for (const c of COMMANDS) {
     void test(`lists '${c.words.join(" ")}' with its synopsis and summary`, () => {
-      assert.ok(help.includes(`mfc ${c.synopsis}`), `help lacks 'mfc ${c.synopsis}'`);
-      assert.ok(help.includes(c.summary), `help lacks '${c.summary}'`);
+      assert.ok(flat.includes(`mfc ${c.synopsis} `), `help lacks 'mfc ${c.synopsis}'`);
+      assert.ok(flat.includes(c.summary), `help lacks '${c.summary}'`);
     });
   }
+  void test("fits 80 columns; the summaries form one column apart from the synopses (issue 12 item 6)", () => {
+    const lines = help.split("\n");
+    for (const line of lines) assert.ok(line.length <= HELP_WIDTH, `${line.length} columns: ${line}`);
+    const del = lines.find((l) => l.startsWith("  mfc del ")) ?? "";
+    const column = del.indexOf("delete a route");
+    assert.ok(column > 0, del);
+    for (const c of COMMANDS) {
+      // The entry: its first line to the next entry or the blank line.
+      const start = lines.findIndex((l) => l.startsWith(`  mfc ${c.words.join(" ")} `) || l === `  mfc ${c.words.join(" ")}` || l.startsWith(`  mfc ${c.words.join(" ")}  `));
+      assert.ok(start >= 0, `no entry for ${c.words.join(" ")}`);
+      let end = start + 1;
+      while (end < lines.length && lines[end] !== "" && !(lines[end] as string).startsWith("  mfc ")) end++;
+      const entry = lines.slice(start, end);
+      const blankLeft = (l: string): boolean => /^\s*$/.test(l.slice(0, column));
+      const summary = entry.filter(blankLeft);
+      const head = entry.filter((l) => !blankLeft(l));
+      assert.deepEqual(entry, [...head, ...summary], "synopsis lines first, then the summary's");
+      if (head.map((l) => l.trim()).join(" ") === `mfc ${c.synopsis}`) {
+        // A long synopsis: lines of its own (wrapped), the summary below it, in the column.
+        assert.equal(head.map((l) => l.trim()).join(" "), `mfc ${c.synopsis}`, c.synopsis);
+        assert.equal(summary.map((l) => l.trim()).join(" "), c.summary);
+      } else {
+        // A short one: the summary on its line, two spaces or more after it.
+        const first = head[0] as string;
+        assert.equal(first.slice(0, column).trim(), `mfc ${c.synopsis}`);
+        assert.equal(first.slice(column - 2, column), "  ", `runs into the summary: ${first}`);
+        assert.equal([first.slice(column), ...summary.map((l) => l.trim())].join(" "), c.summary);
+      }
+      for (const l of summary) assert.match(l.slice(column), /^\S/, `summary lines start at column ${column}: ${l}`);
+    }
+  });
   void test("every SPEC §4 command is in the table", () => {
     const names = COMMANDS.map((c) => c.words.join(" "));
     for (const n of ["add", "replace", "del", "show", "vif add", "vif del", "vif show", "flush", "batch", "apply", "status"]) {
@@ -256,9 +318,55 @@ void describe("helpText", () => {
       assert.ok(help.includes(opt), `help lacks ${opt}`);
     }
   });
+  void test("help is asked only by -h/--help, `mfc help ...` and `help` right after a command (issue 11 item 9)", () => {
+    const add = helpText(["add"]);
+    assert.equal(helpRequest(["help"], false), help);
+    assert.equal(helpRequest([], true), help);
+    assert.equal(helpRequest(["help", "add"], false), add);
+    assert.equal(helpRequest(["add", "help"], false), add);
+    assert.equal(helpRequest(words("add to 239.1.1.1 iif eth0 oif eth1"), true), add, "-h after a command's words: that command's help");
+    assert.equal(helpRequest(["vif", "help"], false), helpText(["vif"]));
+    assert.equal(helpRequest(["help", "vif"], false), helpText(["vif"]));
+    assert.equal(helpRequest(["help", "vif", "add"], false), helpText(["vif", "add"]));
+    assert.equal(helpRequest(["vif", "add", "help"], false), helpText(["vif", "add"]));
+    // Where a value is expected, help is the value: an interface (or a file) may be called help.
+    for (const line of ["add to 239.1.1.1 iif eth0 oif help", "add to 239.1.1.1 iif help oif eth1", "add to 239.1.1.1 iif eth0 oif eth1 help",
+      "vif add dev help", "batch help", "apply help", "del to 239.1.1.1 help", "show routes help"]) {
+      assert.equal(helpRequest(words(line), false), undefined, line);
+    }
+  });
+  void test("help on something that is not a command is a usage error with the synopsis (issue 12 item 6)", () => {
+    const frob = usage(() => helpRequest(["help", "frob"], false), "frob");
+    assert.match(frob.message, /unknown command/);
+    assert.equal(frob.synopsis, help);
+    const sub = usage(() => helpRequest(["help", "vif", "frob"], false), "frob");
+    assert.equal(sub.synopsis, helpText(["vif"]));
+    usage(() => helpRequest(["help", "add", "extra"], false), "extra");
+    usage(() => helpRequest(["frob"], true), "frob");
+    assert.equal(helpRequest(["frob", "help"], false), undefined, "not a command: parseCommand says so");
+    usage(() => parseCommand(["frob", "help"]), "frob");
+  });
   void test("a prefix narrows the help to that group", () => {
     const vif = helpText(["vif"]);
     assert.ok(vif.includes("mfc vif add dev IF [threshold N]"));
     assert.ok(!vif.includes("mfc flush"));
   });
+});
+
+void describe("-j output (one rule: the daemon's response, except show's view)", () => {
+  const samples: Record<string, string> = {
+    add: "group 239.1.1.1 iif eth0 oif eth1", replace: "group 239.1.1.1 iif eth0 oif eth1", del: "group 239.1.1.1",
+    "vif add": "dev eth0", "vif del": "dev eth0", batch: "f", apply: "f", check: "group 239.1.1.1",
+  };
+  const ok: Response = { status: "ok", dry_run: false, changes: [{ action: "add_mfc" }], result: { vifs: [], routes: [] } };
+  const error: Response = { status: "error", error_code: "E_MFC_EXISTS", message: "exists" };
+  for (const c of COMMANDS) {
+    const name = c.words.join(" ");
+    void test(`mfc ${name} -j`, () => {
+      const parsed = parseCommand(words(`${name} ${samples[name] ?? ""}`));
+      const showsState = name === "show" || name === "vif show";
+      assert.equal(jsonOutput(parsed, ok), showsState ? ok.result : ok, showsState ? "the view, the shape apply takes" : "the whole response");
+      assert.equal(jsonOutput(parsed, error), error, "an error is always the error response");
+    });
+  }
 });

@@ -187,6 +187,10 @@ void describe("parseEnvelope", () => {
     rejects(() => parseEnvelope({ action: "PING", payload: [] }), "E_INVALID_ARGUMENT", "'request.payload'");
     rejects(() => parseEnvelope({ action: "PING", id: {} }), "E_INVALID_ARGUMENT", "'request.id'");
     rejects(() => parseEnvelope({ action: "PING", id: "x".repeat(129) }), "E_INVALID_ARGUMENT", "'request.id'");
+    // JSON.parse reads 1e400 as Infinity: echoed, it would go back as null.
+    rejects(() => parseEnvelope(JSON.parse('{"action":"PING","id":1e400}')), "E_INVALID_ARGUMENT", "'request.id'");
+    rejects(() => parseEnvelope({ action: "PING", id: -Infinity }), "E_INVALID_ARGUMENT", "'request.id'");
+    rejects(() => parseEnvelope({ action: "PING", id: NaN }), "E_INVALID_ARGUMENT", "'request.id'");
     rejects(() => parseEnvelope({ action: "PING", dryrun: true }), "E_INVALID_ARGUMENT", "'request.dryrun'");
   });
 });
