@@ -116,7 +116,7 @@ async function startDaemon(lab: Lab, dir: string, profDir: string | undefined, e
   const flags = profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-interval", "250"] : [];
   const t0 = process.hrtime.bigint();
   // `ip netns exec` execs node in place: the child's pid is the daemon's.
-  const proc = lab.spawn(lab.ns.router, [process.execPath, ...flags, DAEMON_JS, "--config", cfg]);
+  const proc = lab.spawn(lab.ns.router, [process.execPath, "--expose-gc", ...flags, DAEMON_JS, "--config", cfg]);
   let logs = "";
   proc.stderr?.on("data", (d: Buffer) => (logs += d.toString()));
   proc.stdout?.on("data", (d: Buffer) => (logs += d.toString()));

@@ -1,5 +1,9 @@
-#!/usr/bin/env node
-/** mfc_daemon entrypoint: parse arguments, build MfcDaemon, run mainEntrypoint(). */
+#!/usr/bin/env -S node --expose-gc
+/**
+ * mfc_daemon entrypoint: parse arguments, build MfcDaemon, run mainEntrypoint(). Run directly
+ * (`dist/daemon_main.js`), the shebang passes --expose-gc, which daemon/memory.ts needs for its
+ * forced GC after large requests (without it the GC is skipped); the wrappers pass it themselves.
+ */
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_PATH, configProblem, loadConfig, tableProblem, type DaemonConfig } from "./config/config.js";
 import { MfcDaemon } from "./daemon/daemon.js";

@@ -3,11 +3,13 @@
 //   npm run build && node --import tsx --test test/e2e/cli.test.ts
 import { after, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab } from "../lab/lab.js";
-import { kernelTables, runCli, startDaemon } from "../lab/daemon.js";
+import { CLI_JS, kernelTables, runCli, startDaemon } from "../lab/daemon.js";
 
 interface VifJson {
   vifi: number | null; ifname: string; ifindex: number | null; threshold: number; pinned?: boolean;
@@ -378,5 +380,122 @@ void describe("--version and --help", () => {
     assert.equal(sub.code, 0);
     assert.match(sub.stdout, /mfc vif add dev IF/);
     assert.doesNotMatch(sub.stdout, /mfc flush/, "'mfc vif --help' is about vif only");
+  });
+});
+
+/** One raw request line on the daemon's socket; the answer, parsed. */
+function raw(line: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection(d.socket);
+    let buf = "";
+    sock.on("connect", () => sock.write(`${line}\n`));
+    sock.on("data", (chunk: Buffer) => {
+      buf += chunk.toString();
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) { sock.destroy(); resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>); }
+    });
+    sock.on("error", reject);
+  });
+}
+
+void describe("issue 11 item 9 / issue 12 item 6: CLI edges", () => {
+  void it("`help` after oif is an interface name: the request goes to the daemon", async () => {
+    const r = await d.mfc(["add", "to", "239.20.0.9", "iif", "up0", "oif", "dn1", "help"]);
+    // Before: help was printed and nothing done, exit 0. Now the daemon is asked, and has no interface 'help'.
+    assert.equal(r.code, 1, r.stderr + r.stdout);
+    assertOneLineError(r.stderr, "E_IF_NOT_FOUND");
+    assert.match(r.stderr, /'help'/);
+    assert.doesNotMatch(r.stdout, /usage:/);
+    const iif = await d.mfc(["add", "to", "239.20.0.9", "iif", "help", "oif", "dn1"]);
+    assertOneLineError(iif.stderr, "E_IF_NOT_FOUND");
+  });
+
+  void it("help where a keyword is expected, -h/--help and `mfc help CMD` print help; help on a non-command is E_USAGE", async () => {
+    const forms = [["help", "add"], ["add", "help"], ["add", "--help"], ["add", "to", "239.1.1.1", "-h"]];
+    const results = await Promise.all(forms.map((args) => runCli(["-s", "/nonexistent.sock", ...args])));
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.code, 0, `mfc ${forms[i]?.join(" ")}: ${r.stderr}`);
+      assert.match(r.stdout, /^\s+mfc add \[source/m);
+      assert.doesNotMatch(r.stdout, /mfc flush/, "only add's help");
+    }
+    for (const args of [["help", "frob"], ["help", "vif", "frob"], ["frob", "--help"]]) {
+      const r = await runCli(["-s", "/nonexistent.sock", ...args]);
+      assert.equal(r.code, 2, `mfc ${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stdout, "");
+      const [first, second] = r.stderr.split("\n");
+      assert.match(first ?? "", /^mfc: E_USAGE: unknown (sub)?command 'frob'$/);
+      assert.match(second ?? "", /^usage: mfc /, "the synopsis follows the one error line");
+    }
+  });
+
+  void it("a repeated keyword is a usage error naming it; ttl 0 names the range 1-255", async () => {
+    const twice = await runCli(["-s", "/nonexistent.sock", "add", "to", "239.20.0.1", "to", "239.20.0.2", "iif", "up0", "oif", "dn1"]);
+    assert.equal(twice.code, 2, twice.stderr);
+    assert.match(twice.stderr, /^mfc: E_USAGE: 'to' given twice/);
+    const ttl = await runCli(["-s", "/nonexistent.sock", "add", "to", "239.20.0.1", "iif", "up0", "oif", "dn1", "ttl", "0"]);
+    assert.equal(ttl.code, 2, ttl.stderr);
+    assert.match(ttl.stderr, /^mfc: E_USAGE: 'ttl' must be a number 1-255, got '0'\n/);
+  });
+
+  void it("a warning of add prints once as 'mfc: warning: CODE', exit 0", async () => {
+    const key = "net.ipv4.conf.up0.rp_filter";
+    const before = (await lab.exec(lab.ns.router, ["sysctl", "-n", key])).stdout.trim();
+    await lab.exec(lab.ns.router, ["sysctl", "-qw", `${key}=2`]);
+    try {
+      const r = await d.mfc(ADD_SG);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^mfc: warning: RP_FILTER_LOOSE \(/m);
+      assert.doesNotMatch(r.stderr, /warning: warning:/);
+    } finally {
+      await lab.exec(lab.ns.router, ["sysctl", "-qw", `${key}=${before}`]);
+    }
+  });
+
+  void it("a bad -c file with a progress display (stderr a terminal, 1000 entries): usage error, no dots, exits", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mfct-cli-"));
+    try {
+      const batch = join(dir, "batch.txt");
+      writeFileSync(batch, Array.from({ length: 1000 }, (_, i) => `add to 239.21.${i >> 8}.${i & 255} iif up0 oif dn1`).join("\n"));
+      const conf = join(dir, "bad.conf");
+      writeFileSync(conf, "[daemon]\nno_such_key = 1\n");
+      // script(1) gives the CLI a terminal, so the progress display would start.
+      const cmd = `${process.execPath} ${CLI_JS} -c ${conf} batch ${batch}`;
+      const r = await new Promise<{ code: number; out: string }>((resolve) => {
+        execFile("script", ["-qec", cmd, "/dev/null"], { timeout: 20_000 }, (err, stdout) => {
+          resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout });
+        });
+      });
+      assert.equal(r.code, 2, `exit status (a timeout would be -1): ${r.out}`);
+      assert.match(r.out, /mfc: E_USAGE: .*no_such_key/);
+      assert.doesNotMatch(r.out, /validating|\.\.\.\./, "no progress display for a request that is never sent");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  void it("-j: the daemon's response for every command but show and vif show, which print the view", async () => {
+    await ok(ADD_SG);
+    for (const args of [["vif", "show"], ["show", "routes"], ["show"]]) {
+      const view = JSON.parse(await ok([...args, "-j"])) as Record<string, unknown>;
+      assert.ok(!("status" in view), `mfc ${args.join(" ")} -j prints the view`);
+    }
+    for (const args of [["status"], ["check"], ["vif", "add", "dev", "dn2"], ["del", "from", S, "to", "239.20.0.1"], ["flush"]]) {
+      const res = JSON.parse(await ok([...args, "-j"])) as OkJson;
+      assert.equal(res.status, "ok", `mfc ${args.join(" ")} -j prints the response`);
+      assert.ok(Array.isArray(res.changes) && typeof res.result === "object", `mfc ${args.join(" ")}`);
+    }
+    const stats = JSON.parse(await ok(["show", "stats", "-j"])) as Record<string, unknown>;
+    assert.ok(!("status" in stats) && !("routes" in stats && Array.isArray(stats.routes)), "show stats -j prints its totals");
+  });
+
+  void it("an id JSON cannot carry back (1e400) is refused, not echoed as null; a finite id is echoed", async () => {
+    const bad = await raw('{"action":"PING","id":1e400}');
+    assert.equal(bad.status, "error");
+    assert.equal(bad.error_code, "E_INVALID_ARGUMENT");
+    assert.match(String(bad.message), /request\.id/);
+    assert.ok(!("id" in bad), `no id echoed: ${JSON.stringify(bad)}`);
+    const good = await raw('{"action":"PING","id":7}');
+    assert.equal(good.status, "ok");
+    assert.equal(good.id, 7);
   });
 });
