@@ -120,8 +120,16 @@ export type Query =
 function parse<S extends v.GenericSchema>(schema: S, input: unknown, where: string): v.InferOutput<S> {
   const r = v.safeParse(schema, input, { abortEarly: true });
   if (r.success) return r.output;
-  const issue = r.issues[0];
-  const path = issue ? v.getDotPath(issue) : null;
+  let issue: v.BaseIssue<unknown> | undefined = r.issues[0];
+  let path = issue ? v.getDotPath(issue) : null;
+  // A union (an oif: a name or {ifname, ttl}) reports only itself; the branch that got deepest
+  // into the input says what is wrong ("oifs.0.ttl must be 1-255", not "must be a name or ...").
+  const branch = issue?.issues?.map((sub) => ({ sub, at: v.getDotPath(sub) })).filter((x) => x.at !== null)
+    .sort((a, b) => (b.at as string).length - (a.at as string).length)[0];
+  if (branch) {
+    issue = branch.sub;
+    path = path ? `${path}.${branch.at as string}` : branch.at;
+  }
   const field = path ? `${where}.${path}` : where;
   const received = issue?.received ? ` (got ${issue.received})` : "";
   throw invalid("E_INVALID_ARGUMENT", `field '${field}' ${issue?.message ?? "is invalid"}${received}.`, { field });

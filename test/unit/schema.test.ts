@@ -98,7 +98,7 @@ void describe("parseOp: ADD_MFC / REPLACE_MFC / DEL_MFC / FLUSH", () => {
   }
   for (const ttl of [0, 256, 1.5, -3, "2"]) {
     void test(`oif ttl ${JSON.stringify(ttl)} is rejected`, () => {
-      rejects(() => parseOp("ADD_MFC", { ...route, oifs: [{ ifname: "eth1", ttl }] }), "E_INVALID_ARGUMENT", "'payload.oifs.0'");
+      rejects(() => parseOp("ADD_MFC", { ...route, oifs: [{ ifname: "eth1", ttl }] }), "E_INVALID_ARGUMENT", "'payload.oifs.0.ttl'");
     });
   }
 
@@ -112,7 +112,7 @@ void describe("parseOp: ADD_MFC / REPLACE_MFC / DEL_MFC / FLUSH", () => {
     rejects(() => parseOp("ADD_MFC", { ...route, group: 5 }), "E_INVALID_ARGUMENT", "'payload.group'");
     rejects(() => parseOp("ADD_MFC", { ...route, source: 10 }), "E_INVALID_ARGUMENT", "'payload.source'");
     rejects(() => parseOp("ADD_MFC", { ...route, ttl: 3 }), "E_INVALID_ARGUMENT", "'payload.ttl'");
-    rejects(() => parseOp("ADD_MFC", { ...route, oifs: [{ ifname: "eth1", ttl: 2, extra: 1 }] }), "E_INVALID_ARGUMENT", "'payload.oifs.0'");
+    rejects(() => parseOp("ADD_MFC", { ...route, oifs: [{ ifname: "eth1", ttl: 2, extra: 1 }] }), "E_INVALID_ARGUMENT", "'payload.oifs.0.extra'");
     rejects(() => parseOp("DEL_MFC", { group: "239.1.1.1", iif: "eth0" }), "E_INVALID_ARGUMENT", "'payload.iif'");
     rejects(() => parseOp("FLUSH", { all: true }), "E_INVALID_ARGUMENT", "'payload.all'");
     assert.deepEqual(parseOp("FLUSH", {}), { action: "FLUSH" });
@@ -159,7 +159,7 @@ void describe("prototype keys", () => {
   }
 
   void test("an oif object with a '__proto__' key is rejected", () => {
-    rejects(() => parseOp("ADD_MFC", JSON.parse('{"group":"239.1.1.1","iif":"eth0","oifs":[{"ifname":"eth1","__proto__":{"ttl":9}}]}')), "E_INVALID_ARGUMENT", "'payload.oifs.0'");
+    rejects(() => parseOp("ADD_MFC", JSON.parse('{"group":"239.1.1.1","iif":"eth0","oifs":[{"ifname":"eth1","__proto__":{"ttl":9}}]}')), "E_INVALID_ARGUMENT", "'payload.oifs.0.__proto__'");
   });
 
   void test("request and query envelopes with prototype keys are rejected", () => {
@@ -398,4 +398,11 @@ void describe("APPLY shortcut (plainApply) agrees with the schema it stands in f
       assert.equal(plainApply(asJson({ state: { vifs: [{ ifname: "eth2", threshold: 4, pinned: true, vifi: 0, ifindex: 5, pkts_in: 0 }], routes } })), true);
     }), { seed: 7, numRuns: 300 });
   });
+});
+
+void test("an oif object with a bad field names that field, not the union ('ttl 0' was 'must be an interface name or {ifname, ttl}')", () => {
+  const base = { group: "239.1.1.1", iif: "eth0" };
+  rejects(() => parseOp("ADD_MFC", { ...base, oifs: [{ ifname: "eth1", ttl: 0 }] }), "E_INVALID_ARGUMENT", "'payload.oifs.0.ttl'", "1-255");
+  rejects(() => parseOp("ADD_MFC", { ...base, oifs: ["eth1", { ifname: "a/b" }] }), "E_INVALID_ARGUMENT", "'payload.oifs.1.ifname'");
+  rejects(() => parseOp("ADD_MFC", { ...base, oifs: [5] }), "E_INVALID_ARGUMENT", "'payload.oifs.0'", "interface name or {ifname, ttl}");
 });
