@@ -30,8 +30,14 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
   // Each round that fails records one more refusal, so this ends; the bound is a safety net.
   for (let round = 0; round <= config.routes.size + 64; round++) {
     const target = realize(config, image, links, refused);
-    const failure = runUntilFailure(kernel, planSteps(image, target), image, applied);
-    if (!failure) return { image: { ...target, vifs: image.vifs, mfcs: image.mfcs }, refused, applied, problems };
+    const steps = planSteps(image, target);
+    const failure = runUntilFailure(kernel, steps);
+    // The steps before the failure (all of them, without one) took effect.
+    const done = failure?.index ?? steps.length;
+    for (let k = 0; k < done; k++) applied.push(steps[k] as Step);
+    // All done: the kernel now holds exactly the target (planSteps' contract), so it is the image.
+    if (!failure) return { image: target, refused, applied, problems };
+    for (let k = 0; k < done; k++) applyToImage(image, steps[k] as Step);
     const { step, err } = failure;
     const why = `kernel refused ${step.op === "add_vif" ? "VIF" : "route"}: ${err.errnoName}`;
     if (step.op === "add_vif") refused.vifs.set(step.vif.ifname, why);
@@ -48,28 +54,28 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
   return { image, refused, applied, problems };
 }
 
-/** Runs steps in order, applying each success to `image`; stops at the first kernel error. */
-function runUntilFailure(kernel: KernelPort, steps: Step[], image: Image, applied: Step[]): { step: Step; err: KernelError } | undefined {
-  for (const step of steps) {
+/** Runs steps in order; stops at the first kernel error and says which step it was. */
+function runUntilFailure(kernel: KernelPort, steps: Step[]): { index: number; step: Step; err: KernelError } | undefined {
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i] as Step;
     try {
       runStep(kernel, step);
     } catch (err) {
       if (!(err instanceof KernelError)) throw err;
       // Deleting an entry the kernel no longer has reaches the wanted state all the same.
-      if (step.op === "del_mfc" && err.errnoName === "ENOENT") {
-        image.mfcs.delete(step.entry.key);
-        continue;
-      }
-      return { step, err };
-    }
-    applied.push(step);
-    switch (step.op) {
-      case "add_vif": image.vifs.set(step.vif.ifname, step.vif); break;
-      case "del_vif": image.vifs.delete(step.vif.ifname); break;
-      case "add_mfc":
-      case "replace_mfc": image.mfcs.set(step.entry.key, step.entry); break;
-      case "del_mfc": image.mfcs.delete(step.entry.key); break;
+      if (step.op === "del_mfc" && err.errnoName === "ENOENT") continue;
+      return { index: i, step, err };
     }
   }
   return undefined;
+}
+
+function applyToImage(image: Image, step: Step): void {
+  switch (step.op) {
+    case "add_vif": image.vifs.set(step.vif.ifname, step.vif); break;
+    case "del_vif": image.vifs.delete(step.vif.ifname); break;
+    case "add_mfc":
+    case "replace_mfc": image.mfcs.set(step.entry.key, step.entry); break;
+    case "del_mfc": image.mfcs.delete(step.entry.key); break;
+  }
 }
