@@ -8,84 +8,18 @@
 //   IF_NO_VIF; freeing a VIF installs the waiting routes within seconds; changes on interfaces that
 //   have VIFs keep working; restart works. Kernel (/proc, default table) = `show -j` throughout.
 // Needs root and a built dist/. Run: node --import tsx --test test/e2e/churn.test.ts
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
-import { kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { startDaemon } from "../lab/daemon.js";
+import { assertKernelEqualsShow } from "../lab/kernel_view.js";
+import { mfcOk, route, show, status, type Oif } from "../lab/show.js";
+import { tempDir } from "../lab/temp_dir.js";
+import { until } from "../lab/wait.js";
 
-// ---- helpers (kept local: each e2e file is self-contained) ------------------------------------
-
-interface Oif { ifname: string; ttl: number }
-interface RouteView { source: string | null; group: string; iif: string; oifs: Oif[]; state: string; reason?: string }
-interface VifView { vifi: number | null; ifname: string }
-interface Show { vifs: VifView[]; routes: RouteView[] }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function mfcOk(d: DaemonHandle, args: string[]): Promise<string> {
-  const r = await d.mfc(args);
-  assert.equal(r.code, 0, `mfc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
-
-async function show(d: DaemonHandle): Promise<Show> {
-  return JSON.parse(await mfcOk(d, ["-j", "show"])) as Show;
-}
-
-async function status(d: DaemonHandle): Promise<Record<string, unknown>> {
-  return (JSON.parse(await mfcOk(d, ["-j", "status"])) as { result: Record<string, unknown> }).result;
-}
-
-const route = (s: Show, group: string): RouteView => {
-  const r = s.routes.find((x) => x.group === group);
-  assert.ok(r, `route for ${group} in show -j`);
-  return r;
-};
-
-/** "239.1.2.3" -> "030201EF", the way /proc/net/ip_mr_cache prints addresses. */
-function procHex(ip: string): string {
-  return ip.split(".").reverse().map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0")).join("");
-}
-
-/**
- * The kernel's default table (/proc) equals `show -j`: the same VIFs (number -> name), and one
- * resolved MFC entry per installed route with its iif and exactly the oifs that have a VIF.
- */
-async function assertKernelEqualsShow(lab: Lab, s: Show): Promise<void> {
-  const k = await kernelTables(lab);
-  const kvifs = new Map(k.vif.map((row) => { const [idx = "", name = ""] = row.split(/\s+/); return [Number(idx), name] as const; }));
-  const svifs = new Map(s.vifs.filter((v) => v.vifi !== null).map((v) => [v.vifi as number, v.ifname] as const));
-  assert.deepEqual([...kvifs].sort((a, b) => a[0] - b[0]), [...svifs].sort((a, b) => a[0] - b[0]), "/proc/net/ip_mr_vif = show -j vifs");
-  const kernel = k.cache.map((row) => {
-    const [group = "", origin = "", iif = "", , , , ...oifs] = row.split(/\s+/);
-    return { group, origin, iif: Number(iif), oifs: oifs.map((o) => Number(o.split(":")[0])) };
-  }).filter((m) => kvifs.has(m.iif)) // unresolved entries (iif -1) are the kernel's own
-    .map((m) => {
-      const iif = kvifs.get(m.iif) as string;
-      // A (*,G) entry carries ttls[iif] = 1 (kernel-native any-source): not an output.
-      const oifs = m.oifs.map((v) => kvifs.get(v) ?? `?${v}`).filter((n) => !(m.origin === "00000000" && n === iif)).sort();
-      return `${m.group} ${m.origin} ${iif} ${oifs.join(",")}`;
-    }).sort();
-  const named = new Set(svifs.values());
-  const shown = s.routes.filter((r) => r.state === "installed").map((r) => {
-    const oifs = r.oifs.map((o) => o.ifname).filter((n) => named.has(n)).sort();
-    return `${procHex(r.group)} ${r.source === null ? "00000000" : procHex(r.source)} ${r.iif} ${oifs.join(",")}`;
-  }).sort();
-  assert.deepEqual(kernel, shown, "/proc/net/ip_mr_cache = installed routes of show -j");
-}
+// ---- helpers (shared ones live in test/lab/) ---------------------------------------------------
 
 /**
  * Creates peer-less interfaces in the router namespace in one `ip -batch` (fast): dummy, or ifb
@@ -101,12 +35,6 @@ async function addDummies(lab: Lab, names: string[]): Promise<void> {
   throw new Error("neither dummy nor ifb interfaces can be created");
 }
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), "mfct-churn-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 const pad = (i: number): string => String(i).padStart(2, "0");
 
 // ---- tests ------------------------------------------------------------------------------------
@@ -114,7 +42,7 @@ const pad = (i: number): string => String(i).padStart(2, "0");
 void test("admission counts missing interfaces: after one of 32 vanishes, a route over a 33rd is refused (E_VIF_LIMIT)", async (t) => {
   const lab = await createLab();
   t.after(() => lab.destroy());
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-churn-");
   const names = Array.from({ length: 33 }, (_, i) => `c${pad(i)}`); // c00..c32
   await addDummies(lab, names);
   const d = await startDaemon(lab, { dir });
@@ -165,7 +93,7 @@ void test("admission counts missing interfaces: after one of 32 vanishes, a rout
 void test("a legacy acknowledged state needing 33 VIFs: starts, serves, 32 installed, the rest pending until a VIF is freed", async (t) => {
   const lab = await createLab();
   t.after(() => lab.destroy());
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-churn-");
   // up0, dn1, dn2 (the lab's) + w00..w29 = 33 interfaces.
   const w = Array.from({ length: 30 }, (_, i) => `w${pad(i)}`);
   await addDummies(lab, [...w, "x0"]);

@@ -10,13 +10,11 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from "../../src/kernel/abi.js";
-import { sys } from "../../src/kernel/libc.js";
 import { createLab, type Lab } from "../lab/lab.js";
 import { startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { listenNotify, type NotifyListener } from "../lab/notify.js";
+import { sleep } from "../lab/wait.js";
 import { exchange, RawClient } from "../support/raw_client.js";
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A client socket and what happened to it, with times (ms since connect). */
 class Peer {
@@ -145,24 +143,6 @@ function openSocketToAll(d: DaemonHandle): void {
   chmodSync(d.socket, 0o666);
 }
 
-/** What systemd does for WATCHDOG=1: a datagram socket at $NOTIFY_SOCKET; arrival times kept. */
-function listenNotify(path: string): { watchdog: number[]; close(): void } {
-  const fd = sys.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  assert.ok(fd >= 0, "socket(AF_UNIX, SOCK_DGRAM)");
-  const addr = Buffer.alloc(110);
-  addr.writeUInt16LE(1, 0);
-  addr.write(path, 2);
-  assert.equal(sys.bind(fd, addr, 2 + Buffer.byteLength(path) + 1), 0, "bind");
-  const watchdog: number[] = [];
-  const buf = Buffer.alloc(4096);
-  const timer = setInterval(() => {
-    for (let n = sys.recv(fd, buf, buf.length, 0); n > 0; n = sys.recv(fd, buf, buf.length, 0)) {
-      if (buf.toString("utf8", 0, n) === "WATCHDOG=1") watchdog.push(performance.now());
-    }
-  }, 5);
-  return { watchdog, close: () => { clearInterval(timer); sys.close(fd); } };
-}
-
 const maxGap = (times: number[]): number => times.slice(1).reduce((m, t, i) => Math.max(m, t - (times[i] ?? t)), 0);
 
 let lab: Lab;
@@ -215,7 +195,7 @@ void describe("refused peers (socket open to everyone, peer check only; max_conn
 
 void describe("hung-up and greedy clients (10 000 routes, max_request_bytes = 16 MiB, watchdog on)", () => {
   let d: DaemonHandle;
-  let notify: ReturnType<typeof listenNotify>;
+  let notify: NotifyListener;
   let notifyDir: string;
   const MAX = 16 * 1024 * 1024;
   let showMs = 0;
@@ -258,7 +238,7 @@ void describe("hung-up and greedy clients (10 000 routes, max_request_bytes = 16
       latencies.push(await ping(d, `during-${latencies.length}`));
       await sleep(50);
     }
-    const windowGap = maxGap(notify.watchdog.filter((w) => w >= start - 2_500));
+    const windowGap = maxGap(notify.arrivals("WATCHDOG=1").filter((w) => w >= start - 2_500));
     const ran = auditedHere(d, /DEL_MFC \(dry run\)/) - before;
     const worst = Math.max(...latencies);
     t.diagnostic(`one SHOW: ${showMs.toFixed(0)} ms; PINGs: ${latencies.length}, worst ${worst.toFixed(0)} ms; worst watchdog gap ${windowGap.toFixed(0)} ms; queued requests run after the hang-up: ${ran}`);

@@ -26,6 +26,7 @@ import { existsSync, readFileSync } from "node:fs";
 import fc from "fast-check";
 import { createLab, type Lab } from "../lab/lab.js";
 import { DAEMON_JS, kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { assertKernelEqualsShow } from "../lab/kernel_view.js";
 import { RawClient, exchange } from "../support/raw_client.js";
 
 const SEED = Number(process.env.MFC_FUZZ_SEED ?? 0x6d6663);
@@ -334,33 +335,6 @@ interface Oif { ifname: string; ttl: number }
 interface ShowJson {
   vifs: { vifi: number | null; ifname: string; threshold: number; pinned: boolean }[];
   routes: { source: string | null; group: string; iif: string; oifs: Oif[]; state: string }[];
-}
-
-/** "239.1.2.3" -> "030201EF", the way /proc/net/ip_mr_cache prints addresses. */
-const procHex = (ip: string): string => ip.split(".").reverse().map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0")).join("");
-
-/** The kernel's default table (/proc) equals `show -j`: VIFs by number, one entry per installed route. */
-async function assertKernelEqualsShow(lab: Lab, s: ShowJson, where: string): Promise<void> {
-  const k = await kernelTables(lab);
-  const kvifs = new Map(k.vif.map((row) => { const [idx = "", name = ""] = row.split(/\s+/); return [Number(idx), name] as const; }));
-  const svifs = new Map(s.vifs.filter((v) => v.vifi !== null).map((v) => [v.vifi as number, v.ifname] as const));
-  assert.deepEqual([...kvifs].sort((a, b) => a[0] - b[0]), [...svifs].sort((a, b) => a[0] - b[0]), `${where}: /proc/net/ip_mr_vif = show -j vifs`);
-  const kernel = k.cache.map((row) => {
-    const [group = "", origin = "", iif = "", , , , ...oifs] = row.split(/\s+/);
-    return { group, origin, iif: Number(iif), oifs: oifs.map((o) => Number(o.split(":")[0])) };
-  }).filter((m) => kvifs.has(m.iif)) // unresolved entries (iif -1) are the kernel's own
-    .map((m) => {
-      const iif = kvifs.get(m.iif) as string;
-      // A (*,G) entry carries ttls[iif] = 1 (kernel-native any-source): not an output.
-      const oifs = m.oifs.map((v) => kvifs.get(v) ?? `?${v}`).filter((n) => !(m.origin === "00000000" && n === iif)).sort();
-      return `${m.group} ${m.origin} ${iif} ${oifs.join(",")}`;
-    }).sort();
-  const named = new Set(svifs.values());
-  const shown = s.routes.filter((r) => r.state === "installed").map((r) => {
-    const oifs = r.oifs.map((o) => o.ifname).filter((n) => named.has(n)).sort();
-    return `${procHex(r.group)} ${r.source === null ? "00000000" : procHex(r.source)} ${r.iif} ${oifs.join(",")}`;
-  }).sort();
-  assert.deepEqual(kernel, shown, `${where}: /proc/net/ip_mr_cache = installed routes of show -j`);
 }
 
 /** A config as comparable text: explicit VIFs and routes, each sorted. */

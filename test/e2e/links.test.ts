@@ -6,52 +6,15 @@
 // Needs root and a built dist/. Run: node --import tsx --test test/e2e/links.test.ts
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
 import { kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { procHex } from "../lab/kernel_view.js";
+import { mfcOk, route, show } from "../lab/show.js";
+import { tempDir } from "../lab/temp_dir.js";
+import { forwards } from "../lab/traffic.js";
+import { until } from "../lab/wait.js";
 
-// ---- helpers (kept local: each e2e file is self-contained) ------------------------------------
-
-interface RouteView { source: string | null; group: string; state: string; reason?: string }
-interface VifView { vifi: number | null; ifname: string; ifindex: number | null; threshold: number; pinned: boolean }
-interface Show { vifs: VifView[]; routes: RouteView[] }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    last = v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${String(last)})`);
-    await sleep(25);
-  }
-}
-
-async function mfcOk(d: DaemonHandle, args: string[]): Promise<string> {
-  const r = await d.mfc(args);
-  assert.equal(r.code, 0, `mfc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
-
-async function show(d: DaemonHandle): Promise<Show> {
-  return JSON.parse(await mfcOk(d, ["-j", "show"])) as Show;
-}
-
-const route = (s: Show, group: string): RouteView => {
-  const r = s.routes.find((x) => x.group === group);
-  assert.ok(r, `route for ${group} in show -j`);
-  return r;
-};
-
-/** "239.1.2.3" -> "030201EF", the way /proc/net/ip_mr_cache prints addresses. */
-function procHex(ip: string): string {
-  return ip.split(".").reverse().map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0")).join("");
-}
+// ---- helpers (shared ones live in test/lab/) ---------------------------------------------------
 
 interface Tables { vifs: Map<string, number>; mfcs: { group: string; iif: number; oifs: number[] }[] }
 
@@ -64,17 +27,6 @@ async function tables(lab: Lab): Promise<Tables> {
     return { group, iif: Number(iif), oifs: oifs.map((o) => Number(o.split(":")[0])) };
   });
   return { vifs, mfcs };
-}
-
-/** Sends n datagrams to group; the receiver in recv1/recv2 must get all of them. */
-async function forwards(lab: Lab, group: string, port: number, to: "recv1" | "recv2", n = 5): Promise<void> {
-  const rx = await lab.listen(to, group, port);
-  try {
-    await lab.send(group, port, n, { ttl: 8 });
-    assert.ok(await rx.waitFor(n, 3_000), `${to} got ${rx.count()} of ${n} datagrams for ${group}`);
-  } finally {
-    await rx.stop();
-  }
 }
 
 /** Re-creates router dn1 <-> recv1 eth0 as the lab made it (veth, addresses, routes, rp_filter 0). */
@@ -98,8 +50,7 @@ const G3 = "239.5.0.3"; // (S,G)  up0 -> dn2            : untouched
 async function setup(t: TestContext): Promise<{ lab: Lab; d: DaemonHandle; dir: string }> {
   const lab = await createLab();
   t.after(() => lab.destroy());
-  const dir = mkdtempSync(join(tmpdir(), "mfct-links-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, "mfct-links-");
   const d = await startDaemon(lab, { dir });
   t.after(() => d.cleanup());
   const S = lab.addr.sender;
@@ -153,23 +104,23 @@ async function checkDn1Back(lab: Lab, d: DaemonHandle, port: number): Promise<vo
     const m = k.mfcs.find((x) => x.group === procHex(g));
     assert.ok(m?.oifs.includes(vifi), `${g} forwards to dn1's new VIF ${vifi}: ${JSON.stringify(m)}`);
   }
-  await forwards(lab, G1, port, "recv1");
-  await forwards(lab, G2, port + 1, "recv1");
-  await forwards(lab, G3, port + 2, "recv2");
+  await forwards(lab, [{ group: G1, port, to: "recv1" }]);
+  await forwards(lab, [{ group: G2, port: port + 1, to: "recv1" }]);
+  await forwards(lab, [{ group: G3, port: port + 2, to: "recv2" }]);
 }
 
 // ---- tests ----------------------------------------------------------------------------------------
 
 void test("an interface deleted and re-created while the daemon runs: pending with a reason, then installed and forwarding again", async (t) => {
   const { lab, d } = await setup(t);
-  await forwards(lab, G1, 5201, "recv1"); // control
+  await forwards(lab, [{ group: G1, port: 5201, to: "recv1" }]); // control
   const staleVifi = (await tables(lab)).vifs.get("dn1");
   assert.ok(staleVifi !== undefined);
 
   await lab.delLink("dn1"); // deletes recv1's eth0 too (veth pair)
   await checkDn1Missing(lab, d, staleVifi);
-  await forwards(lab, G3, 5202, "recv2"); // the rest keeps working meanwhile
-  await forwards(lab, G2, 5203, "recv2");
+  await forwards(lab, [{ group: G3, port: 5202, to: "recv2" }]); // the rest keeps working meanwhile
+  await forwards(lab, [{ group: G2, port: 5203, to: "recv2" }]);
 
   // A new interface arriving now must not inherit anything from dn1's old VIF number.
   await lab.addDummy("new0");

@@ -9,88 +9,16 @@
 // Needs root and a built dist/. Run: node --import tsx --test test/e2e/refused_vif.test.ts
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createLab, type Lab } from "../lab/lab.js";
+import { existsSync, readFileSync } from "node:fs";
+import { createLab } from "../lab/lab.js";
 import { kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { assertKernelEqualsShow } from "../lab/kernel_view.js";
+import { mfcOk, route, show, status } from "../lab/show.js";
+import { tempDir } from "../lab/temp_dir.js";
+import { forwards } from "../lab/traffic.js";
+import { until } from "../lab/wait.js";
 
-// ---- helpers (kept local: each e2e file is self-contained) ------------------------------------
-
-interface Oif { ifname: string; ttl: number }
-interface RouteView { source: string | null; group: string; iif: string; oifs: Oif[]; state: string; reason?: string }
-interface VifView { vifi: number | null; ifname: string }
-interface Show { vifs: VifView[]; routes: RouteView[] }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function mfcOk(d: DaemonHandle, args: string[]): Promise<string> {
-  const r = await d.mfc(args);
-  assert.equal(r.code, 0, `mfc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
-
-async function show(d: DaemonHandle): Promise<Show> {
-  return JSON.parse(await mfcOk(d, ["-j", "show"])) as Show;
-}
-
-async function status(d: DaemonHandle): Promise<Record<string, unknown>> {
-  return (JSON.parse(await mfcOk(d, ["-j", "status"])) as { result: Record<string, unknown> }).result;
-}
-
-const route = (s: Show, group: string): RouteView => {
-  const r = s.routes.find((x) => x.group === group);
-  assert.ok(r, `route for ${group} in show -j`);
-  return r;
-};
-
-function procHex(ip: string): string {
-  return ip.split(".").reverse().map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0")).join("");
-}
-
-/** /proc (default table) = show -j: same VIFs, one resolved entry per installed route with the oifs that have a VIF. */
-async function assertKernelEqualsShow(lab: Lab, s: Show): Promise<void> {
-  const k = await kernelTables(lab);
-  const kvifs = new Map(k.vif.map((row) => { const [idx = "", name = ""] = row.split(/\s+/); return [Number(idx), name] as const; }));
-  const svifs = new Map(s.vifs.filter((v) => v.vifi !== null).map((v) => [v.vifi as number, v.ifname] as const));
-  assert.deepEqual([...kvifs].sort((a, b) => a[0] - b[0]), [...svifs].sort((a, b) => a[0] - b[0]), "/proc/net/ip_mr_vif = show -j vifs");
-  const kernel = k.cache.map((row) => {
-    const [group = "", origin = "", iif = "", , , , ...oifs] = row.split(/\s+/);
-    return { group, origin, iif: Number(iif), oifs: oifs.map((o) => Number(o.split(":")[0])) };
-  }).filter((m) => kvifs.has(m.iif))
-    .map((m) => {
-      const iif = kvifs.get(m.iif) as string;
-      const oifs = m.oifs.map((v) => kvifs.get(v) ?? `?${v}`).filter((n) => !(m.origin === "00000000" && n === iif)).sort();
-      return `${m.group} ${m.origin} ${iif} ${oifs.join(",")}`;
-    }).sort();
-  const named = new Set(svifs.values());
-  const shown = s.routes.filter((r) => r.state === "installed").map((r) => {
-    const oifs = r.oifs.map((o) => o.ifname).filter((n) => named.has(n)).sort();
-    return `${procHex(r.group)} ${r.source === null ? "00000000" : procHex(r.source)} ${r.iif} ${oifs.join(",")}`;
-  }).sort();
-  assert.deepEqual(kernel, shown, "/proc/net/ip_mr_cache = installed routes of show -j");
-}
-
-/** Every flow's receiver gets all n datagrams. */
-async function forwards(lab: Lab, flows: { group: string; port: number; to: "recv1" | "recv2" }[], n = 5): Promise<void> {
-  const rxs = await Promise.all(flows.map(async (f) => ({ f, rx: await lab.listen(f.to, f.group, f.port) })));
-  try {
-    await Promise.all(flows.map((f) => lab.send(f.group, f.port, n, { ttl: 8 })));
-    for (const { f, rx } of rxs) assert.ok(await rx.waitFor(n, 3_000), `${f.to} got ${rx.count()} of ${n} datagrams for ${f.group}`);
-  } finally {
-    await Promise.all(rxs.map(({ rx }) => rx.stop()));
-  }
-}
+// ---- helpers (shared ones live in test/lab/) ---------------------------------------------------
 
 /** Bytes of the state files (snapshot and journal), to prove a refused change wrote nothing. */
 function stateBytes(d: DaemonHandle): string {
@@ -105,8 +33,7 @@ const REFUSED = /kernel refused VIF: EADDRNOTAVAIL/;
 void test("an interface the kernel refuses as a VIF leaves its routes pending; the rest restores and forwards; fixed, it is installed", async (t) => {
   const lab = await createLab();
   t.after(() => lab.destroy());
-  const dir = mkdtempSync(join(tmpdir(), "mfct-refvif-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, "mfct-refvif-");
   const r = lab.ns.router;
   await lab.addDummy("rfz0");
   await lab.addDummy("rfy0");
@@ -172,7 +99,7 @@ void test("an interface the kernel refuses as a VIF leaves its routes pending; t
   const GN = "239.6.0.6";
   const onRefused = await d2.mfc(["add", "from", S, "to", GN, "iif", "up0", "oif", "rfz0"]);
   assert.equal(onRefused.code, 0, onRefused.stderr);
-  assert.match(onRefused.stderr, /warning: .*IF_NO_VIF.*rfz0.*kernel refused VIF: EADDRNOTAVAIL/);
+  assert.match(onRefused.stderr, /mfc: error: IF_NO_VIF.*rfz0.*kernel refused VIF: EADDRNOTAVAIL/);
   assert.equal(route(await show(d2), GN).state, "pending");
   assert.match(route(await show(d2), GN).reason ?? "", REFUSED);
   assert.deepEqual((await kernelTables(lab)).vif, before.kernel.vif, "no kernel change");

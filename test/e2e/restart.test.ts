@@ -3,34 +3,19 @@
 // dist/ (npm run build). Run: node --import tsx --test test/e2e/restart.test.ts
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
 import { kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { mfcOk } from "../lab/show.js";
+import { tempDir } from "../lab/temp_dir.js";
+import { forwards } from "../lab/traffic.js";
+import { sleep, until } from "../lab/wait.js";
 
-// ---- helpers (kept local: each e2e file is self-contained) ------------------------------------
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// ---- helpers (shared ones live in test/lab/) ---------------------------------------------------
 
 type Json = Record<string, unknown>;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-async function mfcOk(d: DaemonHandle, args: string[], input?: string): Promise<string> {
-  const r = await d.mfc(args, input === undefined ? undefined : { input });
-  assert.equal(r.code, 0, `mfc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 async function showJson(d: DaemonHandle): Promise<Json> {
   return JSON.parse(await mfcOk(d, ["-j", "show"])) as Json;
@@ -99,25 +84,6 @@ async function firstShow(socket: string, poll: { cancelled: boolean }, timeoutMs
   throw new Error(`no connection to ${socket} within ${timeoutMs} ms`);
 }
 
-/** Sends n datagrams per group from the sender; every listed receiver must get all of them. */
-async function forwards(lab: Lab, flows: { group: string; port: number; to: ("recv1" | "recv2")[] }[], n = 5): Promise<void> {
-  const rxs = await Promise.all(flows.flatMap((f) => f.to.map(async (to) => ({ f, to, rx: await lab.listen(to, f.group, f.port) }))));
-  try {
-    await Promise.all(flows.map((f) => lab.send(f.group, f.port, n, { ttl: 8 })));
-    for (const { f, to, rx } of rxs) {
-      assert.ok(await rx.waitFor(n, 3_000), `${to} got ${rx.count()} of ${n} datagrams for ${f.group}`);
-    }
-  } finally {
-    await Promise.all(rxs.map(({ rx }) => rx.stop()));
-  }
-}
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), "mfct-restart-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 async function newLab(t: TestContext): Promise<Lab> {
   const lab = await createLab();
   t.after(() => lab.destroy());
@@ -163,7 +129,7 @@ async function snapshot(lab: Lab, d: DaemonHandle): Promise<Snapshot> {
 /** Stops the daemon with each signal in turn, restarts it on the same state, and checks everything is back. */
 async function stopAndRestart(t: TestContext, signals: readonly ("SIGTERM" | "SIGINT" | "SIGKILL")[]): Promise<void> {
   const lab = await newLab(t);
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-restart-");
   const d1 = await start(t, lab, dir);
   await populate(lab, d1);
   const before = await snapshot(lab, d1);
@@ -234,7 +200,7 @@ void test("SIGKILL: the kernel drops the table; restart restores every route bef
 
 void test("SIGTERM with a transaction in flight: it is finished, answered and saved, then exit 0", async (t) => {
   const lab = await newLab(t);
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-restart-");
   const S = lab.addr.sender;
   // Big enough that the daemon is still working on it when the signal comes.
   const routes = Array.from({ length: 20_000 }, (_, i) => ({ source: S, group: `239.${100 + Math.floor(i / 250)}.0.${(i % 250) + 1}`, iif: "up0", oifs: ["dn1"] }));
@@ -296,7 +262,7 @@ function stateFiles(dir: string): Map<string, Buffer> {
  * file and the problem, open no socket, leave the kernel empty, and keep every file byte for byte.
  */
 async function refusesCorrupt(t: TestContext, lab: Lab, files: Record<string, Buffer>, blame: string, problem: RegExp): Promise<void> {
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-restart-");
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
   const before = stateFiles(dir);
   const d = await startDaemon(lab, { dir, expectExit: true });
@@ -327,7 +293,7 @@ void test("a corrupt state file stops the start, names file and problem, and is 
 
   // Control: the intact file restores, so the failures below are about the corruption alone. The
   // same daemon then records a few more changes, to get whatever the store writes next to it.
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-restart-");
   writeFileSync(join(dir, "state.json"), goodBytes);
   const d = await start(t, lab, dir);
   const shown = (await showJson(d)).routes as Json[];

@@ -8,36 +8,22 @@
 // - A second SIGTERM while stopping (a slow APPLY in flight): still exit 0, socket file removed,
 //   and the state on disk is all-or-nothing of that APPLY (acknowledged -> new).
 // Needs root and a built dist/. Run: node --import tsx --test test/e2e/restore_signals.test.ts
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from "../../src/kernel/abi.js";
-import { sys } from "../../src/kernel/libc.js";
 import { createLab, type Lab } from "../lab/lab.js";
 import { DAEMON_JS, kernelTables, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { listenNotify } from "../lab/notify.js";
+import { status } from "../lab/show.js";
+import { tempDir } from "../lab/temp_dir.js";
+import { sleep, until } from "../lab/wait.js";
 
-// ---- helpers (kept local: each e2e file is self-contained) ------------------------------------
+// ---- helpers (shared ones live in test/lab/) ---------------------------------------------------
 
 const N = 100_000;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), "mfct-sigrestore-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 const group = (base: number, i: number): string => `239.${base + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
 
@@ -60,30 +46,13 @@ async function handlersReady(lab: Lab): Promise<number> {
     const pids = execFileSync("ip", ["netns", "pids", lab.ns.router], { encoding: "utf8" }).split(/\s+/).filter(Boolean).map(Number);
     pid = pids.find((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(DAEMON_JS); } catch { return false; } }) ?? 0;
     return pid > 0;
-  }, 10_000);
+  }, 10_000, 5);
   const catches = (sig: number): boolean => {
     const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m !== null && ((BigInt(`0x${m[1]}`) >> BigInt(sig - 1)) & 1n) === 1n;
   };
-  await until("SIGHUP and SIGTERM handlers", () => catches(1) && catches(15), 20_000);
+  await until("SIGHUP and SIGTERM handlers", () => catches(1) && catches(15), 20_000, 5);
   return pid;
-}
-
-/** A datagram listener at `path` (what systemd does), drained by polling a non-blocking socket. */
-function listenNotify(path: string): { messages: string[]; close(): void } {
-  const fd = sys.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  assert.ok(fd >= 0, "socket(AF_UNIX, SOCK_DGRAM)");
-  const addr = Buffer.alloc(110);
-  addr.writeUInt16LE(1, 0);
-  addr.write(path, 2);
-  assert.equal(sys.bind(fd, addr, 2 + Buffer.byteLength(path) + 1), 0, "bind");
-  const messages: string[] = [];
-  const buf = Buffer.alloc(4096);
-  const drain = (): void => {
-    for (let n = sys.recv(fd, buf, buf.length, 0); n > 0; n = sys.recv(fd, buf, buf.length, 0)) messages.push(buf.toString("utf8", 0, n));
-  };
-  const timer = setInterval(drain, 5);
-  return { messages, close: () => { clearInterval(timer); drain(); sys.close(fd); } };
 }
 
 function assertBefore(logs: string, first: RegExp, second: RegExp): void {
@@ -93,16 +62,12 @@ function assertBefore(logs: string, first: RegExp, second: RegExp): void {
   assert.ok(b < 0 || a < b, `${String(first)} comes before ${String(second)} (the signal landed during the restore):\n${logs}`);
 }
 
-async function status(d: DaemonHandle): Promise<Record<string, unknown>> {
-  return (JSON.parse(await d.mfcOk(["-j", "status"])) as { result: Record<string, unknown> }).result;
-}
-
 // ---- tests ------------------------------------------------------------------------------------
 
 void test("SIGHUP during the restore does not kill; SIGTERM twice during a stop with a slow APPLY in flight exits 0", async (t) => {
   const lab = await createLab();
   t.after(() => lab.destroy());
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-sigrestore-");
   writeBigState(lab, dir);
 
   const starting = startDaemon(lab, { dir, timeoutMs: 60_000 });
@@ -126,7 +91,7 @@ void test("SIGHUP during the restore does not kill; SIGTERM twice during a stop 
   await new Promise<void>((res) => client.write(request, () => res()));
   await sleep(100);
   process.kill(pid, "SIGTERM");
-  await until("the first SIGTERM to be logged", () => /SIGTERM received/.test(d.logs()));
+  await until("the first SIGTERM to be logged", () => /SIGTERM received/.test(d.logs()), 15_000, 5);
   try {
     process.kill(pid, "SIGTERM");
   } catch {
@@ -160,7 +125,7 @@ void test("SIGHUP during the restore does not kill; SIGTERM twice during a stop 
 void test("SIGTERM during the restore: exit 0, logged, no socket file, STOPPING=1 and no READY=1", async (t) => {
   const lab = await createLab();
   t.after(() => lab.destroy());
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-sigrestore-");
   writeBigState(lab, dir);
   const notify = listenNotify(join(dir, "notify.sock"));
   t.after(() => notify.close());
@@ -181,7 +146,7 @@ void test("SIGTERM during the restore: exit 0, logged, no socket file, STOPPING=
   assert.match(d.logs(), /stopped: multicast table released/);
   assert.doesNotMatch(d.logs(), /ready on/);
   assert.equal(existsSync(d.socket), false, "no socket file");
-  await until("STOPPING=1", () => notify.messages.some((m) => m.split("\n").includes("STOPPING=1")), 2_000);
+  await until("STOPPING=1", () => notify.messages.some((m) => m.split("\n").includes("STOPPING=1")), 2_000, 5);
   assert.equal(notify.messages.some((m) => m.split("\n").includes("READY=1")), false, `no READY=1: ${JSON.stringify(notify.messages)}`);
   const k = await kernelTables(lab);
   assert.deepEqual(k.vif, [], "the table was released");

@@ -9,26 +9,10 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from "../../src/kernel/abi.js";
-import { sys } from "../../src/kernel/libc.js";
 import { createLab } from "../lab/lab.js";
 import { startDaemon } from "../lab/daemon.js";
-
-/** A datagram listener at `path` (what systemd does), drained by polling a non-blocking socket. */
-function listenNotify(path: string): { messages: string[]; close(): void } {
-  const fd = sys.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  assert.ok(fd >= 0, "socket(AF_UNIX, SOCK_DGRAM)");
-  const addr = Buffer.alloc(110);
-  addr.writeUInt16LE(1, 0);
-  addr.write(path, 2);
-  assert.equal(sys.bind(fd, addr, 2 + Buffer.byteLength(path) + 1), 0, "bind");
-  const messages: string[] = [];
-  const buf = Buffer.alloc(4096);
-  const timer = setInterval(() => {
-    for (let n = sys.recv(fd, buf, buf.length, 0); n > 0; n = sys.recv(fd, buf, buf.length, 0)) messages.push(buf.toString("utf8", 0, n));
-  }, 5);
-  return { messages, close: () => { clearInterval(timer); sys.close(fd); } };
-}
+import { listenNotify } from "../lab/notify.js";
+import { until } from "../lab/wait.js";
 
 function pingAndShow(socket: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -38,14 +22,6 @@ function pingAndShow(socket: string): Promise<string> {
     c.once("error", reject);
   });
 }
-
-const until = async (what: string, cond: () => boolean, ms = 10_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 void test("READY=1 after restore and listen, STATUS=, WATCHDOG=1 pings, STOPPING=1", async () => {
   const lab = await createLab();
@@ -66,14 +42,14 @@ void test("READY=1 after restore and listen, STATUS=, WATCHDOG=1 pings, STOPPING
       delete process.env.NOTIFY_SOCKET;
       delete process.env.WATCHDOG_USEC;
     }
-    await until("READY=1", () => notify.messages.some((m) => m.split("\n").includes("READY=1")));
+    await until("READY=1", () => notify.messages.some((m) => m.split("\n").includes("READY=1")), 10_000, 5);
     const ready = notify.messages.find((m) => m.includes("READY=1")) ?? "";
     assert.match(ready, /^STATUS=1 route\(s\) installed, 0 pending, 2 VIF\(s\)$/m);
     const shown = await pingAndShow(d.socket);
     assert.match(shown, /"group":"239\.66\.0\.1".*"state":"installed"/);
 
     const pingsBefore = notify.messages.filter((m) => m === "WATCHDOG=1").length;
-    await until("two more WATCHDOG=1", () => notify.messages.filter((m) => m === "WATCHDOG=1").length >= pingsBefore + 2, 3_000);
+    await until("two more WATCHDOG=1", () => notify.messages.filter((m) => m === "WATCHDOG=1").length >= pingsBefore + 2, 3_000, 5);
 
     assert.equal(await d.stop("SIGTERM"), 0);
     assert.ok(notify.messages.includes("STOPPING=1"), `no STOPPING=1 in ${JSON.stringify(notify.messages)}`);

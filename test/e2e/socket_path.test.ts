@@ -15,21 +15,15 @@
 import { after, before, describe, it, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
 import { DAEMON_JS, runCli } from "../lab/daemon.js";
+import { tempDir } from "../lab/temp_dir.js";
 import { exchange } from "../support/raw_client.js";
 
 const NOBODY = 65534;
-
-function tempDir(t: TestContext, prefix = "mfct-sp-"): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function writeConfig(dir: string, settings: Record<string, string>): string {
   const conf = join(dir, "mfc_daemon.conf");
@@ -120,7 +114,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
 
   void describe("the daemon leaves what is not its socket alone", () => {
     void it("a regular file at socket_path (here the config file itself) is not removed; the start is refused", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const conf = join(dir, "mfc_daemon.conf");
       writeFileSync(conf, `[daemon]\nsocket_path = ${conf}\nstate_file = ${join(dir, "state", "state.json")}\nsocket_group =\n`);
       const before = readFileSync(conf);
@@ -131,7 +125,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     });
 
     void it("a symlink at socket_path is not removed and not followed", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const victim = join(dir, "victim");
       writeFileSync(victim, "precious\n");
       const sock = join(dir, "mfc.sock");
@@ -151,7 +145,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     });
 
     void it("a directory at socket_path is not removed", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const sock = join(dir, "mfc.sock");
       mkdirSync(sock);
       writeFileSync(join(sock, "keep"), "x");
@@ -162,7 +156,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     });
 
     void it("a stale socket left by SIGKILL is still replaced", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const conf = writeConfig(dir, {});
       const sock = join(dir, "mfc.sock");
       const first = await startedDaemon(t, lab, ["--config", conf], sock);
@@ -176,7 +170,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
   void describe("the daemon refuses a socket directory others can change", () => {
     for (const [mode, by] of [[0o777, "everyone"], [0o1777, "everyone"], [0o775, "its group"]] as const) {
       void it(`mode ${mode.toString(8)}: refused, naming the directory and who can write`, async (t) => {
-        const dir = tempDir(t);
+        const dir = tempDir(t, "mfct-sp-");
         const sockDir = join(dir, "run");
         mkdirSync(sockDir);
         chmodSync(sockDir, mode);
@@ -188,7 +182,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     }
 
     void it("a socket directory owned by another user is refused", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const sockDir = join(dir, "run");
       mkdirSync(sockDir, { mode: 0o755 });
       chownSync(sockDir, NOBODY, NOBODY);
@@ -198,7 +192,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     });
 
     void it("a writable directory on the way (not sticky) is refused; a sticky one (/tmp) is not", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const open = join(dir, "open");
       mkdirSync(join(open, "run"), { recursive: true, mode: 0o755 });
       chmodSync(open, 0o777);
@@ -219,7 +213,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     };
 
     void it("108 bytes is refused with its length, in the config and with --socket", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const long = pathOf(dir, 108);
       const r = await refusedStart(lab, ["--config", writeConfig(dir, { socket_path: long })]);
       assert.equal(r.code, 2, r.log);
@@ -231,7 +225,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     });
 
     void it("107 bytes works, and the socket has exactly that name", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const p = pathOf(dir, 107);
       await startedDaemon(t, lab, ["--config", writeConfig(dir, { socket_path: p })], p);
       assert.ok(lstatSync(p).isSocket());
@@ -242,7 +236,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
   void describe("socket_path must not be a state file", () => {
     for (const [what, suffix] of [["the state file", ""], ["its journal", ".journal"], ["its lock file", ".lock"]] as const) {
       void it(`socket_path = ${what} is refused at config load`, async (t) => {
-        const dir = tempDir(t);
+        const dir = tempDir(t, "mfct-sp-");
         const state = join(dir, "state.json");
         const r = await refusedStart(lab, ["--config", writeConfig(dir, { state_file: state, socket_path: state + suffix })]);
         assert.equal(r.code, 2, r.log);
@@ -252,7 +246,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     }
 
     void it("--socket and --state-file are checked too", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const conf = writeConfig(dir, {});
       const r = await refusedStart(lab, ["--config", conf, "--socket", join(dir, "x.json"), "--state-file", join(dir, "x.json")]);
       assert.equal(r.code, 2, r.log);
@@ -262,7 +256,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
 
   void describe("table range: what the kernel accepts for MRT_TABLE", () => {
     void it("--table 1000000000 and table = 2147483648 are refused naming the range", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const r = await refusedStart(lab, ["--config", writeConfig(dir, {}), "--table", "1000000000"]);
       assert.equal(r.code, 2, r.log);
       assert.match(r.log, /--table must be an integer 0-999999999 .*\(got '1000000000'\)/);
@@ -274,7 +268,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     });
 
     void it("--table 999999999, the largest, is taken by the kernel", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const sock = join(dir, "mfc.sock");
       await startedDaemon(t, lab, ["--config", writeConfig(dir, {}), "--table", "999999999"], sock);
       const status = JSON.parse((await runCli(["-s", sock, "-j", "status"])).stdout) as { result?: { table?: unknown }; table?: unknown };
@@ -285,7 +279,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
   void describe("the CLI sends nothing to a socket that may not be the daemon's", () => {
     void it("a socket in a world-writable directory (sticky or not): exit 3, no byte sent", async (t) => {
       for (const mode of [0o777, 0o1777]) {
-        const dir = tempDir(t);
+        const dir = tempDir(t, "mfct-sp-");
         const open = join(dir, "open");
         mkdirSync(open);
         chmodSync(open, mode);
@@ -296,7 +290,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     });
 
     void it("a socket owned by a user nobody vouches for: exit 3, no byte sent", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       chmodSync(dir, 0o755);
       const sock = join(dir, "mfc.sock");
       const fake = await fakeDaemon(t, sock);
@@ -305,7 +299,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     });
 
     void it("a directory another user made in a sticky world-writable directory: exit 3", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const tmp = join(dir, "tmp");
       mkdirSync(tmp);
       chmodSync(tmp, 0o1777);
@@ -320,7 +314,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
 
     void it("sends to the socket of the user root gave the directory to (the packages' layout), also through a symlink", async (t) => {
       // root: <dir> 0755 (like /run) -> run/ owned by the daemon's user (RuntimeDirectory) -> socket.
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       chmodSync(dir, 0o755);
       const run = join(dir, "run");
       mkdirSync(run, { mode: 0o755 });
@@ -336,7 +330,7 @@ void describe("socket path and config ranges (issue 11 items 7, 8)", () => {
     });
 
     void it("a real daemon's socket (root, private directory) is used as before", async (t) => {
-      const dir = tempDir(t);
+      const dir = tempDir(t, "mfct-sp-");
       const sock = join(dir, "mfc.sock");
       await startedDaemon(t, lab, ["--config", writeConfig(dir, {})], sock);
       const r = await runCli(["-s", sock, "status"]);

@@ -9,38 +9,20 @@
 // - No-op transactions (an empty batch, an apply of the current state) write nothing — and so
 //   succeed even on a read-only state directory.
 // Needs root and a built dist/. Run: node --import tsx --test test/e2e/state_guard.test.ts
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
 import { DAEMON_JS, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { mfcOk, show, type Show } from "../lab/show.js";
+import { tempDir } from "../lab/temp_dir.js";
+import { sleep } from "../lab/wait.js";
 
-// ---- helpers (kept local: each e2e file is self-contained) ------------------------------------
-
-interface RouteView { source: string | null; group: string; state: string }
-interface Show { vifs: unknown[]; routes: RouteView[] }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function mfcOk(d: DaemonHandle, args: string[], input?: string): Promise<string> {
-  const r = await d.mfc(args, input === undefined ? undefined : { input });
-  assert.equal(r.code, 0, `mfc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
-
-async function show(d: DaemonHandle): Promise<Show> {
-  return JSON.parse(await mfcOk(d, ["-j", "show"])) as Show;
-}
+// ---- helpers (shared ones live in test/lab/) ---------------------------------------------------
 
 const groups = (s: Show): string[] => s.routes.map((r) => `${r.source ?? "*"},${r.group} ${r.state}`).sort();
-
-function tempDir(t: TestContext, prefix = "mfct-guard-"): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Runs a daemon that is expected to refuse to start; resolves with its exit code and log. */
 async function refusedStart(lab: Lab, config: Record<string, string>): Promise<{ code: number | null; log: string }> {
@@ -88,14 +70,14 @@ const REC = (seq: number, group: string): string => JSON.stringify({ seq, set: [
 void test("a second daemon on the same state file (other table, other socket) is refused; the first keeps serving, state intact", async (t) => {
   const lab = await createLab();
   t.after(() => lab.destroy());
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-guard-");
   const d = await startDaemon(lab, { dir });
   t.after(() => d.cleanup());
   await mfcOk(d, ["add", "to", "239.40.0.1", "iif", "up0", "oif", "dn1"]);
   await mfcOk(d, ["add", "to", "239.40.0.2", "iif", "up0", "oif", "dn2"]);
   const files = fileFacts(dir, ["state.json", "state.json.journal"]);
 
-  const other = tempDir(t);
+  const other = tempDir(t, "mfct-guard-");
   const second = await refusedStart(lab, { socket_path: join(other, "mfc.sock"), state_file: d.stateFile, table: "100" });
   assert.equal(second.code, 1, second.log);
   assert.ok(second.log.includes(d.stateFile), `the message names the state file: ${second.log}`);
@@ -117,7 +99,7 @@ void test("a second daemon on the same state file (other table, other socket) is
 void test("symlinks planted at the temp file and journal names are never followed: the victim keeps its bytes", async (t) => {
   const lab = await createLab();
   t.after(() => lab.destroy());
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-guard-");
   const victimDir = tempDir(t, "mfct-victim-");
   const victim = join(victimDir, "victim");
   const precious = "precious bytes: must never be truncated or appended to\n";
@@ -174,7 +156,7 @@ void test("symlinks planted at the temp file and journal names are never followe
 void test("a state directory others can write to is refused (chmod go-w); a crash's temp file is removed at start", async (t) => {
   const lab = await createLab();
   t.after(() => lab.destroy());
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-guard-");
   for (const mode of [0o770, 0o757, 0o1777]) {
     chmodSync(dir, mode);
     const d = await startDaemon(lab, { dir, expectExit: true });
@@ -213,7 +195,7 @@ void test("strict state files: seq going backwards, a bad middle line, seq 2^53,
     { name: "duplicate oifs in the snapshot", snap: SNAP(5, [R("239.43.0.1", ["dn1", "dn2", "dn1"])]), expect: /twice/, file: "state.json" },
   ];
   for (const c of cases) {
-    const dir = tempDir(t);
+    const dir = tempDir(t, "mfct-guard-");
     writeFileSync(join(dir, "state.json"), c.snap, { mode: 0o640 });
     if (c.journal !== undefined) writeFileSync(join(dir, "state.json.journal"), c.journal, { mode: 0o640 });
     const before = fileFacts(dir, ["state.json", "state.json.journal"]);
@@ -228,7 +210,7 @@ void test("strict state files: seq going backwards, a bad middle line, seq 2^53,
 void test("an empty batch and a no-op apply write nothing, and succeed on a read-only state directory", async (t) => {
   const lab = await createLab();
   t.after(() => lab.destroy());
-  const dir = tempDir(t);
+  const dir = tempDir(t, "mfct-guard-");
   const d = await startDaemon(lab, { dir });
   t.after(() => d.cleanup());
   for (let i = 1; i <= 4; i++) await mfcOk(d, ["add", "to", `239.44.0.${i}`, "iif", "up0", "oif", i % 2 ? "dn1" : "dn2"]);
@@ -264,8 +246,7 @@ void test("an empty batch and a no-op apply write nothing, and succeed on a read
 });
 
 void test("--dump-state into a pipe: the whole state arrives (process.exit must not cut the output short)", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "mfc-dump-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, "mfc-dump-");
   const routes = Array.from({ length: 30_000 }, (_, i) => ({ source: "10.0.0.1", group: `239.7.${i >> 8}.${i & 255}`, iif: "eth0", oifs: [{ ifname: "eth1", ttl: 1 }] }));
   writeFileSync(join(dir, "state.json"), JSON.stringify({ format: "mfc_daemon-state", version: 1, seq: 1, vifs: [], routes }) + "\n");
   writeFileSync(join(dir, "d.conf"), `[daemon]\nstate_file = ${join(dir, "state.json")}\nsocket_group =\n`);
