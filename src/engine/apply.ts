@@ -32,17 +32,29 @@ export class StepFailed extends Error {
   }
 }
 
-/** Applies steps; throws StepFailed after undoing what was done. */
-export function applySteps(kernel: KernelPort, steps: readonly Step[]): void {
+/**
+ * Runs steps in order until the kernel refuses one; returns which (undefined: all done). Steps
+ * that `harmless` accepts as failed-but-done are passed over. Only KernelErrors are caught.
+ */
+export function runUntilRefused(
+  kernel: KernelPort, steps: readonly Step[], harmless: (step: Step, err: KernelError) => boolean = () => false,
+): { index: number; step: Step; err: KernelError } | undefined {
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i] as Step;
     try {
       runStep(kernel, step);
     } catch (err) {
       if (!(err instanceof KernelError)) throw err;
-      throw new StepFailed(i, step, err, undoSteps(kernel, steps.slice(0, i)));
+      if (!harmless(step, err)) return { index: i, step, err };
     }
   }
+  return undefined;
+}
+
+/** Applies steps; throws StepFailed after undoing what was done. */
+export function applySteps(kernel: KernelPort, steps: readonly Step[]): void {
+  const failed = runUntilRefused(kernel, steps);
+  if (failed) throw new StepFailed(failed.index, failed.step, failed.err, undoSteps(kernel, steps.slice(0, failed.index)));
 }
 
 /** Undoes applied steps in reverse; keeps going past failures and reports each one. */

@@ -5,10 +5,10 @@
  * plan is recomputed from what is really installed, and everything else is installed. Used by
  * restore and reconcile, where the Config is already acknowledged and must never be refused.
  */
-import { KernelError } from "../kernel/errors.js";
+import type { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
 import type { Config } from "../model/types.js";
-import { runStep } from "./apply.js";
+import { runUntilRefused } from "./apply.js";
 import type { Image } from "./image.js";
 import { planSteps, type Step } from "./plan.js";
 import { realize, type Refusals } from "./realize.js";
@@ -31,7 +31,7 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
   for (let round = 0; round <= config.routes.size + 64; round++) {
     const target = realize(config, image, links, refused);
     const steps = planSteps(image, target);
-    const failure = runUntilFailure(kernel, steps);
+    const failure = runUntilRefused(kernel, steps, alreadyGone);
     // The steps before the failure (all of them, without one) took effect.
     const done = failure?.index ?? steps.length;
     for (let k = 0; k < done; k++) applied.push(steps[k] as Step);
@@ -54,21 +54,8 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
   return { image, refused, applied, problems };
 }
 
-/** Runs steps in order; stops at the first kernel error and says which step it was. */
-function runUntilFailure(kernel: KernelPort, steps: Step[]): { index: number; step: Step; err: KernelError } | undefined {
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i] as Step;
-    try {
-      runStep(kernel, step);
-    } catch (err) {
-      if (!(err instanceof KernelError)) throw err;
-      // Deleting an entry the kernel no longer has reaches the wanted state all the same.
-      if (step.op === "del_mfc" && err.errnoName === "ENOENT") continue;
-      return { index: i, step, err };
-    }
-  }
-  return undefined;
-}
+/** Deleting an entry the kernel no longer has reaches the wanted state all the same. */
+const alreadyGone = (step: Step, err: KernelError): boolean => step.op === "del_mfc" && err.errnoName === "ENOENT";
 
 function applyToImage(image: Image, step: Step): void {
   switch (step.op) {
