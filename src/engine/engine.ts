@@ -6,7 +6,7 @@
 import { MfcError } from "../errors/codes.js";
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
-import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, type Config, type MapConfig } from "../model/types.js";
+import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, type Config, type MapConfig } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps } from "./apply.js";
@@ -16,7 +16,7 @@ import { converge } from "./converge.js";
 import { admitInterfaces, realize } from "./realize.js";
 import { planTouched } from "./incremental.js";
 import { CachedLinks } from "./link_cache.js";
-import { applyOps, configChanged, touchedBy } from "./operations.js";
+import { applyOps, configChanged, touchedBy, type Draft } from "./operations.js";
 import { Serial } from "./serial.js";
 
 export interface TxResult { changes: Record<string, unknown>[] }
@@ -99,7 +99,7 @@ export class Engine {
       // Nothing changes, so nothing is written: a no-op cannot fail on a full disk.
       if (!configChanged(this.config, next)) return { changes: [] };
       const current = this.liveImage();
-      const refused = this.holdBack(current, next.routes.isCleared ? undefined : next.routes.changedKeys());
+      const refused = this.holdBack(current, next);
       // A vanished VIF leaves stale indices in untouched entries: only the full plan rewrites them.
       const routesOnly = current.staleVifis === undefined && !next.routes.isCleared && !next.vifs.isCleared &&
         next.vifs.changedKeys().next().done === true;
@@ -145,12 +145,20 @@ export class Engine {
   /**
    * What a transaction must leave alone: interfaces already waiting (reconcile installs them, best
    * effort, so they can never fail this change) and routes the kernel refused — except the routes
-   * this transaction itself touches, which it tries again (and fails with E_KERNEL if refused).
+   * this transaction itself changes, which it tries again (and fails with E_KERNEL if refused).
+   * An APPLY that keeps a refused route as it is leaves it waiting, like any other change.
    */
-  private holdBack(current: Image, touched: Iterable<string> | undefined): { vifs: Map<string, string>; routes: Map<string, string> } {
+  private holdBack(current: Image, next: Draft): { vifs: Map<string, string>; routes: Map<string, string> } {
     const vifs = new Map([...this.refused.vifs, ...(current.waiting ?? [])]);
-    const routes = new Map(touched === undefined ? [] : this.refused.routes);
-    for (const key of touched ?? []) routes.delete(key);
+    const routes = new Map<string, string>();
+    const changed = next.routes.isCleared ? undefined : new Set(next.routes.changedKeys());
+    for (const [key, why] of this.refused.routes) {
+      // After FLUSH/APPLY (a cleared draft) a route counts as touched only if it changed or went.
+      const before = this.config.routes.get(key);
+      const after = next.routes.get(key);
+      const untouched = changed ? !changed.has(key) : before !== undefined && after !== undefined && sameRoute(before, after);
+      if (untouched) routes.set(key, why);
+    }
     return { vifs, routes };
   }
 
