@@ -2,7 +2,6 @@
  * MfcDaemon: owns the table, restores the state file, then serves the socket (SPEC §6.3), and
  * on SIGTERM/SIGINT finishes the transaction in flight, MRT_DONE, removes the socket (§6.4).
  */
-import { lstatSync } from "node:fs";
 import type { Facts } from "../diagnostics/checks.js";
 import { Engine } from "../engine/engine.js";
 import { openLinkMonitor, type LinkMonitor } from "../kernel/link_monitor.js";
@@ -120,8 +119,6 @@ export class MfcDaemon {
     this.engine = engine;
     // Link events first, so an interface that appears during the restore is not missed.
     this.monitor = openLinkMonitor(() => this.scheduleReconcile(), () => this.scheduleReconcile());
-    // Read before the restore: whether there was anything to restore (a first start has no file).
-    const firstStart = lstatSync(c.stateFile, { throwIfNoEntry: false }) === undefined;
     let restored;
     try {
       restored = await engine.restore();
@@ -130,10 +127,10 @@ export class MfcDaemon {
       throw err;
     }
     for (const note of store.notes) log(LOG.warning, note);
-    if (firstStart) log(LOG.info, `no state yet: ${c.stateFile} does not exist (the first change creates it)`);
+    if (!restored) log(LOG.info, `no state yet: ${c.stateFile} does not exist (the first change creates it)`);
     else log(LOG.info, `restored ${restored.routes} route(s) from ${c.stateFile}, ${restored.installed} installed, ${restored.routes - restored.installed} pending`);
     if (this.stopSignal) return; // stopped during the restore: no listening, no READY
-    if (restored.routes >= LARGE) {
+    if (restored && restored.routes >= LARGE) {
       releaseMemory();
       this.memory.largeWorkDone(); // once more when idle: V8 returns pages only after a quiet GC
     }

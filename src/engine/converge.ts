@@ -11,7 +11,7 @@ import type { Config } from "../model/types.js";
 import { runUntilRefused } from "./apply.js";
 import type { Image } from "./image.js";
 import { planSteps, type Step } from "./plan.js";
-import { realize, type Refusals } from "./realize.js";
+import { realize } from "./realize.js";
 
 export interface Converged {
   image: Image;
@@ -22,36 +22,55 @@ export interface Converged {
   problems: string[];
 }
 
-export function converge(kernel: KernelPort, config: Config, from: Image, links: LinkResolver, keep: Refusals): Converged {
-  const image: Image = { vifs: new Map(from.vifs), mfcs: new Map(from.mfcs), staleVifis: from.staleVifis };
-  const refused = { vifs: new Map(keep.vifs), routes: new Map(keep.routes) };
+export function converge(kernel: KernelPort, config: Config, from: Image, links: LinkResolver): Converged {
+  let image = from;
+  let copied = false;
+  const refused: Converged["refused"] = { vifs: new Map(), routes: new Map() };
+  /** Removals the kernel refused: the objects are still there, so the image keeps them. */
+  const stuck = new Set<Step>();
   const problems: string[] = [];
   const applied: Step[] = [];
   // Each round that fails records one more refusal, so this ends; the bound is a safety net.
   for (let round = 0; round <= config.routes.size + 64; round++) {
     const target = realize(config, image, links, refused);
-    const steps = planSteps(image, target);
+    const steps = planSteps(image, target).filter((s) => !isStuck(s, stuck));
     const failure = runUntilRefused(kernel, steps, alreadyGone);
     // The steps before the failure (all of them, without one) took effect.
     const done = failure?.index ?? steps.length;
     for (let k = 0; k < done; k++) applied.push(steps[k] as Step);
-    // All done: the kernel now holds exactly the target (planSteps' contract), so it is the image.
-    if (!failure) return { image: target, refused, applied, problems };
+    // All done: the kernel holds exactly the target (planSteps' contract) — unless a removal was
+    // refused earlier, in which case the image, kept step by step, is the truth.
+    if (!failure && stuck.size === 0) return { image: target, refused, applied, problems };
+    // Only now is the (100 000-entry) image copied: the common case above never needs it.
+    if (!copied) {
+      image = { vifs: new Map(from.vifs), mfcs: new Map(from.mfcs), staleVifis: from.staleVifis };
+      copied = true;
+    }
     for (let k = 0; k < done; k++) applyToImage(image, steps[k] as Step);
+    if (!failure) return { image, refused, applied, problems };
     const { step, err } = failure;
     const why = `kernel refused ${step.op === "add_vif" ? "VIF" : "route"}: ${err.errnoName}`;
     if (step.op === "add_vif") refused.vifs.set(step.vif.ifname, why);
     else if (step.op === "add_mfc" || step.op === "replace_mfc") refused.routes.set(step.entry.key, why);
     else {
-      // A removal that fails leaves the object in the kernel; forget it rather than retry forever
-      // (the next resync flushes the table), and say so.
+      // A removal the kernel refuses leaves the object in the table: the image keeps it (so the
+      // next reconcile tries again), this convergence passes over it, and status says degraded.
       problems.push(`${step.op}: ${err.message}`);
-      if (step.op === "del_vif") image.vifs.delete(step.vif.ifname);
-      else image.mfcs.delete(step.entry.key);
+      stuck.add(step);
     }
   }
   problems.push("gave up converging after too many kernel refusals");
   return { image, refused, applied, problems };
+}
+
+/** A removal refused earlier in this convergence (planSteps makes new step objects each round). */
+function isStuck(step: Step, stuck: ReadonlySet<Step>): boolean {
+  if (step.op !== "del_vif" && step.op !== "del_mfc") return false;
+  for (const s of stuck) {
+    if (s.op === "del_vif" && step.op === "del_vif" && s.vif.ifname === step.vif.ifname && s.vif.vifi === step.vif.vifi) return true;
+    if (s.op === "del_mfc" && step.op === "del_mfc" && s.entry.key === step.entry.key) return true;
+  }
+  return false;
 }
 
 /** Deleting an entry the kernel no longer has reaches the wanted state all the same. */

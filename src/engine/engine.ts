@@ -79,10 +79,11 @@ export class Engine {
   /**
    * Start-up: load the state file and install it before anyone is served (SPEC §6.3). Never
    * refuses an acknowledged state: what does not fit or is refused stays pending with a reason.
+   * undefined when there is no state file yet.
    */
-  async restore(): Promise<{ routes: number; installed: number }> {
+  async restore(): Promise<{ routes: number; installed: number } | undefined> {
     const loaded = await this.store.load();
-    if (!loaded) return { routes: 0, installed: 0 };
+    if (!loaded) return undefined; // no state yet: a first start
     return this.serial.run(() => {
       this.config = loaded; // a store hands over a config of its own, not one it keeps
       this.refs = interfaceRefs(this.config);
@@ -193,7 +194,7 @@ export class Engine {
 
   /** Converges from `from`, records the outcome; returns the kernel steps it took. */
   private converge(from: Image): Step[] {
-    const result = converge(this.kernel, this.config, from, this.links, { vifs: new Map(), routes: new Map() });
+    const result = converge(this.kernel, this.config, from, this.links);
     this.image = { ...result.image, refusedRoutes: result.refused.routes };
     this.refused = result.refused;
     for (const [name, why] of result.refused.vifs) this.log(4, `interface ${name}: ${why}; its routes stay pending`);

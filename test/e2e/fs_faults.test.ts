@@ -43,7 +43,8 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
-import { startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { DAEMON_JS, startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { until } from "../lab/wait.js";
 
 const EXHAUSTIVE = process.env.MFC_EXHAUSTIVE === "1";
 type Json = Record<string, unknown>;
@@ -493,4 +494,34 @@ void test("issue 10 repro: fsync failing at random (p=0.5) during a refused appl
   }
   t.diagnostic(`repro rounds: ${rounds}, refused applies: ${refusedApplies}, transactions under random fsync failure: ${tx}, restarts: ${rig.restarts}, inconsistencies: ${rig.inconsistencies.length}`);
   assert.deepEqual(rig.inconsistencies, [], "the durable state holds exactly the acknowledged history");
+});
+
+void test("a refused record that can be neither cut off nor superseded at once stays readable only until the daemon's own retry rewrites the acknowledged state (no client needed)", { timeout: 120_000 }, async (t) => {
+  const rig = await newRig(t);
+  await rig.rebase();
+  await rig.acked("append filler", "append", () => rig.add(rig.route()));
+  const dump = (): string[] => {
+    const out = execFileSync(process.execPath, [DAEMON_JS, "--config", rig.d.configPath, "--dump-state"], { encoding: "utf8", maxBuffer: 64 << 20 });
+    return (JSON.parse(out) as { routes: { group: string }[] }).routes.map((r) => r.group).sort();
+  };
+  const status = async (): Promise<Json> => ((await request(rig.d.socket, { action: "STATUS" })) as { result: Json }).result;
+  // fdatasync fails after the record is written; ftruncate cannot cut it off; rename stops the
+  // repair snapshot the engine writes at once. The files now load to the refused change.
+  const names = ["posix/io/sync/fdatasync", "posix/io/rw/ftruncate", "posix/io/dir/rename"];
+  for (const name of names) await rig.fiu(`enable name=${name},failinfo=5`);
+  const refused = rig.route();
+  try {
+    assert.equal(await rig.add(refused), "refused");
+    assert.match(String((await status()).degraded), /may hold a refused change/);
+    assert.ok(dump().includes(refused.group), "premise: the refused record is what the files hold now");
+  } finally {
+    for (const name of names) await rig.fiu(`disable name=${name}`);
+  }
+  // No transaction from here on: only the daemon's retry timer (every 5 s) can repair the files.
+  await until("the daemon to rewrite the acknowledged state by itself", async () => ((await status()).degraded === null ? true : undefined), 15_000, 250);
+  assert.deepEqual(dump(), [...rig.expected.keys()].sort(), "the files load to the acknowledged history");
+  assert.match(rig.d.logs(), /rewritten with the acknowledged state/);
+  await rig.check("after the daemon's own repair", { degraded: false });
+  await rig.restart("SIGKILL", "after the daemon's own repair");
+  assert.deepEqual(rig.inconsistencies, []);
 });

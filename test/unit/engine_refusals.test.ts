@@ -58,3 +58,38 @@ void test("a route the kernel refuses at start waits with the errno, and only a 
   });
   assert.equal(store.last?.routes.size, 3, "nothing of the refused change was saved");
 });
+
+/** Two routes on e0, one of them only over e2 (its entry must go when e2 goes). */
+async function twoRoutes(): Promise<{ links: FakeLinks; kernel: FakeKernel; engine: Engine; keyQ: string }> {
+  const links = new FakeLinks(["e0", "e1", "e2"]);
+  const kernel = new FakeKernel(links);
+  const engine = new Engine(kernel, links, new MemoryStore());
+  await engine.transact([parseOp("ADD_MFC", route("239.1.1.1", "e1")), parseOp("ADD_MFC", route("239.2.2.2", "e2"))], false);
+  // The device goes: the kernel drops its VIF by itself, the entry keeps the stale index.
+  const ifindex = links.indexOf("e2") as number;
+  links.remove("e2");
+  kernel.dropVifOfIfindex(ifindex);
+  return { links, kernel, engine, keyQ: "0.0.0.0,239.2.2.2" };
+}
+
+void test("reconcile: a removal the kernel refuses stays in the image (kernel = memory), is reported, and is retried", async () => {
+  const { kernel, engine, keyQ } = await twoRoutes();
+  kernel.resetCalls();
+  kernel.failAt({ at: 1, errno: "EIO" }); // the first call of the reconcile: MRT_DEL_MFC of the stale entry
+  await engine.reconcile();
+  assert.match(engine.degraded ?? "", /could not converge: del_mfc/);
+  assert.ok(kernel.mfcs.has(keyQ), "the kernel still holds the entry");
+  assert.ok([...engine.snapshot().image.mfcs.values()].some((m) => `${m.source ?? "0.0.0.0"},${m.group}` === keyQ), "and so does the image: memory tells the truth");
+  kernel.clearFaults();
+  await engine.reconcile(); // what the daemon's retry timer does while degraded
+  assert.equal(kernel.mfcs.has(keyQ), false, "the retry removed it");
+  assert.equal(engine.degraded, undefined);
+});
+
+void test("reconcile: deleting an entry the kernel no longer has (ENOENT) reaches the goal and is no problem", async () => {
+  const { kernel, engine, keyQ } = await twoRoutes();
+  kernel.mfcs.delete(keyQ); // already gone: MRT_DEL_MFC answers ENOENT
+  await engine.reconcile();
+  assert.equal(engine.degraded, undefined);
+  assert.equal(engine.snapshot().image.mfcs.size, 1);
+});
