@@ -30,9 +30,11 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
   const stuck = new Set<Step>();
   const problems: string[] = [];
   const applied: Step[] = [];
+  let waiting: Image["waiting"];
   // Each round that fails records one more refusal, so this ends; the bound is a safety net.
   for (let round = 0; round <= config.routes.size + 64; round++) {
     const target = realize(config, image, links, refused);
+    waiting = target.waiting;
     const steps = planSteps(image, target).filter((s) => !isStuck(s, stuck));
     const failure = runUntilRefused(kernel, steps, alreadyGone);
     // The steps before the failure (all of them, without one) took effect.
@@ -47,7 +49,7 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
       copied = true;
     }
     for (let k = 0; k < done; k++) applyToImage(image, steps[k] as Step);
-    if (!failure) return { image, refused, applied, problems };
+    if (!failure) return { image: { ...image, waiting }, refused, applied, problems };
     const { step, err } = failure;
     const why = `kernel refused ${step.op === "add_vif" ? "VIF" : "route"}: ${err.errnoName}`;
     if (step.op === "add_vif") refused.vifs.set(step.vif.ifname, why);
@@ -60,7 +62,7 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
     }
   }
   problems.push("gave up converging after too many kernel refusals");
-  return { image, refused, applied, problems };
+  return { image: { ...image, waiting }, refused, applied, problems };
 }
 
 /** A removal refused earlier in this convergence (planSteps makes new step objects each round). */

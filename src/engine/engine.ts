@@ -31,8 +31,6 @@ export class Engine {
   /** References per interface in `config`, kept up to date for O(change) planning. */
   private refs = new Map<string, number>();
   private image: Image = emptyImage();
-  /** What the kernel refused at the last convergence; left out of transactions until retried. */
-  private refused: { vifs: Map<string, string>; routes: Map<string, string> } = { vifs: new Map(), routes: new Map() };
   private readonly serial = new Serial();
   /** Set when a resync or a convergence could not install everything; cleared by a clean reconcile. */
   private tableProblem: string | undefined;
@@ -69,7 +67,7 @@ export class Engine {
 
   /** Something waits that a retry could install (a refusal, or a VIF that may have come free). */
   retryWanted(): boolean {
-    if (this.refused.vifs.size > 0 || this.refused.routes.size > 0) return true;
+    if ((this.image.refusedRoutes?.size ?? 0) > 0) return true;
     for (const [name, why] of this.image.waiting ?? []) {
       if (why !== "interface missing" || this.links.indexOf(name) !== undefined) return true;
     }
@@ -124,7 +122,6 @@ export class Engine {
         });
       }
       const vifsBefore = this.image.vifs.size;
-      this.refused.routes = new Map(refused.routes);
       if (delta) {
         next.routes.mergeInto(this.config.routes);
         this.refs = delta.refs;
@@ -132,11 +129,11 @@ export class Engine {
           if (entry) current.mfcs.set(key, entry);
           else current.mfcs.delete(key);
         }
-        this.image = { vifs: delta.vifs, mfcs: current.mfcs, waiting: delta.waiting, refusedRoutes: this.refused.routes };
+        this.image = { vifs: delta.vifs, mfcs: current.mfcs, waiting: delta.waiting, refusedRoutes: refused.routes };
       } else {
         this.config = cloneConfig(next);
         this.refs = interfaceRefs(this.config);
-        this.image = { ...(target as Image), refusedRoutes: this.refused.routes };
+        this.image = { ...(target as Image), refusedRoutes: refused.routes };
       }
       if (this.image.vifs.size < vifsBefore && this.retryWanted()) this.wake();
       return { changes };
@@ -150,10 +147,11 @@ export class Engine {
    * An APPLY that keeps a refused route as it is leaves it waiting, like any other change.
    */
   private holdBack(current: Image, next: Draft): { vifs: Map<string, string>; routes: Map<string, string> } {
-    const vifs = new Map([...this.refused.vifs, ...(current.waiting ?? [])]);
+    // Waiting interfaces include those the kernel refused (with that reason): realize put them there.
+    const vifs = new Map(current.waiting ?? []);
     const routes = new Map<string, string>();
     const changed = next.routes.isCleared ? undefined : new Set(next.routes.changedKeys());
-    for (const [key, why] of this.refused.routes) {
+    for (const [key, why] of current.refusedRoutes ?? []) {
       // After FLUSH/APPLY (a cleared draft) a route counts as touched only if it changed or went.
       const before = this.config.routes.get(key);
       const after = next.routes.get(key);
@@ -196,7 +194,6 @@ export class Engine {
   private converge(from: Image): Step[] {
     const result = converge(this.kernel, this.config, from, this.links);
     this.image = { ...result.image, refusedRoutes: result.refused.routes };
-    this.refused = result.refused;
     for (const [name, why] of result.refused.vifs) this.log(4, `interface ${name}: ${why}; its routes stay pending`);
     for (const [key, why] of result.refused.routes) this.log(4, `route ${key}: ${why}; it stays pending`);
     this.tableProblem = result.problems.length > 0 ? `could not converge: ${result.problems.slice(0, 3).join("; ")}` : undefined;

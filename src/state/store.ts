@@ -42,7 +42,7 @@ export class StateFileError extends Error {}
 
 export class FileStateStore implements StateStore {
   readonly journalPath: string;
-  /** What load() noticed and tolerated (a torn last record), for the daemon's log. */
+  /** What load() and removeLeftovers() noticed and tolerated, for the daemon's log. */
   readonly notes: string[] = [];
   /** The highest sequence number used so far, by an acknowledged save or a failed one. */
   private seq = 0;
@@ -270,8 +270,13 @@ export class FileStateStore implements StateStore {
     const removed: string[] = [];
     for (const name of await this.fs.list(dirname(this.path))) {
       if (!name.startsWith(prefix) || !/^\d+\.tmp$/.test(name.slice(prefix.length))) continue;
-      await this.fs.unlink(join(dirname(this.path), name));
-      removed.push(name);
+      try {
+        await this.fs.unlink(join(dirname(this.path), name));
+        removed.push(name);
+      } catch (err) {
+        // Never read, so never a reason not to start: say so and go on.
+        this.notes.push(`could not remove ${name}, a temp file left by a crash (${(err as Error).message}); it is never read — remove it by hand`);
+      }
     }
     return removed;
   }

@@ -78,6 +78,7 @@ void test("reconcile: a removal the kernel refuses stays in the image (kernel = 
   kernel.failAt({ at: 1, errno: "EIO" }); // the first call of the reconcile: MRT_DEL_MFC of the stale entry
   await engine.reconcile();
   assert.match(engine.degraded ?? "", /could not converge: del_mfc/);
+  assert.equal(engine.waitingInterfaces().get("e2"), "interface missing", "what waits, and why, is still known");
   assert.ok(kernel.mfcs.has(keyQ), "the kernel still holds the entry");
   assert.ok([...engine.snapshot().image.mfcs.values()].some((m) => `${m.source ?? "0.0.0.0"},${m.group}` === keyQ), "and so does the image: memory tells the truth");
   kernel.clearFaults();

@@ -11,6 +11,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { parseOp, type Op } from "../../src/protocol/schema.js";
+import { FileStateStore } from "../../src/state/store.js";
 import { CALLS, FaultyFs } from "../support/fault_fs.js";
 import { prng } from "../support/prng.js";
 import { SimFs } from "../support/sim_fs.js";
@@ -120,4 +121,17 @@ void describe("state store fault matrix (every call of every kind of save, once 
     t.diagnostic(`${combos} fault points x save kinds tried (${refused} refused with E_STATE_WRITE), ${checks} consistency checks incl. crash states, 0 inconsistent`);
     assert.ok(combos >= 80, "the matrix covers every call of every kind of save");
   });
+});
+
+void test("a temp file left by a crash that cannot be removed does not stop the start: it is reported, the others go", async () => {
+  const sim = new SimFs(new Map([["/state/.state.json.123.tmp", Buffer.from("{")], ["/state/.state.json.456.tmp", Buffer.from("{")], ["/state/other.tmp", Buffer.from("x")]]));
+  const fs = new FaultyFs(sim);
+  fs.fault = { call: "unlink", nth: 1, forGood: false, errno: "EIO" };
+  const store = new FileStateStore("/state/state.json", fs);
+  const removed = await store.removeLeftovers();
+  assert.equal(removed.length, 1);
+  assert.equal(store.notes.length, 1);
+  assert.match(store.notes[0] ?? "", /could not remove \.state\.json\.\d+\.tmp.*EIO/);
+  assert.deepEqual([...sim.files().keys()].filter((p) => !p.endsWith("other.tmp")).length, 1, "one temp file left, the one that failed");
+  assert.ok(sim.files().has("/state/other.tmp"), "files that are not ours are left alone");
 });
