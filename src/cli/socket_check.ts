@@ -18,7 +18,7 @@
  */
 import { lstatSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
-import { modeOf, UnsafePathError, walkPath, writableBy } from "../daemon/safe_path.js";
+import { modeOf, UnsafePathError, walkPath, writableBy } from "../fs/safe_path.js";
 
 /** Why the socket at `path` cannot be trusted to be the daemon's, or undefined. */
 export function socketProblem(path: string): string | undefined {

@@ -9,7 +9,7 @@ import { lstatSync, mkdirSync, type Stats } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import { socketPathProblem } from "../config/config.js";
-import { modeOf, UnsafePathError, walkPath, writableBy } from "./safe_path.js";
+import { modeOf, UnsafePathError, walkPath, writableBy } from "../fs/safe_path.js";
 import { peerCredentials, type PeerCred } from "../kernel/peercred.js";
 import type { Response } from "../protocol/messages.js";
 import { closeAfter, Connection } from "./connection.js";

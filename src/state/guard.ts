@@ -5,6 +5,7 @@
  */
 import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { modeOf, writableBy } from "../fs/safe_path.js";
 import { tryLockExclusive } from "../kernel/flock.js";
 
 export class StateGuardError extends Error {}
@@ -19,8 +20,9 @@ export function checkStateDir(stateFile: string): void {
   if (st.uid !== 0 && st.uid !== me) {
     throw new StateGuardError(`state directory ${dir} belongs to uid ${st.uid}, not to root or this daemon's user (uid ${me}): chown it, or choose another state_file`);
   }
-  if ((st.mode & 0o022) !== 0) {
-    throw new StateGuardError(`state directory ${dir} is writable by ${st.mode & 0o002 ? "everyone" : "its group"} (mode ${(st.mode & 0o7777).toString(8)}): others could plant files or symlinks there; run chmod go-w ${dir}`);
+  const by = writableBy(st);
+  if (by !== undefined) {
+    throw new StateGuardError(`state directory ${dir} is writable by ${by} (mode ${modeOf(st)}): others could plant files or symlinks there; run chmod go-w ${dir}`);
   }
 }
 
