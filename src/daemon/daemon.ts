@@ -24,6 +24,8 @@ export class StartupError extends Error {}
 
 const LINK_SETTLE_MS = 50;
 const REPAIR_INTERVAL_MS = 5_000;
+/** Retries of a lasting refusal back off to one in this many repair ticks (64 x 5 s). */
+const MAX_RETRY_BACKOFF = 64;
 /** From this many routes on, a restore, SHOW or transaction hands its memory back (memory.ts). */
 const LARGE = 10_000;
 
@@ -35,6 +37,9 @@ export class MfcDaemon {
   private linkTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private repairTimer: NodeJS.Timeout | undefined;
+  /** Back-off of retries for something that waits (retry()): every `retryEvery` ticks. */
+  private retryEvery = 1;
+  private retrySkipped = 0;
   private readonly startedAt = Date.now();
   private readonly memory = new MemoryHygiene();
   private stopping: Promise<void> | undefined;
@@ -162,7 +167,21 @@ export class MfcDaemon {
     if (this.store?.needsRepair) {
       engine.repairState().catch((err: unknown) => log(LOG.err, `state repair failed: ${(err as Error).message}`));
     }
-    if (engine.degraded || engine.retryWanted()) this.scheduleReconcile();
+    if (engine.degraded) {
+      this.scheduleReconcile();
+      return;
+    }
+    if (!engine.retryWanted()) {
+      this.retryEvery = 1;
+      this.retrySkipped = 0;
+      return;
+    }
+    // A refusal that persists is retried at 5 s, 10 s, 20 s ... at most every ~5 min: each retry is a
+    // full plan (~0.4 s at 100 000 routes). Link events and freed VIFs reconcile at once anyway.
+    if (++this.retrySkipped < this.retryEvery) return;
+    this.retrySkipped = 0;
+    this.retryEvery = Math.min(this.retryEvery * 2, MAX_RETRY_BACKOFF);
+    this.scheduleReconcile();
   }
 
   /**
