@@ -6,16 +6,21 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_PATH, configProblem, loadConfig, tableProblem, type DaemonConfig } from "./config/config.js";
+import { INSTANCE_CONFIG_DIR, instanceNameProblem, instancePaths, instanceTableProblem } from "./config/instance.js";
 import { MfcDaemon } from "./daemon/daemon.js";
 import { emptyConfig } from "./model/types.js";
 import { configToJson } from "./state/format.js";
 import { FileStateStore } from "./state/store.js";
 import { VERSION } from "./version.js";
 
-const USAGE = `usage: mfc_daemon [--config PATH] [--socket PATH] [--state-file PATH] [--table N] [--version] [--help]
+const USAGE = `usage: mfc_daemon [--instance NAME] [--config PATH] [--socket PATH] [--state-file PATH] [--table N] [--version] [--help]
 
 Owns the kernel's IPv4 multicast routing table and serves the mfc CLI.
-  -c, --config PATH      config file (default ${DEFAULT_CONFIG_PATH})
+  -i, --instance NAME    run as instance NAME beside other daemons (own table, socket and
+                         state file): reads ${INSTANCE_CONFIG_DIR}/NAME.conf, which must set table;
+                         socket_path defaults to ${instancePaths("NAME").socketPath}
+                         and state_file to ${instancePaths("NAME").stateFile}
+  -c, --config PATH      config file (default ${DEFAULT_CONFIG_PATH}; with --instance, that instance's)
   -s, --socket PATH      override socket_path
       --state-file PATH  override state_file
       --table N          override table (MRT_TABLE id, 0-999999999)
@@ -29,6 +34,7 @@ function main(argv: string[]): Promise<number> | number {
     args = parseArgs({
       args: argv,
       options: {
+        instance: { type: "string", short: "i" },
         config: { type: "string", short: "c" },
         socket: { type: "string", short: "s" },
         "state-file": { type: "string" },
@@ -47,8 +53,12 @@ function main(argv: string[]): Promise<number> | number {
   if (args.help) { process.stdout.write(USAGE); return 0; }
   if (args.version) { process.stdout.write(`mfc_daemon ${VERSION}\n`); return 0; }
   let config: DaemonConfig;
+  const instance = args.instance;
   try {
-    config = loadConfig(args.config ?? DEFAULT_CONFIG_PATH);
+    const nameProblem = instance === undefined ? undefined : instanceNameProblem(instance);
+    if (nameProblem) throw new ConfigError(`--instance: ${nameProblem}`);
+    const file = args.config ?? (instance === undefined ? DEFAULT_CONFIG_PATH : instancePaths(instance).config);
+    config = loadConfig(file, instance);
     if (args.socket) config.socketPath = args.socket;
     if (args["state-file"]) config.stateFile = args["state-file"];
     if (args.table !== undefined) {
@@ -59,6 +69,9 @@ function main(argv: string[]): Promise<number> | number {
     // Again with the overrides in: --socket or --state-file may clash or be too long.
     const problem = configProblem(config);
     if (problem) throw new ConfigError(problem);
+    // Only for a daemon that takes a table: --dump-state of any instance is fine.
+    const tableClash = instance === undefined || args["dump-state"] ? undefined : instanceTableProblem(instance, file, config.table);
+    if (tableClash) throw new ConfigError(tableClash);
   } catch (err) {
     process.stderr.write(`mfc_daemon: ${(err as Error).message}\n`);
     return 2;

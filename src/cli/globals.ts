@@ -1,8 +1,9 @@
 /** Global options, accepted before and after the command (`mfc -j show` = `mfc show -j`). */
+import { instanceNameProblem } from "../config/instance.js";
 
 export interface Globals {
   dryRun: boolean; verbose: boolean; output: "text" | "json";
-  socket?: string; config?: string; help: boolean; version: boolean;
+  socket?: string; config?: string; instance?: string; help: boolean; version: boolean;
   words: string[];
   /** The first usage problem among the options; reported only after all of them were read, so
    *  that an error still comes out as JSON when -j was given anywhere. */
@@ -13,8 +14,9 @@ const FLAGS: Record<string, keyof Globals> = {
   "-n": "dryRun", "--dry-run": "dryRun", "-v": "verbose", "--verbose": "verbose",
   "-h": "help", "--help": "help", "-V": "version", "--version": "version",
 };
-const VALUED: Record<string, "output" | "socket" | "config"> = {
+const VALUED: Record<string, "output" | "socket" | "config" | "instance"> = {
   "-o": "output", "--output": "output", "-s": "socket", "--socket": "socket", "-c": "config", "--config": "config",
+  "-i": "instance", "--instance": "instance",
 };
 
 export function parseGlobals(argv: string[]): Globals {
@@ -34,6 +36,10 @@ export function parseGlobals(argv: string[]): Globals {
       if (key === "output") {
         if (value === "text" || value === "json") g.output = value;
         else problem(`--output must be 'text' or 'json', got '${value}'`);
+      } else if (key === "instance") {
+        const bad = instanceNameProblem(value);
+        if (bad) problem(`--instance: ${bad}`);
+        else g.instance = value;
       } else g[key] = value;
       continue;
     }

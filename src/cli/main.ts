@@ -18,10 +18,15 @@ function readInput(path: string): string {
   return path === "-" ? readFileSync(0, "utf8") : readFileSync(path, "utf8");
 }
 
-/** --socket, else socket_path of --config (or of the default config file if it exists). */
+/**
+ * --socket, else socket_path of --config (or of the default config file if it exists). With
+ * --instance: of that instance's config (which must exist: its daemon cannot start without it),
+ * or of --config, where keys left out take the instance's defaults, as in the daemon.
+ */
 async function socketPath(g: Globals): Promise<string> {
   if (g.socket) return g.socket;
-  const { DEFAULTS, DEFAULT_CONFIG_PATH, loadConfig } = await loadConfigFile();
+  const { DEFAULTS, DEFAULT_CONFIG_PATH, instancePaths, loadConfig } = await loadConfigFile();
+  if (g.instance !== undefined) return loadConfig(g.config ?? instancePaths(g.instance).config, g.instance).socketPath;
   const config = g.config ?? DEFAULT_CONFIG_PATH;
   if (g.config || existsSync(config)) return loadConfig(config).socketPath;
   return DEFAULTS.socketPath;

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { parse } from "ini";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../protocol/messages.js";
+import { instancePaths } from "./instance.js";
 
 export interface DaemonConfig {
   socketPath: string;
@@ -153,8 +154,15 @@ function lineOf(text: string, key: string, section?: string): number {
   return i + 1;
 }
 
-export function parseConfig(text: string, file: string): DaemonConfig {
-  const config: DaemonConfig = { ...DEFAULTS };
+/** The defaults of an instance (its own socket and state file), or of the main daemon. */
+export function defaultsFor(instance?: string): DaemonConfig {
+  if (instance === undefined) return { ...DEFAULTS };
+  const { socketPath, stateFile } = instancePaths(instance);
+  return { ...DEFAULTS, socketPath, stateFile };
+}
+
+export function parseConfig(text: string, file: string, instance?: string): DaemonConfig {
+  const config = defaultsFor(instance);
   const parsed = parse(text) as Record<string, unknown>;
   const base = dirname(resolve(file));
   for (const [name, value] of Object.entries(parsed)) {
@@ -177,12 +185,16 @@ export function parseConfig(text: string, file: string): DaemonConfig {
   return config;
 }
 
-export function loadConfig(file: string): DaemonConfig {
+/** Reads `file`; with `instance`, keys it leaves out take that instance's defaults. */
+export function loadConfig(file: string, instance?: string): DaemonConfig {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
+    if (instance !== undefined && (err as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new ConfigError(`instance '${instance}' has no config: ${file} does not exist (create it; it needs at least table = N)`);
+    }
     throw new ConfigError(`cannot read config ${file}: ${(err as Error).message}`);
   }
-  return parseConfig(text, file);
+  return parseConfig(text, file, instance);
 }
