@@ -7,13 +7,19 @@
  * raw bytes and one answer - never a queue of parsed requests. A client that hangs up loses the
  * one request taken (it runs; its answer goes nowhere) and nothing else is executed for it.
  *
+ * A streamed answer (a large SHOW, protocol/streamed.ts) is one line written piece by piece: the
+ * next piece is made only once the previous one has been taken by the kernel ('drain'), and never
+ * in the same event-loop turn, so other connections, timers and the watchdog run in between, and
+ * a client that stops reading holds one piece, not the answer. A hang-up stops it at once.
+ *
  * Timers: `client_timeout_s` runs only while the daemon waits on the client (for a request, or
  * for it to read an answer), never while its request is being served; `request_timeout_s` runs
  * from the first byte of a request to its newline, so a client trickling bytes cannot keep a slot.
  */
 import type { Socket } from "node:net";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { LineSplitter } from "../protocol/framing.js";
-import type { Response } from "../protocol/messages.js";
+import { StreamedOk, type Answer } from "../protocol/streamed.js";
 import { LOG, log } from "./log.js";
 import type { RunQueue } from "./run_queue.js";
 
@@ -76,7 +82,7 @@ export class Connection {
     private readonly who: string,
     private readonly limits: ConnectionLimits,
     private readonly queue: RunQueue,
-    private readonly serve: (line: Buffer) => Promise<Response>,
+    private readonly serve: (line: Buffer) => Promise<Answer>,
   ) {
     this.splitter = new LineSplitter(limits.maxRequestBytes);
     this.closed = new Promise((resolve) => socket.once("close", () => {
@@ -171,17 +177,54 @@ export class Connection {
   private async run(line: Buffer): Promise<void> {
     // Hung up while queued: an answer nobody can read acknowledges nothing, so do not run it.
     if (this.socket.destroyed) return;
-    const response = await this.serve(line);
+    const answer = await this.serve(line);
     if (this.socket.destroyed) return;
     this.phase = "answering";
     this.socket.setTimeout(this.limits.clientTimeoutMs); // now the client must read
+    if (this.stopping) this.cutOffLater();
+    if (answer instanceof StreamedOk) await this.stream(answer);
+    else this.writeLast(JSON.stringify(answer) + "\n");
+  }
+
+  /** The answer's last (or only) bytes: once the kernel has them, the next request may be read. */
+  private writeLast(text: string): void {
     // A failed write (EPIPE: the client hung up) emits 'error', which closes the connection.
-    this.socket.write(JSON.stringify(response) + "\n", (err) => {
+    this.socket.write(text, (err) => {
       if (err || this.phase !== "answering") return;
       this.phase = "waiting";
       this.pump();
     });
-    if (this.stopping) this.cutOffLater();
+  }
+
+  /**
+   * Writes a streamed answer piece by piece. Each write resets the client_timeout_s timer, so a
+   * client that stops reading is cut off that long after it stopped; that, a hang-up or the
+   * grace at stop destroys the socket, and no further piece is made.
+   */
+  private async stream(answer: StreamedOk): Promise<void> {
+    for (;;) {
+      if (this.socket.destroyed) return;
+      const piece = answer.next();
+      if (answer.done) {
+        this.writeLast(piece);
+        return;
+      }
+      if (!this.socket.write(piece)) await this.drained();
+      await nextTurn();
+    }
+  }
+
+  /** Resolves once what was written is taken by the kernel, or the socket is gone. */
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off("drain", done);
+        this.socket.off("close", done);
+        resolve();
+      };
+      this.socket.on("drain", done);
+      this.socket.on("close", done);
+    });
   }
 
   /** At stop, a client that does not read its last answer is not waited for long. */

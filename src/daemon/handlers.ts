@@ -1,9 +1,10 @@
 /** Requests -> engine calls -> responses. Every failure becomes a typed error response. */
 import { MfcError } from "../errors/codes.js";
 import type { Engine } from "../engine/engine.js";
-import type { CounterSource } from "../view/model.js";
-import { buildShowView } from "../view/model.js";
+import { ShowSnapshot, type CounterSource } from "../view/model.js";
+import { showResultPieces } from "../view/show_json.js";
 import { MUTATING_ACTIONS, type ErrorResponse, type Response } from "../protocol/messages.js";
+import { StreamedOk, type Answer } from "../protocol/streamed.js";
 import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics/checks.js";
 import { formatSG, routeInterfaces, routeKey, type Route } from "../model/types.js";
 import { summarizeApply } from "../engine/operations.js";
@@ -34,8 +35,8 @@ export class RequestHandler {
     return [...(withTable ? checkTable(facts) : []), ...routes.flatMap((r) => checkRoute(r, facts))];
   }
 
-  /** Handles one request line from `peer`. Never throws. */
-  async handleLine(line: Buffer, peer: { uid: number; pid: number } = { uid: -1, pid: -1 }): Promise<Response> {
+  /** Handles one request line from `peer`. Never throws (a streamed answer is made as it is written). */
+  async handleLine(line: Buffer, peer: { uid: number; pid: number } = { uid: -1, pid: -1 }): Promise<Answer> {
     let id: number | string | undefined;
     let mutation: { action: string; dryRun: boolean } | undefined;
     try {
@@ -53,7 +54,9 @@ export class RequestHandler {
       if ((typeof rawId === "number" && Number.isFinite(rawId)) || (typeof rawId === "string" && rawId.length <= 128)) id = rawId;
       const env = parseEnvelope(obj);
       if ((MUTATING_ACTIONS as readonly string[]).includes(env.action)) mutation = { action: env.action, dryRun: env.dry_run ?? false };
-      const res = withId(await this.dispatch(env.action, env.payload, env.dry_run ?? false), id);
+      const answer = await this.dispatch(env.action, env.payload, env.dry_run ?? false);
+      if (answer instanceof StreamedOk) return id === undefined ? answer : answer.withId(id);
+      const res = withId(answer, id);
       if (mutation) this.audit({ ...peer, ...mutation, outcome: "ok", kernelSteps: res.status === "ok" ? res.changes.length : 0 });
       return res;
     } catch (err) {
@@ -63,16 +66,11 @@ export class RequestHandler {
     }
   }
 
-  /** Read-only requests, answered from one engine snapshot. */
-  private answer(q: Query): Record<string, unknown> {
+  /** Read-only requests but SHOW, answered from one engine snapshot. */
+  private answer(q: Exclude<Query, { action: "SHOW" }>): Record<string, unknown> {
     switch (q.action) {
       case "PING": return { pong: true };
       case "STATUS": return this.status.status();
-      case "SHOW": {
-        const { config, image } = this.engine.snapshot();
-        this.handled(config.routes.size);
-        return { ...buildShowView(config, image, this.counters, q.what) };
-      }
       case "CHECK": {
         const { config } = this.engine.snapshot();
         if (q.group === undefined) {
@@ -86,14 +84,22 @@ export class RequestHandler {
     }
   }
 
-  private async dispatch(action: string, payload: unknown, dryRun: boolean): Promise<Response> {
+  private async dispatch(action: string, payload: unknown, dryRun: boolean): Promise<Response | StreamedOk> {
     if (!isAction(action)) throw new MfcError("E_UNKNOWN_ACTION", `Unknown action '${action.slice(0, 64)}'.`);
     switch (action) {
       case "PING":
       case "STATUS":
       case "SHOW":
-      case "CHECK":
-        return { status: "ok", dry_run: dryRun, changes: [], result: this.answer(parseQuery(action, payload)) };
+      case "CHECK": {
+        const q = parseQuery(action, payload);
+        if (q.action !== "SHOW") return { status: "ok", dry_run: dryRun, changes: [], result: this.answer(q) };
+        // The rows are taken now, consistently (ShowSnapshot); the JSON is made piece by piece as
+        // the connection writes it (100 000 routes: ~15 MB that never exist at once).
+        const { config, image } = this.engine.snapshot();
+        this.handled(config.routes.size);
+        const snap = ShowSnapshot.take(config, image, this.counters, q.what);
+        return new StreamedOk(showResultPieces(snap, this.counters), dryRun);
+      }
       default: {
         const ops = action === "BATCH" ? parseBatch(payload) : [parseOp(action, payload)];
         const applied = ops.length === 1 && ops[0]?.action === "APPLY" ? ops[0] : undefined;

@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import { socketPathProblem } from "../config/config.js";
 import { modeOf, UnsafePathError, walkPath, writableBy } from "../fs/safe_path.js";
 import { peerCredentials, type PeerCred } from "../kernel/peercred.js";
-import type { Response } from "../protocol/messages.js";
+import type { Answer } from "../protocol/streamed.js";
 import { closeAfter, Connection } from "./connection.js";
 import { LOG, log } from "./log.js";
 import { RunQueue } from "./run_queue.js";
@@ -25,7 +25,7 @@ export interface ServerOptions {
   requestTimeoutMs: number;
 }
 
-export type LineHandler = (line: Buffer, peer: PeerCred) => Promise<Response>;
+export type LineHandler = (line: Buffer, peer: PeerCred) => Promise<Answer>;
 
 export class ControlServer {
   private server: Server | undefined;

@@ -6,7 +6,7 @@ import type { Image } from "../engine/image.js";
 import { originOf } from "../engine/image.js";
 import { pendingReason } from "../engine/realize.js";
 import type { SgCounters, VifCounters } from "../kernel/port.js";
-import { neededInterfaces, type Config, type Oif } from "../model/types.js";
+import { neededInterfaces, type Config, type Oif, type Route } from "../model/types.js";
 import { parseIpv4 } from "../model/ipv4.js";
 
 export interface VifView {
@@ -29,10 +29,113 @@ export interface CounterSource {
 
 const ipKey = (s: string | null): number => (s === null ? -1 : (parseIpv4(s) ?? 0));
 
-export function buildShowView(config: Config, image: Image, counters: CounterSource, what: "all" | "routes" | "vifs"): Partial<ShowView> {
+export type ShowWhat = "all" | "routes" | "vifs";
+
+/**
+ * What one SHOW lists, taken at one instant: the VIF rows (counters included: at most a few dozen
+ * ioctls) and the routes in display order with their state. Taking it costs one pass over the
+ * routes and a sort; it keeps ~10 bytes per route (a reference to each Route, which a commit
+ * replaces but never edits, and a state byte), so an answer can be written in pieces while
+ * transactions commit in between: the rows stay those of this instant. Route counters are not
+ * part of it: routeViews() reads them when a piece is made (see there).
+ */
+export class ShowSnapshot {
+  private constructor(
+    /** undefined: not asked for (what = "routes"). */
+    readonly vifs: VifView[] | undefined,
+    /** Sorted by group, then source; undefined: not asked for (what = "vifs"). */
+    private readonly routes: Route[] | undefined,
+    /** Per route: 1 when it has a kernel entry. */
+    private readonly installed: Uint8Array,
+    /** Per route: why it is pending or partial; undefined when no route has a reason. */
+    private readonly reasons: (string | undefined)[] | undefined,
+  ) {}
+
+  static take(config: Config, image: Image, counters: CounterSource, what: ShowWhat): ShowSnapshot {
+    const vifs = what === "routes" ? undefined : vifViews(config, image, counters);
+    if (what === "vifs") return new ShowSnapshot(vifs, undefined, new Uint8Array(0), undefined);
+    const n = config.routes.size;
+    const routes: Route[] = new Array<Route>(n);
+    const installed = new Uint8Array(n);
+    const groups = new Float64Array(n);
+    const sources = new Float64Array(n);
+    let reasons: (string | undefined)[] | undefined;
+    /** One string per distinct reason: a table whose routes all wait on one interface holds it once. */
+    const pool = new Map<string, string>();
+    let i = 0;
+    for (const [key, r] of config.routes) {
+      routes[i] = r;
+      installed[i] = image.mfcs.has(key) ? 1 : 0;
+      groups[i] = ipKey(r.group);
+      sources[i] = ipKey(r.source);
+      const reason = mayHaveReason(key, r, image) ? pendingReason(key, r, image) : undefined;
+      if (reason !== undefined) {
+        let shared = pool.get(reason);
+        if (shared === undefined) pool.set(reason, shared = reason);
+        (reasons ??= new Array<string | undefined>(n))[i] = shared;
+      }
+      i++;
+    }
+    const order = Array.from({ length: n }, (_, k) => k);
+    order.sort((a, b) => (groups[a] as number) - (groups[b] as number) || (sources[a] as number) - (sources[b] as number));
+    const sorted = order.map((k) => routes[k] as Route);
+    const sortedInstalled = new Uint8Array(n);
+    let sortedReasons: (string | undefined)[] | undefined;
+    order.forEach((k, j) => {
+      sortedInstalled[j] = installed[k] as number;
+      if (reasons?.[k] !== undefined) (sortedReasons ??= new Array<string | undefined>(n))[j] = reasons[k];
+    });
+    return new ShowSnapshot(vifs, sorted, sortedInstalled, sortedReasons);
+  }
+
+  /** Number of route rows; undefined when routes were not asked for. */
+  get routeCount(): number | undefined {
+    return this.routes?.length;
+  }
+
+  /**
+   * Route rows [from, to) with their counters, read now (SIOCGETSGCNT per installed route).
+   * Counters are a moving sample anyway; read per piece they are at most one answer's duration
+   * apart, as they were when the whole answer was built in one go. A route that a later commit
+   * removed from the kernel reads as 0 with the state of the snapshot.
+   */
+  routeViews(from: number, to: number, counters: CounterSource): RouteView[] {
+    const out: RouteView[] = [];
+    const routes = this.routes ?? [];
+    for (let i = from; i < to && i < routes.length; i++) {
+      const r = routes[i] as Route;
+      const on = this.installed[i] === 1;
+      const c = on ? counters.sgCounters(originOf(r), r.group) : undefined;
+      const view: RouteView = {
+        source: r.source, group: r.group, iif: r.iif, oifs: r.oifs.map((o) => ({ ifname: o.ifname, ttl: o.ttl })),
+        packets: c?.packets ?? 0, bytes: c?.bytes ?? 0, wrong_if: c?.wrongIf ?? 0,
+        state: on ? "installed" : "pending",
+      };
+      const reason = this.reasons?.[i];
+      if (reason !== undefined) view.reason = reason;
+      out.push(view);
+    }
+    return out;
+  }
+}
+
+/**
+ * Whether pendingReason() can have something to say: the route was refused or names an interface
+ * without a VIF. The common installed route is decided here without allocating.
+ */
+function mayHaveReason(key: string, r: Route, image: Image): boolean {
+  if (image.refusedRoutes?.has(key) === true || !image.vifs.has(r.iif)) return true;
+  for (const o of r.oifs) if (!image.vifs.has(o.ifname)) return true;
+  return false;
+}
+
+/** The whole view at once (tests, and anything small); the daemon writes SHOW in pieces (show_json.ts). */
+export function buildShowView(config: Config, image: Image, counters: CounterSource, what: ShowWhat): Partial<ShowView> {
+  const snap = ShowSnapshot.take(config, image, counters, what);
   const view: Partial<ShowView> = {};
-  if (what !== "routes") view.vifs = vifViews(config, image, counters);
-  if (what !== "vifs") view.routes = routeViews(config, image, counters);
+  if (snap.vifs) view.vifs = snap.vifs;
+  const n = snap.routeCount;
+  if (n !== undefined) view.routes = snap.routeViews(0, n, counters);
   return view;
 }
 
@@ -49,26 +152,6 @@ function vifViews(config: Config, image: Image, counters: CounterSource): VifVie
   }
   // Installed VIFs by number, then the missing ones by name.
   return out.sort((a, b) => (a.vifi ?? 99) - (b.vifi ?? 99) || a.ifname.localeCompare(b.ifname));
-}
-
-function routeViews(config: Config, image: Image, counters: CounterSource): RouteView[] {
-  const out: RouteView[] = [];
-  for (const [key, r] of config.routes) {
-    const m = image.mfcs.get(key);
-    const c = m ? counters.sgCounters(originOf(m), m.group) : undefined;
-    const reason = pendingReason(key, r, image);
-    const view: RouteView = {
-      source: r.source, group: r.group, iif: r.iif, oifs: r.oifs.map((o) => ({ ifname: o.ifname, ttl: o.ttl })),
-      packets: c?.packets ?? 0, bytes: c?.bytes ?? 0, wrong_if: c?.wrongIf ?? 0,
-      state: m ? "installed" : "pending",
-    };
-    if (reason !== undefined) view.reason = reason;
-    out.push(view);
-  }
-  // Sort keys computed once per route, not once per comparison.
-  const keyed = out.map((r) => ({ r, g: ipKey(r.group), s: ipKey(r.source) }));
-  keyed.sort((a, b) => a.g - b.g || a.s - b.s);
-  return keyed.map((k) => k.r);
 }
 
 export interface ShowStats {
