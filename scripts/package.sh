@@ -23,6 +23,8 @@
 #   /usr/local/sbin/mfc_daemon, /usr/local/bin/mfc       wrappers: exec the vendored node on the app
 #   /etc/mfc_daemon.conf                                 conffile / %config(noreplace)
 #   /lib/systemd/system/mfc_daemon.service               (rpm: /usr/lib/systemd/system/)
+#   /lib/systemd/system/mfc_daemon@.service              instances: mfc_daemon --instance %i
+#   /etc/mfc_daemon.d/instance.conf.example              conffile: an instance's config
 #   /usr/lib/tmpfiles.d/mfc_daemon.conf                  /run/mfc_daemon.sock -> mfc_daemon/mfc_daemon.sock
 #   /usr/share/man/…, /usr/share/bash-completion/…       only if man/ or completion/ exist
 # The staging tree lives in a temp dir (never in the checkout, so eslint/tsc never see it).
@@ -199,6 +201,7 @@ EOF
 done
 install -D -m 0644 "$PKG/mfc_daemon.conf" "$STAGE/etc/mfc_daemon.conf"
 install -D -m 0644 "$PKG/mfc_daemon.tmpfiles" "$STAGE/usr/lib/tmpfiles.d/mfc_daemon.conf"
+install -D -m 0644 "$PKG/instance.conf.example" "$STAGE/etc/mfc_daemon.d/instance.conf.example"
 DOC=$STAGE/usr/share/doc/mfc
 install -D -m 0644 "$PKG/copyright" "$DOC/copyright"
 install -D -m 0644 "$PKG/README.md" "$DOC/README.md"
@@ -254,16 +257,17 @@ build_deb() {
   # Hard links: only new files are added to this tree, none is modified.
   cp -al "$STAGE" "$DEB"
   install -D -m 0644 "$PKG/mfc_daemon.service" "$DEB/lib/systemd/system/mfc_daemon.service"
+  install -D -m 0644 "$PKG/mfc_daemon@.service" "$DEB/lib/systemd/system/mfc_daemon@.service"
   install -D -m 0644 "$PKG/deb/lintian-overrides" "$DEB/usr/share/lintian/overrides/mfc"
   {
     printf 'mfc (%s) unstable; urgency=medium\n\n' "$VERSION"
     printf '  * Release %s, built from the mfc source tree with scripts/package.sh.\n\n' "$VERSION"
     printf ' -- %s  %s\n' "$MAINTAINER" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")"
   } | gzip -9n >"$DEB/usr/share/doc/mfc/changelog.gz"
-  touch -d "@$SOURCE_DATE_EPOCH" "$DEB/usr/share/doc/mfc/changelog.gz" "$DEB/lib/systemd/system/mfc_daemon.service" "$DEB/usr/share/lintian/overrides/mfc"
+  touch -d "@$SOURCE_DATE_EPOCH" "$DEB/usr/share/doc/mfc/changelog.gz" "$DEB/lib/systemd/system/mfc_daemon.service" "$DEB/lib/systemd/system/mfc_daemon@.service" "$DEB/usr/share/lintian/overrides/mfc"
   mkdir -p "$DEB/DEBIAN"
   for s in postinst prerm postrm; do install -m 0755 "$PKG/deb/$s" "$DEB/DEBIAN/$s"; done
-  printf '/etc/mfc_daemon.conf\n' >"$DEB/DEBIAN/conffiles"
+  printf '/etc/mfc_daemon.conf\n/etc/mfc_daemon.d/instance.conf.example\n' >"$DEB/DEBIAN/conffiles"
   (cd "$DEB" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) >"$DEB/DEBIAN/md5sums"
   {
     echo "Package: mfc"
@@ -294,7 +298,8 @@ build_rpm() {
   local RPMSTAGE=$WORK/rpmroot
   cp -al "$STAGE" "$RPMSTAGE"
   install -D -m 0644 "$PKG/mfc_daemon.service" "$RPMSTAGE/usr/lib/systemd/system/mfc_daemon.service"
-  touch -d "@$SOURCE_DATE_EPOCH" "$RPMSTAGE/usr/lib/systemd/system/mfc_daemon.service"
+  install -D -m 0644 "$PKG/mfc_daemon@.service" "$RPMSTAGE/usr/lib/systemd/system/mfc_daemon@.service"
+  touch -d "@$SOURCE_DATE_EPOCH" "$RPMSTAGE/usr/lib/systemd/system/mfc_daemon.service" "$RPMSTAGE/usr/lib/systemd/system/mfc_daemon@.service"
   # Optional files (man pages, completions) are listed from the staging tree.
   : >"$WORK/extra-files"
   for d in usr/share/man usr/share/bash-completion usr/share/zsh usr/share/fish; do

@@ -8,8 +8,9 @@
  * syscall allowed, so IPAddressDeny= is enforced too). In it: dpkg -i; users, groups, dirs,
  * modes; the service active as mfc_daemon with exactly CAP_NET_RAW+CAP_NET_ADMIN; a member of
  * mfc_admin adds a route with the installed `mfc` and a packet crosses the lab; an outsider is
- * refused; an upgrade to a newer build restarts the daemon, keeps the state file, the routes and
- * a locally modified conffile; purge leaves nothing behind.
+ * refused; an instance (mfc_daemon@red, its own table fed by an ip mrule) runs beside it and
+ * forwards; an upgrade to a newer build restarts the daemon and the instance, keeps the state
+ * file, the routes and a locally modified conffile; purge leaves nothing behind.
  *
  * .rpm: installed with its scriptlets (rpm --root, --nodeps: the Debian root has no rpm
  * database of its dependencies) into another copy; the daemon is started the way the unit
@@ -275,11 +276,50 @@ void describe(".deb in a booted Debian 12 container: install, use, upgrade, purg
     assert.ok(existsSync(join(ct.root, "var/lib/mfc_daemon/state.json")), "state file written");
   });
 
+  /** The instance beside the main daemon: table 10, fed by dn2 (an ip mrule), route dn2 -> dn1. */
+  const instGroup = "239.77.2.1";
+  const instPort = 5078;
+  const instanceForwards = async (): Promise<boolean> => {
+    assert.ok(lab);
+    const rx = await lab.listen("recv1", instGroup, instPort);
+    try {
+      await lab.send(instGroup, instPort, 3, { intervalMs: 50, fromNs: lab.ns.recv2, localAddr: lab.addr.recv2 });
+      return await rx.waitFor(1, 5_000);
+    } finally {
+      await rx.stop();
+    }
+  };
+
+  void test("an instance: mfc_daemon@red runs beside the main daemon on its own table, mfc -i red reaches it, a packet crosses", async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    assert.ok(lab);
+    const ct = box();
+    await lab.exec(lab.ns.router, ["ip", "mrule", "add", "iif", "dn2", "lookup", "10"]);
+    await ct.sh("cp /etc/mfc_daemon.d/instance.conf.example /etc/mfc_daemon.d/red.conf; systemctl enable --now mfc_daemon@red"); // table = 10 there
+    assert.equal((await ct.exec(["systemctl", "is-active", "mfc_daemon@red"], { check: false })).stdout.trim(), "active", await ct.sh("journalctl -u mfc_daemon@red --no-pager | tail -20"));
+    assert.equal((await ct.exec(["systemctl", "is-active", "mfc_daemon"], { check: false })).stdout.trim(), "active", "the main daemon runs on");
+    const pid = (await ct.sh("systemctl show -p MainPID --value mfc_daemon@red")).trim();
+    assert.equal(statusField(await ct.sh(`cat /proc/${pid}/status`), "Uid").split(/\s+/)[0], (await ct.sh("id -u mfc_daemon")).trim(), "runs as mfc_daemon");
+    assert.equal((await ct.sh("stat -c '%U %a' /run/mfc_daemon.d/red")).trim(), "mfc_daemon 755", "its RuntimeDirectory");
+    const add = await mfcAs("alice", ["-i", "red", "add", "from", lab.addr.recv2, "to", instGroup, "iif", "dn2", "oif", "dn1"]);
+    assert.equal(add.code, 0, add.stderr);
+    const st = JSON.parse((await mfcAs("alice", ["-i", "red", "-j", "status"])).stdout) as { result: { pid: number; table: unknown; state_file: string } };
+    assert.equal(String(st.result.pid), pid);
+    assert.equal(String(st.result.table), "10");
+    assert.equal(st.result.state_file, "/var/lib/mfc_daemon/red.state.json");
+    const main = JSON.parse((await mfcAs("alice", ["-j", "show"])).stdout) as { routes: { group: string }[] };
+    assert.deepEqual(main.routes.map((r) => r.group), [group], "the main daemon does not see the instance's route");
+    assert.match((await lab.exec(lab.ns.router, ["ip", "mroute", "show", "table", "10"])).stdout, new RegExp(`\\(${lab.addr.recv2.replace(/\./g, "\\.")},${instGroup.replace(/\./g, "\\.")}\\)\\s+Iif: dn2`));
+    assert.ok(await instanceForwards(), "no packet crossed through the instance's table");
+    assert.equal((await mfcAs("bob", ["-i", "red", "show"])).code, 3, "an outsider cannot reach the instance");
+  });
+
   void test("upgrade to a newer build: the daemon restarts on it, state, routes and a modified conffile are kept", async (t) => {
     if (skipReason) return t.skip(skipReason);
     assert.ok(lab);
     const ct = box();
     const pid1 = (await ct.sh("systemctl show -p MainPID --value mfc_daemon")).trim();
+    const instPid1 = (await ct.sh("systemctl show -p MainPID --value mfc_daemon@red")).trim();
     const state1 = readFileSync(join(ct.root, "var/lib/mfc_daemon/state.json"), "utf8");
     await ct.sh("sed -i 's/^client_timeout_s = 60$/client_timeout_s = 61/' /etc/mfc_daemon.conf");
     const up = await ct.exec(["dpkg", "-i", "/srv/mfc-test/mfc-v2.deb"], { check: false });
@@ -290,6 +330,10 @@ void describe(".deb in a booted Debian 12 container: install, use, upgrade, purg
     assert.equal((await ct.exec(["systemctl", "is-active", "mfc_daemon"], { check: false })).stdout.trim(), "active");
     const pid2 = (await ct.sh("systemctl show -p MainPID --value mfc_daemon")).trim();
     assert.notEqual(pid2, pid1, "the daemon was restarted");
+    const instPid2 = (await ct.sh("systemctl show -p MainPID --value mfc_daemon@red")).trim();
+    assert.notEqual(instPid2, instPid1, "the instance was restarted too");
+    assert.equal((await ct.exec(["systemctl", "is-active", "mfc_daemon@red"], { check: false })).stdout.trim(), "active");
+    assert.ok(await instanceForwards(), "the instance restored its route after the upgrade");
     const st = await mfcAs("alice", ["-j", "status"]);
     const stj = JSON.parse(st.stdout) as { version?: string; result?: { version?: string } };
     assert.equal(stj.result?.version ?? stj.version, UPGRADE_VERSION, st.stdout);
@@ -318,7 +362,9 @@ void describe(".deb in a booted Debian 12 container: install, use, upgrade, purg
     assert.equal((await ct.exec(["getent", "passwd", "mfc_daemon"], { check: false })).code, 2);
     assert.equal((await ct.exec(["getent", "group", "mfc_admin"], { check: false })).code, 2);
     assert.equal((await ct.exec(["getent", "group", "mfc_daemon"], { check: false })).code, 2);
-    for (const p of ["run/mfc_daemon", "run/mfc_daemon.sock"]) assert.equal((await ct.exec(["test", "-e", `/${p}`], { check: false })).code, 1, `/${p} left`);
+    assert.notEqual((await ct.exec(["systemctl", "is-active", "mfc_daemon@red"], { check: false })).stdout.trim(), "active");
+    assert.equal((await lab.exec(lab.ns.router, ["ip", "mroute", "show", "table", "10"])).stdout.trim(), "", "the instance released table 10");
+    for (const p of ["run/mfc_daemon", "run/mfc_daemon.sock", "run/mfc_daemon.d"]) assert.equal((await ct.exec(["test", "-e", `/${p}`], { check: false })).code, 1, `/${p} left`);
     const left = diff(before0, await snapshot(ct));
     assert.deepEqual(left, [], "the file system differs from before the installation");
   });

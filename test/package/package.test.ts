@@ -20,9 +20,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test, type TestContext } from "node:test";
 import { loadConfig } from "../../src/config/config.js";
-import { buildPackages, ensureTool, PACKAGING, packageVersion, ROOT, run, UNIT_NAME, type Built } from "./support.js";
+import { buildPackages, ensureTool, PACKAGING, packageVersion, ROOT, run, TEMPLATE_NAME, UNIT_NAME, type Built } from "./support.js";
 
 const MAX_EXPOSURE = 2.0;
+/** An instance of the template unit, as `systemctl start mfc_daemon@red` makes it. */
+const TEMPLATE_INSTANCE = TEMPLATE_NAME.replace("@", "@red");
 
 void describe("packages (.deb, .rpm, systemd unit)", { timeout: 900_000 }, () => {
   const missing: Record<string, string | undefined> = {};
@@ -86,6 +88,13 @@ void describe("packages (.deb, .rpm, systemd unit)", { timeout: 900_000 }, () =>
     assert.equal(r.code, 0);
   });
 
+  void test("systemd-analyze verify: an instance of mfc_daemon@.service has no warnings", async (t) => {
+    if (!need(t, "dpkg", "systemd")) return;
+    const r = await run("systemd-analyze", ["verify", "--man=no", `--root=${unitRoot}`, `/lib/systemd/system/${TEMPLATE_INSTANCE}`], { check: false });
+    assert.equal(r.stderr + r.stdout, "", "systemd-analyze verify printed something");
+    assert.equal(r.code, 0);
+  });
+
   void test("systemd-analyze verify notices a unit whose ExecStart is missing (the check is live)", async (t) => {
     if (!need(t, "dpkg", "systemd")) return;
     const bare = join(work, "bare");
@@ -102,6 +111,9 @@ void describe("packages (.deb, .rpm, systemd unit)", { timeout: 900_000 }, () =>
     assert.ok(m?.[1], `no overall exposure in:\n${text.stdout}${text.stderr}`);
     const score = Number(m[1]);
     t.diagnostic(`exposure ${score}`);
+    // An instance has the same settings (compared below), so the same score and exposures.
+    const inst = await run("systemd-analyze", [...args, TEMPLATE_INSTANCE], { check: false });
+    assert.match(inst.stdout + inst.stderr, new RegExp(`Overall exposure level for ${TEMPLATE_INSTANCE}: ${m[1].replace(".", "\\.")} `));
     assert.ok(score <= MAX_EXPOSURE, `exposure ${score} > ${MAX_EXPOSURE}`);
     // The same gate the way CI scripts would write it (threshold on the 0-100 scale).
     const gate = await run("systemd-analyze", [...args, `--threshold=${Math.round(MAX_EXPOSURE * 10)}`, UNIT_NAME], { check: false });
@@ -134,6 +146,33 @@ void describe("packages (.deb, .rpm, systemd unit)", { timeout: 900_000 }, () =>
     assert.deepEqual(set("ProcSubset"), [], "ProcSubset=pid hides /proc/sys (rp_filter diagnostics)");
   });
 
+  void test("mfc_daemon@.service: the main unit's settings, except what makes it an instance", () => {
+    const settings = (file: string): string[] => readFileSync(join(PACKAGING, file), "utf8").split("\n").filter((l) => /^[A-Za-z]+=/.test(l) || /^\[/.test(l));
+    const main = settings(UNIT_NAME);
+    const template = settings(TEMPLATE_NAME);
+    const differ = (a: string[], b: string[]): string[] => a.filter((l) => !b.includes(l));
+    assert.deepEqual(differ(template, main), [
+      "Description=mfc multicast routing controller, instance %i (owns its own kernel IPv4 multicast routing table)",
+      "ExecStart=/usr/local/sbin/mfc_daemon --instance %i",
+      "RuntimeDirectory=mfc_daemon.d/%i",
+    ]);
+    assert.deepEqual(differ(main, template), [
+      "Description=mfc multicast routing controller (owns the kernel IPv4 multicast routing table)",
+      "ExecStart=/usr/local/sbin/mfc_daemon --config /etc/mfc_daemon.conf",
+      "RuntimeDirectory=mfc_daemon",
+    ]);
+    // The same order too: a setting moved into another section would be a different setting.
+    assert.equal(template.length, main.length);
+  });
+
+  void test("the example instance config parses as an instance's config, with the instance's paths", () => {
+    const c = loadConfig(join(PACKAGING, "instance.conf.example"), "red");
+    assert.equal(c.table, 10);
+    assert.equal(c.socketPath, "/run/mfc_daemon.d/red/mfc_daemon.sock", "the RuntimeDirectory of mfc_daemon@red.service");
+    assert.equal(c.stateFile, "/var/lib/mfc_daemon/red.state.json", "in the StateDirectory");
+    assert.equal(c.socketGroup, "mfc_admin");
+  });
+
   void test("lintian: no errors", { timeout: 600_000 }, async (t) => {
     if (!need(t, "dpkg", "lintian")) return;
     const r = await run("lintian", ["--tag-display-limit", "0", "--fail-on", "error", built?.deb ?? ""], { check: false, timeoutMs: 600_000 });
@@ -153,7 +192,7 @@ void describe("packages (.deb, .rpm, systemd unit)", { timeout: 900_000 }, () =>
     assert.match(await field("Depends"), /\blibstdc\+\+6\b/);
     const ctl = join(work, "control");
     await run("dpkg-deb", ["-e", deb, ctl]);
-    assert.equal(readFileSync(join(ctl, "conffiles"), "utf8"), "/etc/mfc_daemon.conf\n");
+    assert.equal(readFileSync(join(ctl, "conffiles"), "utf8"), "/etc/mfc_daemon.conf\n/etc/mfc_daemon.d/instance.conf.example\n");
     for (const s of ["postinst", "prerm", "postrm"]) {
       assert.equal(statSync(join(ctl, s)).mode & 0o777, 0o755, `${s} mode`);
       await run("sh", ["-n", join(ctl, s)]);
@@ -165,7 +204,10 @@ void describe("packages (.deb, .rpm, systemd unit)", { timeout: 900_000 }, () =>
     const postrm = readFileSync(join(ctl, "postrm"), "utf8");
     assert.match(postrm, /"\$1" = "purge"[\s\S]*rm -rf \/var\/lib\/mfc_daemon/);
     assert.match(postrm, /deluser|userdel/);
+    assert.match(postrm, /"\$1" = "purge"[\s\S]*rm -rf .*\/etc\/mfc_daemon\.d/, "purge removes the instances' configs");
     assert.match(readFileSync(join(ctl, "prerm"), "utf8"), /stop 'mfc_daemon.service'/);
+    assert.match(readFileSync(join(ctl, "prerm"), "utf8"), /stop 'mfc_daemon@\*\.service'/, "instances stop on remove");
+    assert.match(postinst, /try-restart 'mfc_daemon@\*\.service'/, "running instances move to the new version");
 
     const listing = (await run("dpkg-deb", ["-c", deb])).stdout.split("\n").filter(Boolean);
     const entry = (path: string): string | undefined => listing.find((l) => l.endsWith(` ./${path}`) || l.includes(` ./${path} -> `));
@@ -174,6 +216,7 @@ void describe("packages (.deb, .rpm, systemd unit)", { timeout: 900_000 }, () =>
       ["usr/local/lib/mfc/node/bin/node", "-rwxr-xr-x"], ["usr/local/lib/mfc/dist/daemon_main.js", "-rw-r--r--"],
       ["usr/local/lib/mfc/package.json", "-rw-r--r--"], ["etc/mfc_daemon.conf", "-rw-r--r--"],
       ["lib/systemd/system/mfc_daemon.service", "-rw-r--r--"], ["usr/lib/tmpfiles.d/mfc_daemon.conf", "-rw-r--r--"],
+      ["lib/systemd/system/mfc_daemon@.service", "-rw-r--r--"], ["etc/mfc_daemon.d/instance.conf.example", "-rw-r--r--"],
       ["usr/share/doc/mfc/copyright", "-rw-r--r--"], ["usr/share/doc/mfc/changelog.gz", "-rw-r--r--"],
       ["usr/share/lintian/overrides/mfc", "-rw-r--r--"],
     ] as const) {
@@ -234,10 +277,11 @@ void describe("packages (.deb, .rpm, systemd unit)", { timeout: 900_000 }, () =>
     assert.equal((await q("--queryformat", "%{NAME} %{VERSION} %{RELEASE}")).trim(), `mfc ${packageVersion()} 1`);
     const list = (await q("--list")).split("\n").filter(Boolean);
     for (const f of ["/usr/local/sbin/mfc_daemon", "/usr/local/bin/mfc", "/usr/local/lib/mfc/node/bin/node", "/usr/local/lib/mfc/dist/daemon_main.js",
-      "/etc/mfc_daemon.conf", "/usr/lib/systemd/system/mfc_daemon.service", "/usr/lib/tmpfiles.d/mfc_daemon.conf", "/var/lib/mfc_daemon"]) {
+      "/etc/mfc_daemon.conf", "/usr/lib/systemd/system/mfc_daemon.service", "/usr/lib/tmpfiles.d/mfc_daemon.conf", "/var/lib/mfc_daemon",
+      "/usr/lib/systemd/system/mfc_daemon@.service", "/etc/mfc_daemon.d", "/etc/mfc_daemon.d/instance.conf.example"]) {
       assert.ok(list.includes(f), `${f} not in the .rpm`);
     }
-    assert.equal((await q("--configfiles")).trim(), "/etc/mfc_daemon.conf");
+    assert.equal((await q("--configfiles")).trim(), "/etc/mfc_daemon.conf\n/etc/mfc_daemon.d/instance.conf.example");
     const dump = await q("--dump");
     assert.match(dump, /^\/var\/lib\/mfc_daemon \d+ \d+ \d+ 040750 mfc_daemon mfc_daemon /m);
     assert.match(dump, /^\/etc\/mfc_daemon\.conf \d+ \d+ \S+ 0100644 root root 1 /m);

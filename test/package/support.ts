@@ -12,6 +12,8 @@ import { fileURLToPath } from "node:url";
 export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 export const PACKAGING = join(ROOT, "packaging");
 export const UNIT_NAME = "mfc_daemon.service";
+/** The template unit of instances (mfc_daemon --instance %i). */
+export const TEMPLATE_NAME = "mfc_daemon@.service";
 
 export interface RunResult {
   code: number;
