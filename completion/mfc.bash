@@ -27,6 +27,18 @@ _mfc_interfaces() {
     done < <(ip -o link show 2>/dev/null)
 }
 
+# Instance names: the NAME of every /etc/mfc_daemon.d/NAME.conf (mfc -i NAME).
+# MFC_COMPLETION_INSTANCE_DIR replaces /etc/mfc_daemon.d (used by the tests).
+_mfc_instances() {
+    local dir=${MFC_COMPLETION_INSTANCE_DIR:-/etc/mfc_daemon.d} f name list=
+    for f in "$dir"/*.conf; do
+        [[ -f $f ]] || continue
+        name=${f##*/}
+        list+="${name%.conf} "
+    done
+    _mfc_words "$list"
+}
+
 # COMPREPLY += the words of $1 that start with $cur.
 _mfc_words() {
     local IFS=$' \t\n'
@@ -51,7 +63,7 @@ _mfc_ifnames() {
 # Whether $1 is a long global option that takes a value.
 _mfc_valued() {
     case $1 in
-        --output|--socket|--config) return 0 ;;
+        --output|--socket|--config|--instance) return 0 ;;
     esac
     return 1
 }
@@ -77,6 +89,7 @@ _mfc() {
     case $prev in
         -o|--output) _mfc_words "text json"; return 0 ;;
         -s|--socket|-c|--config) _mfc_files; return 0 ;;
+        -i|--instance) _mfc_instances; return 0 ;;
     esac
 
     # The command words so far, without global options and their values (they may come anywhere).
@@ -85,7 +98,7 @@ _mfc() {
     while (( i < cword )); do
         w=${COMP_WORDS[i]}
         case $w in
-            -o|--output|-s|--socket|-c|--config)
+            -o|--output|-s|--socket|-c|--config|-i|--instance)
                 if [[ ${COMP_WORDS[i+1]:-} == "=" ]]; then (( i += 3 )); else (( i += 2 )); fi
                 continue ;;
             -) ;;                       # stdin for batch/apply: a word
