@@ -1,18 +1,25 @@
 /** One request, one response over the daemon's Unix socket (NDJSON). */
 import { createConnection } from "node:net";
 import type { Response } from "../protocol/messages.js";
+import { ResultPassThrough, type Output } from "./pass_result.js";
 import { socketProblem } from "./socket_check.js";
 
 export class UnreachableError extends Error {}
 
-/** Sends one request line (JSON without a newline) and resolves with the answer. */
-export function call(socketPath: string, line: string): Promise<Response> {
+/**
+ * Sends one request line (JSON without a newline) and resolves with the answer. With `resultTo`,
+ * an ok answer's result is printed there as it arrives, as compact JSON and a newline (see
+ * pass_result.ts), and the response resolved with has `result: {}`; should the connection break
+ * after some of it was printed, a newline ends the partial output before the error.
+ */
+export function call(socketPath: string, line: string, resultTo?: Output): Promise<Response> {
   // Not a byte to a socket that may not be the daemon's (socket_check.ts).
   const problem = socketProblem(socketPath);
   if (problem !== undefined) return Promise.reject(new UnreachableError(`not sending to ${socketPath}: ${problem}`));
   return new Promise((resolve, reject) => {
     const sock = createConnection(socketPath);
     const chunks: Buffer[] = [];
+    const passing = resultTo && new ResultPassThrough(resultTo);
     let settled = false;
     const finish = (fn: () => void): void => {
       if (settled) return;
@@ -24,6 +31,21 @@ export function call(socketPath: string, line: string): Promise<Response> {
     let sent = false;
     sock.on("connect", () => sock.write(line + "\n", (err) => { sent = !err; }));
     sock.on("data", (chunk: Buffer) => {
+      if (passing) {
+        let res: Response | undefined;
+        try {
+          res = passing.push(chunk);
+        } catch (err) {
+          finish(() => broken(reject, new Error(`daemon sent an unreadable response: ${(err as Error).message}`)));
+          return;
+        }
+        if (res) finish(() => resolve(res));
+        else if (passing.backpressure) {
+          sock.pause();
+          passing.onDrain(() => sock.resume());
+        }
+        return;
+      }
       const nl = chunk.indexOf(0x0a);
       if (nl < 0) { chunks.push(chunk); return; }
       chunks.push(chunk.subarray(0, nl));
@@ -37,11 +59,15 @@ export function call(socketPath: string, line: string): Promise<Response> {
       });
     });
     sock.on("error", (err: NodeJS.ErrnoException) => {
-      finish(() => reject(new UnreachableError(`cannot reach mfc_daemon at ${socketPath}: ${err.code === "ENOENT" ? "no such socket (is the daemon running?)" : err.code === "EACCES" ? "permission denied (are you in the socket group?)" : err.code === "ECONNREFUSED" ? "connection refused (daemon not running?)" : err.message}`)));
+      finish(() => broken(reject, new UnreachableError(`cannot reach mfc_daemon at ${socketPath}: ${err.code === "ENOENT" ? "no such socket (is the daemon running?)" : err.code === "EACCES" ? "permission denied (are you in the socket group?)" : err.code === "ECONNREFUSED" ? "connection refused (daemon not running?)" : err.message}`)));
     });
-    const closed = (): void => finish(() => reject(new UnreachableError(sent
+    const closed = (): void => finish(() => broken(reject, new UnreachableError(sent
       ? `mfc_daemon at ${socketPath} closed the connection before answering: a change may or may not have been made (see mfc show)`
       : `mfc_daemon at ${socketPath} closed the connection without answering`)));
+    const broken = (fail: (err: Error) => void, err: Error): void => {
+      passing?.abort();
+      fail(err);
+    };
     sock.on("end", closed);
     sock.on("close", closed);
   });
