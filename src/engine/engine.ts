@@ -1,20 +1,21 @@
 /**
- * The transaction engine: validate -> plan -> apply with undo log -> save -> commit. Kernel,
- * memory and state file change together or not at all (SPEC §6.1, §6.2). It reaches the kernel
+ * The transaction engine: validate -> plan -> apply with undo log -> commit in memory -> save
+ * (shared by the transactions that queued meanwhile) -> answer; a failed save undoes them all.
+ * Kernel, memory and state file change together or not at all (SPEC §6.1, §6.2). It reaches the kernel
  * only through KernelPort, so a fake kernel can fail any step.
  */
 import { MfcError } from "../errors/codes.js";
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
-import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, type Config, type MapConfig } from "../model/types.js";
+import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, type Config, type MapConfig, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
-import type { StateStore } from "../state/store.js";
-import { StepFailed, applySteps, runStep, undoSteps } from "./apply.js";
+import type { Delta, StateStore } from "../state/store.js";
+import { StepFailed, applySteps, runStep, undoSteps, type UndoFailure } from "./apply.js";
 import { emptyImage, type Image, type MfcImage } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
 import { converge } from "./converge.js";
-import { admitInterfaces, realize } from "./realize.js";
-import { planTouched } from "./incremental.js";
+import { admitInterfaces, realize, type Refusals } from "./realize.js";
+import { planTouched, type DeltaPlan } from "./incremental.js";
 import { CachedLinks } from "./link_cache.js";
 import { applyOps, configChanged, touchedBy, type Draft } from "./operations.js";
 import { Serial } from "./serial.js";
@@ -25,6 +26,33 @@ export interface Snapshot { config: Config; image: Image }
 
 export type Logger = (priority: number, message: string) => void;
 
+interface Queued { ops: readonly Op[]; resolve: (result: TxResult) => void; reject: (err: unknown) => void }
+
+/** A validated plan: the config after the transaction and the kernel steps that get there. */
+interface Plan {
+  next: Draft;
+  current: Image;
+  refused: Refusals;
+  steps: Step[];
+  /** The routes-only shortcut (O(change)); otherwise `target` is the whole new image. */
+  delta?: DeltaPlan;
+  target?: Image;
+}
+
+function mergeDeltas(a: Delta | undefined, b: Delta | undefined): Delta | undefined {
+  if (!a || !b) return undefined; // one of them rewrites everything: so does the group's save
+  for (const key of b.routes) a.routes.add(key);
+  for (const name of b.vifs) a.vifs.add(name);
+  return a;
+}
+
+function putBack<K, V>(map: Map<K, V>, old: ReadonlyMap<K, V | undefined>): void {
+  for (const [key, value] of old) {
+    if (value === undefined) map.delete(key);
+    else map.set(key, value);
+  }
+}
+
 export class Engine {
   /** The committed Config: real Maps, edited in place only at commit. */
   private config: MapConfig = emptyConfig();
@@ -32,6 +60,9 @@ export class Engine {
   private refs = new Map<string, number>();
   private image: Image = emptyImage();
   private readonly serial = new Serial();
+  /** Transactions waiting for the next group commit. */
+  private readonly queued: Queued[] = [];
+  private groupScheduled = false;
   /** Set when a resync or a convergence could not install everything; cleared by a clean reconcile. */
   private tableProblem: string | undefined;
 
@@ -90,54 +121,143 @@ export class Engine {
     });
   }
 
-  /** One all-or-nothing transaction for a list of operations (a single request or a BATCH). */
+  /**
+   * One all-or-nothing transaction for a list of operations (a single request or a BATCH).
+   * Transactions that arrive while a save is in flight are committed together (group commit,
+   * `commitGroup`): each is still answered only after its change is durable.
+   */
   transact(ops: readonly Op[], dryRun: boolean): Promise<TxResult> {
-    return this.serial.run(async () => {
-      const links = new CachedLinks(this.links);
-      const next = applyOps(this.config, ops, links);
-      // Nothing changes, so nothing is written: a no-op cannot fail on a full disk.
-      if (!configChanged(this.config, next)) return { changes: [] };
-      const current = this.liveImage();
-      const refused = this.holdBack(current, next);
-      // A vanished VIF leaves stale indices in untouched entries: only the full plan rewrites them.
-      const routesOnly = current.staleVifis === undefined && !next.routes.isCleared && !next.vifs.isCleared &&
-        next.vifs.changedKeys().next().done === true;
-      const delta = routesOnly ? planTouched(this.config, next, next.routes.changedKeys(), current, this.refs, links, refused) : undefined;
-      if (!delta) admitInterfaces(neededInterfaces(next), this.refs);
-      const target = delta ? undefined : realize(next, current, links, refused);
-      const steps = delta?.steps ?? planSteps(current, target as Image);
-      const changes = steps.map(describeStep);
-      if (dryRun) return { changes };
-      this.image = current;
-      this.applyOrThrow(steps);
+    if (dryRun) return this.serial.run(() => Promise.resolve({ changes: this.plan(ops)?.steps.map(describeStep) ?? [] }));
+    return new Promise<TxResult>((resolve, reject) => {
+      this.queued.push({ ops, resolve, reject });
+      if (this.groupScheduled) return;
+      this.groupScheduled = true;
+      void this.serial.run(() => this.commitGroup());
+    });
+  }
+
+  /**
+   * Commits every transaction queued so far as one group: each is validated, planned and applied
+   * to the kernel and to memory in arrival order (so each sees the ones before it), then one save
+   * makes them all durable, then all are answered. A transaction that fails validation or that the
+   * kernel refuses is rolled back alone and changes nothing; the others go on. If the shared save
+   * fails, every change of the group is undone in reverse order and each fails with E_STATE_WRITE
+   * (SPEC §6.1/§6.2 hold per transaction: none of them is acknowledged, none remains).
+   */
+  private async commitGroup(): Promise<void> {
+    const group = this.queued.splice(0);
+    this.groupScheduled = false;
+    try {
+      await this.runGroup(group);
+    } catch (err) {
+      // A bug, not a refusal: nobody may wait for an answer forever (answered ones ignore this).
+      for (const tx of group) tx.reject(err);
+    }
+  }
+
+  private async runGroup(group: readonly Queued[]): Promise<void> {
+    const answers: (() => void)[] = [];
+    const staged: { tx: Queued; steps: Step[]; undo: () => void; answer: number }[] = [];
+    let delta: Delta | undefined = { routes: new Set(), vifs: new Set() };
+    const vifsBefore = this.image.vifs.size;
+    for (const tx of group) {
+      let plan: Plan | undefined;
       try {
-        await this.store.save(next, touchedBy(ops));
+        plan = this.plan(tx.ops);
+        if (plan) {
+          this.image = plan.current;
+          this.applyOrThrow(plan.steps);
+        }
       } catch (err) {
-        const undoFailures = undoSteps(this.kernel, steps);
+        answers.push(() => tx.reject(err));
+        continue;
+      }
+      // Nothing changes, so nothing is written: a no-op cannot fail on a full disk.
+      if (!plan) {
+        answers.push(() => tx.resolve({ changes: [] }));
+        continue;
+      }
+      const changes = plan.steps.map(describeStep);
+      staged.push({ tx, steps: plan.steps, undo: this.commitInMemory(plan), answer: answers.length });
+      answers.push(() => tx.resolve({ changes }));
+      delta = mergeDeltas(delta, touchedBy(tx.ops));
+    }
+    if (staged.length > 0) {
+      try {
+        await this.store.save(this.config, delta);
+      } catch (err) {
+        const undoFailures: UndoFailure[] = [];
+        for (const s of [...staged].reverse()) {
+          undoFailures.push(...undoSteps(this.kernel, s.steps));
+          s.undo();
+        }
         if (undoFailures.length > 0) this.image = this.resync(this.image);
         const repaired = await this.repairStore();
-        throw new MfcError("E_STATE_WRITE", `State file ${this.store.path} could not be saved: ${(err as Error).message}; kernel changes were rolled back.`, {
+        const failure = new MfcError("E_STATE_WRITE", `State file ${this.store.path} could not be saved: ${(err as Error).message}; kernel changes were rolled back.`, {
           path: this.store.path, ...(undoFailures.length > 0 ? { undo_failures: undoFailures } : {}),
           ...(repaired ? {} : { state_file_needs_repair: true }),
+          ...(staged.length > 1 ? { transactions_in_failed_save: staged.length } : {}),
         });
+        for (const s of staged) answers[s.answer] = () => s.tx.reject(failure);
       }
-      const vifsBefore = this.image.vifs.size;
-      if (delta) {
-        next.routes.mergeInto(this.config.routes);
-        this.refs = delta.refs;
-        for (const [key, entry] of delta.mfcs) {
-          if (entry) current.mfcs.set(key, entry);
-          else current.mfcs.delete(key);
-        }
-        this.image = { vifs: delta.vifs, mfcs: current.mfcs, waiting: delta.waiting, refusedRoutes: refused.routes };
-      } else {
-        this.config = cloneConfig(next);
-        this.refs = interfaceRefs(this.config);
-        this.image = { ...(target as Image), refusedRoutes: refused.routes };
+    }
+    for (const answer of answers) answer();
+    if (this.image.vifs.size < vifsBefore && this.retryWanted()) this.wake();
+  }
+
+  /** Validates and plans `ops` against the current state; undefined when they change nothing. */
+  private plan(ops: readonly Op[]): Plan | undefined {
+    const links = new CachedLinks(this.links);
+    const next = applyOps(this.config, ops, links);
+    if (!configChanged(this.config, next)) return undefined;
+    const current = this.liveImage();
+    const refused = this.holdBack(current, next);
+    // A vanished VIF leaves stale indices in untouched entries: only the full plan rewrites them.
+    const routesOnly = current.staleVifis === undefined && !next.routes.isCleared && !next.vifs.isCleared &&
+      next.vifs.changedKeys().next().done === true;
+    const delta = routesOnly ? planTouched(this.config, next, next.routes.changedKeys(), current, this.refs, links, refused) : undefined;
+    if (delta) return { next, current, refused, steps: delta.steps, delta };
+    admitInterfaces(neededInterfaces(next), this.refs);
+    const target = realize(next, current, links, refused);
+    return { next, current, refused, steps: planSteps(current, target), target };
+  }
+
+  /**
+   * Makes an applied plan the committed state in memory; returns what puts the state before it
+   * back (the group's save may still fail). The routes-only path edits the maps in place, so it
+   * remembers the entries it replaces; the full path builds new objects and keeps the old ones.
+   */
+  private commitInMemory(plan: Plan): () => void {
+    const { config, refs } = this;
+    const image = plan.current;
+    if (plan.delta) {
+      const oldRoutes = new Map<string, Route | undefined>();
+      for (const key of plan.next.routes.changedKeys()) oldRoutes.set(key, config.routes.get(key));
+      const oldMfcs = new Map<string, MfcImage | undefined>();
+      for (const key of plan.delta.mfcs.keys()) oldMfcs.set(key, image.mfcs.get(key));
+      plan.next.routes.mergeInto(config.routes);
+      for (const [key, entry] of plan.delta.mfcs) {
+        if (entry) image.mfcs.set(key, entry);
+        else image.mfcs.delete(key);
       }
-      if (this.image.vifs.size < vifsBefore && this.retryWanted()) this.wake();
-      return { changes };
-    });
+      this.refs = plan.delta.refs;
+      this.image = { vifs: plan.delta.vifs, mfcs: image.mfcs, waiting: plan.delta.waiting, refusedRoutes: plan.refused.routes };
+      return () => {
+        putBack(config.routes, oldRoutes);
+        putBack(image.mfcs, oldMfcs);
+        this.restoreCommitted(config, refs, image);
+      };
+    }
+    this.config = cloneConfig(plan.next);
+    this.refs = interfaceRefs(this.config);
+    this.image = { ...(plan.target as Image), refusedRoutes: plan.refused.routes };
+    return () => this.restoreCommitted(config, refs, image);
+  }
+
+  private restoreCommitted(config: MapConfig, refs: Map<string, number>, image: Image): void {
+    this.config = config;
+    this.refs = refs;
+    this.image = image;
   }
 
   /**
