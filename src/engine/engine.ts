@@ -127,7 +127,9 @@ export class Engine {
    * `commitGroup`): each is still answered only after its change is durable.
    */
   transact(ops: readonly Op[], dryRun: boolean): Promise<TxResult> {
-    if (dryRun) return this.serial.run(() => Promise.resolve({ changes: this.plan(ops)?.steps.map(describeStep) ?? [] }));
+    if (dryRun) {
+      return this.serial.run(() => Promise.resolve({ changes: this.plan(ops, new CachedLinks(this.links))?.steps.map(describeStep) ?? [] }));
+    }
     return new Promise<TxResult>((resolve, reject) => {
       this.queued.push({ ops, resolve, reject });
       if (this.groupScheduled) return;
@@ -160,10 +162,13 @@ export class Engine {
     const staged: { tx: Queued; steps: Step[]; undo: () => void; answer: number }[] = [];
     let delta: Delta | undefined = { routes: new Set(), vifs: new Set() };
     const vifsBefore = this.image.vifs.size;
+    // The group runs synchronously up to its save: the interface table cannot change meanwhile,
+    // so every name is looked up once for all of it.
+    const links = new CachedLinks(this.links);
     for (const tx of group) {
       let plan: Plan | undefined;
       try {
-        plan = this.plan(tx.ops);
+        plan = this.plan(tx.ops, links);
         if (plan) {
           this.image = plan.current;
           this.applyOrThrow(plan.steps);
@@ -206,11 +211,10 @@ export class Engine {
   }
 
   /** Validates and plans `ops` against the current state; undefined when they change nothing. */
-  private plan(ops: readonly Op[]): Plan | undefined {
-    const links = new CachedLinks(this.links);
+  private plan(ops: readonly Op[], links: LinkResolver): Plan | undefined {
     const next = applyOps(this.config, ops, links);
     if (!configChanged(this.config, next)) return undefined;
-    const current = this.liveImage();
+    const current = this.liveImage(links);
     const refused = this.holdBack(current, next);
     // A vanished VIF leaves stale indices in untouched entries: only the full plan rewrites them.
     const routesOnly = current.staleVifis === undefined && !next.routes.isCleared && !next.vifs.isCleared &&
@@ -330,10 +334,10 @@ export class Engine {
    * the device was removed, but MFC entries keep the stale index (STACK.md), so the plan must
    * rewrite or remove every entry that still names them.
    */
-  private liveImage(): Image {
+  private liveImage(links: LinkResolver = this.links): Image {
     const vanished = new Set<number>();
     for (const vif of this.image.vifs.values()) {
-      if (this.links.nameOf(vif.ifindex) === undefined) vanished.add(vif.vifi);
+      if (links.nameOf(vif.ifindex) === undefined) vanished.add(vif.vifi);
     }
     if (vanished.size === 0) return this.image;
     const vifs = new Map([...this.image.vifs].filter(([, v]) => !vanished.has(v.vifi)));

@@ -3,10 +3,12 @@ import type { LinkResolver } from "../kernel/port.js";
 /**
  * One transaction's view of the interface table: each name is looked up once. An APPLY of 100 000
  * routes named the same few interfaces 200 000 times (one if_nametoindex socket each), which
- * measured as half of its time. A transaction is synchronous, so the table cannot change inside it.
+ * measured as half of its time. A transaction (a group of them, up to its save) is synchronous, so
+ * the table cannot change inside it.
  */
 export class CachedLinks implements LinkResolver {
   private readonly byName = new Map<string, number | undefined>();
+  private readonly byIndex = new Map<number, string | undefined>();
 
   constructor(private readonly links: LinkResolver) {}
 
@@ -18,6 +20,9 @@ export class CachedLinks implements LinkResolver {
   }
 
   nameOf(ifindex: number): string | undefined {
-    return this.links.nameOf(ifindex);
+    if (this.byIndex.has(ifindex)) return this.byIndex.get(ifindex);
+    const name = this.links.nameOf(ifindex);
+    this.byIndex.set(ifindex, name);
+    return name;
   }
 }
