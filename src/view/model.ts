@@ -76,8 +76,7 @@ export class ShowSnapshot {
       }
       i++;
     }
-    const order = Array.from({ length: n }, (_, k) => k);
-    order.sort((a, b) => (groups[a] as number) - (groups[b] as number) || (sources[a] as number) - (sources[b] as number));
+    const order = displayOrder(groups, sources);
     const sorted = order.map((k) => routes[k] as Route);
     const sortedInstalled = new Uint8Array(n);
     let sortedReasons: (string | undefined)[] | undefined;
@@ -117,6 +116,34 @@ export class ShowSnapshot {
     }
     return out;
   }
+}
+
+/** A sort key group * SLOTS + index is exact in a double (groups are below 2^32, 2^52 < 2^53). */
+const SLOTS = 2 ** 20;
+
+/**
+ * Route indices by group, then source. Typed-array sort of numbers is native, several times faster
+ * than a comparator over 100 000 indices; only routes that share a group are then ordered by source.
+ */
+function displayOrder(groups: Float64Array, sources: Float64Array): number[] {
+  const n = groups.length;
+  const bySource = (a: number, b: number): number => (sources[a] as number) - (sources[b] as number);
+  if (n >= SLOTS) {
+    return Array.from({ length: n }, (_, k) => k).sort((a, b) => (groups[a] as number) - (groups[b] as number) || bySource(a, b));
+  }
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = (groups[i] as number) * SLOTS + i;
+  keys.sort();
+  const order = new Array<number>(n);
+  for (let j = 0; j < n; j++) order[j] = (keys[j] as number) % SLOTS;
+  for (let a = 0, b = 1; a < n; a = b, b = a + 1) {
+    const g = groups[order[a] as number];
+    while (b < n && groups[order[b] as number] === g) b++;
+    if (b - a < 2) continue;
+    const run = order.slice(a, b).sort(bySource);
+    for (let k = 0; k < run.length; k++) order[a + k] = run[k] as number;
+  }
+  return order;
 }
 
 /**
