@@ -159,7 +159,7 @@ export const COMMANDS: CommandSpec[] = [
 /** Commands whose first argument is a FILE, not a keyword. */
 const FILE_COMMANDS = new Set(COMMANDS.filter((c) => c.synopsis.startsWith(`${c.words.join(" ")} FILE`)));
 
-export const GLOBAL_SYNOPSIS = "GLOBAL: -n|--dry-run  -v|--verbose  -o|--output text|json  -j  -s|--socket PATH  -c|--config PATH  -h|--help  -V|--version";
+export const GLOBAL_SYNOPSIS = "GLOBAL: -n|--dry-run  -v|--verbose  -o|--output text|json  -j  -s|--socket PATH  -c|--config PATH  -i|--instance NAME  -h|--help  -V|--version";
 
 /** `mfc help` fits an 80-column terminal. */
 export const HELP_WIDTH = 80;
