@@ -11,10 +11,11 @@ export class UsageError extends Error {
 }
 
 export interface ParsedCommand {
-  action: Action;
+  /** IMPORT: done by the CLI alone (`mfc import`), no request is sent. */
+  action: Action | "IMPORT";
   payload: Record<string, unknown>;
-  /** batch/apply read a file (or "-" for stdin) before the request can be built. */
-  file?: { kind: "batch" | "apply"; path: string };
+  /** batch/apply read a file (or "-" for stdin) before the request can be built; import reads one. */
+  file?: { kind: "batch" | "apply" | "import"; path: string };
   /** `show stats`: the SHOW answer summarised (view/model.ts summarizeShow) instead of listed. */
   summary?: true;
 }
@@ -101,9 +102,26 @@ function noArgs(args: string[]): void {
   if (args.length > 0) throw new UsageError(`unexpected word '${args[0]}'`);
 }
 
-function fileArg(kind: "batch" | "apply", args: string[]): ParsedCommand {
+function fileArg(kind: "batch" | "apply" | "import", args: string[]): ParsedCommand {
   if (args.length !== 1) throw new UsageError(args.length === 0 ? "missing FILE (or - for stdin)" : `unexpected word '${args[1]}'`);
-  return { action: kind === "batch" ? "BATCH" : "APPLY", payload: {}, file: { kind, path: args[0] as string } };
+  const action = kind === "batch" ? "BATCH" : kind === "apply" ? "APPLY" : "IMPORT";
+  return { action, payload: {}, file: { kind, path: args[0] as string } };
+}
+
+/** `join`/`leave dev IF group G [source S]` (SPEC §7); source `*` or none: any source. */
+function parseJoin(action: "JOIN" | "LEAVE", args: string[]): ParsedCommand {
+  const payload: Record<string, unknown> = { source: null };
+  const seen = new Seen();
+  for (let i = 0; i < args.length; i++) {
+    const w = args[i] as string;
+    if (w === "dev") { payload.ifname = takeValue(args, i++, w); seen.once("dev", w, payload.ifname as string); }
+    else if (w === "group") { payload.group = takeValue(args, i++, w); seen.once("group", w, payload.group as string); }
+    else if (w === "source") { const s = takeValue(args, i++, w); seen.once("source", w, s); payload.source = s === "*" ? null : s; }
+    else throw new UsageError(`unexpected word '${w}'`);
+  }
+  if (payload.ifname === undefined) throw new UsageError("missing 'dev IF'");
+  if (payload.group === undefined) throw new UsageError("missing 'group G'");
+  return { action, payload: { ifname: payload.ifname, group: payload.group, source: payload.source } };
 }
 
 function vifDev(args: string[], allowThreshold: boolean): Record<string, unknown> {
@@ -131,9 +149,9 @@ export const COMMANDS: CommandSpec[] = [
     },
   },
   {
-    words: ["show"], synopsis: "show [routes|vifs|stats]", summary: "show routes and VIFs with counters, or totals (stats)",
+    words: ["show"], synopsis: "show [routes|vifs|joins|stats]", summary: "show routes, VIFs and joins with counters, or totals (stats)",
     parse: (a) => {
-      const known = (w: string | undefined): boolean => w === "routes" || w === "vifs" || w === "stats";
+      const known = (w: string | undefined): boolean => w === "routes" || w === "vifs" || w === "joins" || w === "stats";
       if (a.length > 1 || (a[0] !== undefined && !known(a[0]))) throw new UsageError(`unexpected word '${a[known(a[0]) ? 1 : 0]}'`);
       if (a[0] === "stats") return { action: "SHOW", payload: { what: "all" }, summary: true };
       return { action: "SHOW", payload: { what: a[0] ?? "all" } };
@@ -142,9 +160,15 @@ export const COMMANDS: CommandSpec[] = [
   { words: ["vif", "add"], synopsis: "vif add dev IF [threshold N]", summary: "pin a VIF on an interface", parse: (a) => ({ action: "ADD_VIF", payload: vifDev(a, true) }) },
   { words: ["vif", "del"], synopsis: "vif del dev IF", summary: "remove a pinned VIF", parse: (a) => ({ action: "DEL_VIF", payload: vifDev(a, false) }) },
   { words: ["vif", "show"], synopsis: "vif show", summary: "show VIFs with counters", parse: (a) => { noArgs(a); return { action: "SHOW", payload: { what: "vifs" } }; } },
-  { words: ["flush"], synopsis: "flush", summary: "remove every route and VIF", parse: (a) => { noArgs(a); return { action: "FLUSH", payload: {} }; } },
+  { words: ["join"], synopsis: "join dev IF group G [source S]", summary: "join a group on an interface (kept like a route)", parse: (a) => parseJoin("JOIN", a) },
+  { words: ["leave"], synopsis: "leave dev IF group G [source S]", summary: "leave a group joined with join", parse: (a) => parseJoin("LEAVE", a) },
+  { words: ["flush"], synopsis: "flush", summary: "remove every route, VIF and join", parse: (a) => { noArgs(a); return { action: "FLUSH", payload: {} }; } },
   { words: ["batch"], synopsis: "batch FILE|-", summary: "run commands from FILE (one per line) as one transaction", parse: (a) => fileArg("batch", a) },
   { words: ["apply"], synopsis: "apply FILE|-", summary: "make the desired state in FILE (JSON) current, as one transaction", parse: (a) => fileArg("apply", a) },
+  {
+    words: ["import", "smcroute"], synopsis: "import smcroute FILE|-", summary: "print the apply document of an smcroute.conf (no daemon needed)",
+    parse: (a) => fileArg("import", a),
+  },
   { words: ["status"], synopsis: "status", summary: "daemon health", parse: (a) => { noArgs(a); return { action: "STATUS", payload: {} }; } },
   {
     words: ["check"], synopsis: "check [[source|from S] group|to G]", summary: "explain why routes may not forward (rp_filter, link state, TTL, VIF limit)",
@@ -303,7 +327,7 @@ export function parseBatchFile(text: string): { operations: { action: Action; pa
     } catch (err) {
       throw new UsageError(`line ${i + 1}: ${(err as Error).message}`);
     }
-    if (cmd.file || (READ_ACTIONS as readonly string[]).includes(cmd.action)) throw new UsageError(`line ${i + 1}: '${line.split(/\s+/)[0]}' cannot be used in a batch`);
+    if (cmd.file || cmd.action === "IMPORT" || (READ_ACTIONS as readonly string[]).includes(cmd.action)) throw new UsageError(`line ${i + 1}: '${line.split(/\s+/)[0]}' cannot be used in a batch`);
     operations.push({ action: cmd.action, payload: cmd.payload });
     lines.push(i + 1);
   });

@@ -116,6 +116,25 @@ function isSummary(x: unknown): x is ApplySummaryView {
   return typeof x === "object" && x !== null && "added" in x && "unchanged" in x;
 }
 
+/**
+ * `mfc import smcroute FILE|-`: the CLI alone, no daemon. The document goes to stdout, each line
+ * that is not (fully) imported and each note to stderr. Exit 0: everything imported; 1: something
+ * left out (the document has the rest); a file that cannot be read is a usage error (2).
+ */
+async function runImport(path: string): Promise<number> {
+  const text = readInput(path);
+  // Loaded here: no other command needs the converter.
+  const { formatDocument, importSmcroute } = await import("../import/smcroute.js");
+  const { document, problems } = importSmcroute(text);
+  const name = path === "-" ? "stdin" : path;
+  for (const p of problems) process.stderr.write(`mfc: ${name}:${p.line}: ${p.severity}: ${p.message}\n`);
+  process.stdout.write(formatDocument(document));
+  const left = new Set(problems.filter((p) => p.severity === "error").map((p) => p.line)).size;
+  if (left === 0) return EXIT.ok;
+  process.stderr.write(`mfc: ${name}: ${left} line(s) not imported or imported in part (errors above); the document has the rest\n`);
+  return EXIT.refused;
+}
+
 /** A usage problem found by the CLI (the daemon is not asked): one line, JSON too when asked. */
 function usageError(g: Globals, err: unknown): number {
   const message = (err as Error).message;
@@ -140,6 +159,7 @@ async function run(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     cmd = parseCommand(g.words);
+    if (cmd.file?.kind === "import") return await runImport(cmd.file.path);
     built = buildRequest(cmd, g);
   } catch (err) {
     return usageError(g, err);

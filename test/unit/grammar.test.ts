@@ -101,6 +101,58 @@ void describe("routes: add / replace / del", () => {
   });
 });
 
+void describe("joins: join / leave (SPEC §7)", () => {
+  void test("join with a source: the (S,G) join request", () => {
+    assert.deepEqual(cmd("join dev eth0 group 232.1.1.1 source 10.0.0.1"), {
+      action: "JOIN", payload: { ifname: "eth0", group: "232.1.1.1", source: "10.0.0.1" },
+    });
+  });
+  void test("without a source (or source *): any-source, source null; keywords in any order", () => {
+    assert.deepEqual(cmd("join dev eth0 group 239.1.1.1"), { action: "JOIN", payload: { ifname: "eth0", group: "239.1.1.1", source: null } });
+    assert.deepEqual(cmd("join group 239.1.1.1 source * dev eth0"), cmd("join dev eth0 group 239.1.1.1"));
+  });
+  void test("leave takes the same words and builds LEAVE", () => {
+    assert.deepEqual(cmd("leave source 10.0.0.1 group 232.1.1.1 dev eth1"), {
+      action: "LEAVE", payload: { ifname: "eth1", group: "232.1.1.1", source: "10.0.0.1" },
+    });
+    assert.deepEqual(cmd("leave dev eth1 group 239.1.1.1").payload, { ifname: "eth1", group: "239.1.1.1", source: null });
+  });
+  void test("missing dev or group, a keyword twice, a route word: usage errors", () => {
+    usage(() => cmd("join group 239.1.1.1"), /missing 'dev IF'/);
+    usage(() => cmd("leave dev eth0"), /missing 'group G'/);
+    usage(() => cmd("join dev eth0 dev eth1 group 239.1.1.1"), "dev");
+    usage(() => cmd("join dev eth0 group 239.1.1.1 group 239.1.1.2"), "group");
+    usage(() => cmd("join dev eth0 group 239.1.1.1 iif eth1"), "iif");
+    usage(() => cmd("join dev eth0 to 239.1.1.1"), "to");
+    usage(() => cmd("join dev eth0 group"), /'group' needs a value/);
+  });
+  void test("joins can be batched: one transaction with routes", () => {
+    const b = parseBatchFile("join dev eth0 group 239.1.1.1\nadd group 239.1.1.1 iif eth0 oif eth1\nleave dev eth2 group 239.2.2.2 source 10.0.0.9\n");
+    assert.deepEqual(b.operations.map((o) => o.action), ["JOIN", "ADD_MFC", "LEAVE"]);
+    assert.deepEqual(b.operations[2]?.payload, { ifname: "eth2", group: "239.2.2.2", source: "10.0.0.9" });
+  });
+});
+
+void describe("import smcroute FILE|-", () => {
+  void test("a file or stdin; done by the CLI alone", () => {
+    assert.deepEqual(cmd("import smcroute /etc/smcroute.conf"), { action: "IMPORT", payload: {}, file: { kind: "import", path: "/etc/smcroute.conf" } });
+    assert.deepEqual(cmd("import smcroute -").file, { kind: "import", path: "-" });
+    // FILE is a value: a file may be called help
+    assert.equal(helpRequest(words("import smcroute help"), false), undefined);
+    assert.deepEqual(cmd("import smcroute help").file, { kind: "import", path: "help" });
+  });
+  void test("no file, two files, an unknown format: usage errors", () => {
+    usage(() => cmd("import smcroute"), /missing FILE/);
+    usage(() => cmd("import smcroute a.conf b.conf"), "b.conf");
+    usage(() => cmd("import pimd a.conf"), "pimd");
+    usage(() => cmd("import"), /'import' needs a subcommand/);
+    assert.equal(helpRequest(["import", "help"], false), helpText(["import"]));
+  });
+  void test("cannot be used in a batch", () => {
+    usage(() => parseBatchFile("import smcroute a.conf\n"), /^line 1: 'import' cannot be used in a batch/);
+  });
+});
+
 void describe("show / vif / flush / batch / apply / status", () => {
   void test("show [routes|vifs]", () => {
     assert.deepEqual(cmd("show"), { action: "SHOW", payload: { what: "all" } });
@@ -109,6 +161,8 @@ void describe("show / vif / flush / batch / apply / status", () => {
     usage(() => cmd("show mfcs"), "mfcs");
     usage(() => cmd("show routes vifs"), "vifs");
     usage(() => cmd("show routes extra"), "extra");
+    assert.deepEqual(cmd("show joins"), { action: "SHOW", payload: { what: "joins" } });
+    usage(() => cmd("show joins routes"), "routes");
   });
   void test("vif add dev IF [threshold N]", () => {
     assert.deepEqual(cmd("vif add dev eth0"), { action: "ADD_VIF", payload: { ifname: "eth0" } });
@@ -255,6 +309,7 @@ void describe("parseBatchFile", () => {
     const samples: Record<string, string> = {
       add: "group 239.1.1.1 iif eth0 oif eth1", replace: "group 239.1.1.1 iif eth0 oif eth1", del: "group 239.1.1.1",
       "vif add": "dev eth0", "vif del": "dev eth0", batch: "f", apply: "f", check: "group 239.1.1.1",
+      join: "dev eth0 group 239.1.1.1", leave: "dev eth0 group 239.1.1.1", "import smcroute": "f",
     };
     for (const c of COMMANDS) {
       const line = `${c.words.join(" ")} ${samples[c.words.join(" ")] ?? ""}`.trim();
@@ -309,7 +364,7 @@ void describe("helpText", () => {
   });
   void test("every SPEC §4 command is in the table", () => {
     const names = COMMANDS.map((c) => c.words.join(" "));
-    for (const n of ["add", "replace", "del", "show", "vif add", "vif del", "vif show", "flush", "batch", "apply", "status"]) {
+    for (const n of ["add", "replace", "del", "show", "vif add", "vif del", "vif show", "flush", "batch", "apply", "status", "join", "leave", "import smcroute"]) {
       assert.ok(names.includes(n), `COMMANDS lacks '${n}'`);
     }
   });
@@ -357,6 +412,7 @@ void describe("-j output (one rule: the daemon's response, except show's view)",
   const samples: Record<string, string> = {
     add: "group 239.1.1.1 iif eth0 oif eth1", replace: "group 239.1.1.1 iif eth0 oif eth1", del: "group 239.1.1.1",
     "vif add": "dev eth0", "vif del": "dev eth0", batch: "f", apply: "f", check: "group 239.1.1.1",
+    join: "dev eth0 group 239.1.1.1", leave: "dev eth0 group 239.1.1.1", "import smcroute": "f",
   };
   const ok: Response = { status: "ok", dry_run: false, changes: [{ action: "add_mfc" }], result: { vifs: [], routes: [] } };
   const error: Response = { status: "error", error_code: "E_MFC_EXISTS", message: "exists" };
