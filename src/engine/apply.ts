@@ -16,6 +16,8 @@ export function runStep(kernel: KernelPort, step: Step): void {
       return kernel.addMfc({ origin: originOf(step.entry), group: step.entry.group, parent: step.entry.parent, ttls: step.entry.ttls });
     case "del_mfc":
       return kernel.delMfc({ origin: originOf(step.entry), group: step.entry.group, parent: step.entry.parent });
+    case "join": return kernel.join(step.join);
+    case "leave": return kernel.leave(step.join);
   }
 }
 

@@ -5,11 +5,12 @@
  * plan is recomputed from what is really installed, and everything else is installed. Used by
  * restore and reconcile, where the Config is already acknowledged and must never be refused.
  */
-import type { KernelError } from "../kernel/errors.js";
+import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
-import type { Config } from "../model/types.js";
-import { runUntilRefused } from "./apply.js";
-import type { Image } from "./image.js";
+import type { Config, Join } from "../model/types.js";
+import { runStep, runUntilRefused } from "./apply.js";
+import type { Image, JoinImage } from "./image.js";
+import { planJoins, realizeJoins } from "./joins.js";
 import { planSteps, type Step } from "./plan.js";
 import { realize } from "./realize.js";
 
@@ -86,4 +87,36 @@ function applyToImage(image: Image, step: Step): void {
     case "replace_mfc": image.mfcs.set(step.entry.key, step.entry); break;
     case "del_mfc": image.mfcs.delete(step.entry.key); break;
   }
+}
+
+export interface ConvergedJoins {
+  /** The memberships held now, step by step. */
+  joins: Map<string, JoinImage>;
+  waiting: Map<string, string>;
+  applied: Step[];
+  problems: string[];
+}
+
+/**
+ * Memberships, best effort like the rest: a join the kernel refuses waits with the errno (retried
+ * by the next reconcile), a leave it refuses stays held (and is a problem: status says degraded).
+ */
+export function convergeJoins(kernel: KernelPort, joins: ReadonlyMap<string, Join>, from: ReadonlyMap<string, JoinImage> | undefined, links: LinkResolver): ConvergedJoins {
+  const target = realizeJoins(joins, links);
+  const out: ConvergedJoins = { joins: new Map(from ?? []), waiting: target.waiting, applied: [], problems: [] };
+  for (const step of planJoins(from, target.joins)) {
+    if (step.op !== "join" && step.op !== "leave") continue;
+    try {
+      runStep(kernel, step);
+    } catch (err) {
+      if (!(err instanceof KernelError)) throw err;
+      if (step.op === "join") out.waiting.set(step.join.key, `kernel refused join: ${err.errnoName}`);
+      else out.problems.push(`leave ${step.join.key}: ${err.message}`);
+      continue;
+    }
+    out.applied.push(step);
+    if (step.op === "leave") out.joins.delete(step.join.key);
+    else out.joins.set(step.join.key, step.join);
+  }
+  return out;
 }

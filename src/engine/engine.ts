@@ -7,15 +7,16 @@
 import { MfcError } from "../errors/codes.js";
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
-import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, type Config, type MapConfig, type Route } from "../model/types.js";
+import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, type Config, type Join, type MapConfig, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta, StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps, type UndoFailure } from "./apply.js";
 import { emptyImage, type Image, type MfcImage } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
-import { converge } from "./converge.js";
+import { converge, convergeJoins } from "./converge.js";
 import { admitInterfaces, realize, type Refusals } from "./realize.js";
 import { planTouched, type DeltaPlan } from "./incremental.js";
+import { planJoins, realizeJoins, type JoinTarget } from "./joins.js";
 import { CachedLinks } from "./link_cache.js";
 import { applyOps, configChanged, touchedBy, type Draft } from "./operations.js";
 import { Serial } from "./serial.js";
@@ -37,12 +38,14 @@ interface Plan {
   /** The routes-only shortcut (O(change)); otherwise `target` is the whole new image. */
   delta?: DeltaPlan;
   target?: Image;
+  joins: JoinTarget;
 }
 
 function mergeDeltas(a: Delta | undefined, b: Delta | undefined): Delta | undefined {
   if (!a || !b) return undefined; // one of them rewrites everything: so does the group's save
   for (const key of b.routes) a.routes.add(key);
   for (const name of b.vifs) a.vifs.add(name);
+  for (const key of b.joins) a.joins.add(key);
   return a;
 }
 
@@ -102,6 +105,10 @@ export class Engine {
     for (const [name, why] of this.image.waiting ?? []) {
       if (why !== "interface missing" || this.links.indexOf(name) !== undefined) return true;
     }
+    for (const [key, why] of this.image.joinsWaiting ?? []) {
+      const join = this.config.joins.get(key);
+      if (why !== "interface missing" || (join && this.links.indexOf(join.ifname) !== undefined)) return true;
+    }
     return false;
   }
 
@@ -160,7 +167,7 @@ export class Engine {
   private async runGroup(group: readonly Queued[]): Promise<void> {
     const answers: (() => void)[] = [];
     const staged: { tx: Queued; steps: Step[]; undo: () => void; answer: number }[] = [];
-    let delta: Delta | undefined = { routes: new Set(), vifs: new Set() };
+    let delta: Delta | undefined = { routes: new Set(), vifs: new Set(), joins: new Set() };
     const vifsBefore = this.image.vifs.size;
     // The group runs synchronously up to its save: the interface table cannot change meanwhile,
     // so every name is looked up once for all of it.
@@ -220,10 +227,24 @@ export class Engine {
     const routesOnly = current.staleVifis === undefined && !next.routes.isCleared && !next.vifs.isCleared &&
       next.vifs.changedKeys().next().done === true;
     const delta = routesOnly ? planTouched(this.config, next, next.routes.changedKeys(), current, this.refs, links, refused) : undefined;
-    if (delta) return { next, current, refused, steps: delta.steps, delta };
+    const joins = this.joinTarget(next, current, links);
+    const joinSteps = planJoins(current.joins, joins.joins);
+    if (delta) return { next, current, refused, steps: [...delta.steps, ...joinSteps], delta, joins };
     admitInterfaces(neededInterfaces(next), this.refs);
     const target = realize(next, current, links, refused);
-    return { next, current, refused, steps: planSteps(current, target), target };
+    return { next, current, refused, steps: [...planSteps(current, target), ...joinSteps], target, joins };
+  }
+
+  /**
+   * The memberships after a transaction. A join the kernel refused at restore or reconcile keeps
+   * waiting while the transaction leaves it alone, like a refused route (reconcile retries it).
+   */
+  private joinTarget(next: Draft, current: Image, links: LinkResolver): JoinTarget {
+    const held = new Map<string, string>();
+    for (const [key, why] of current.joinsWaiting ?? []) {
+      if (why !== "interface missing" && this.config.joins.has(key) && next.joins.has(key)) held.set(key, why);
+    }
+    return realizeJoins(next.joins, links, held);
   }
 
   /**
@@ -237,24 +258,31 @@ export class Engine {
     if (plan.delta) {
       const oldRoutes = new Map<string, Route | undefined>();
       for (const key of plan.next.routes.changedKeys()) oldRoutes.set(key, config.routes.get(key));
+      const oldJoins = new Map<string, Join | undefined>();
+      for (const key of plan.next.joins.changedKeys()) oldJoins.set(key, config.joins.get(key));
       const oldMfcs = new Map<string, MfcImage | undefined>();
       for (const key of plan.delta.mfcs.keys()) oldMfcs.set(key, image.mfcs.get(key));
       plan.next.routes.mergeInto(config.routes);
+      plan.next.joins.mergeInto(config.joins);
       for (const [key, entry] of plan.delta.mfcs) {
         if (entry) image.mfcs.set(key, entry);
         else image.mfcs.delete(key);
       }
       this.refs = plan.delta.refs;
-      this.image = { vifs: plan.delta.vifs, mfcs: image.mfcs, waiting: plan.delta.waiting, refusedRoutes: plan.refused.routes };
+      this.image = {
+        vifs: plan.delta.vifs, mfcs: image.mfcs, waiting: plan.delta.waiting, refusedRoutes: plan.refused.routes,
+        joins: plan.joins.joins, joinsWaiting: plan.joins.waiting,
+      };
       return () => {
         putBack(config.routes, oldRoutes);
+        putBack(config.joins, oldJoins);
         putBack(image.mfcs, oldMfcs);
         this.restoreCommitted(config, refs, image);
       };
     }
     this.config = cloneConfig(plan.next);
     this.refs = interfaceRefs(this.config);
-    this.image = { ...(plan.target as Image), refusedRoutes: plan.refused.routes };
+    this.image = { ...(plan.target as Image), refusedRoutes: plan.refused.routes, joins: plan.joins.joins, joinsWaiting: plan.joins.waiting };
     return () => this.restoreCommitted(config, refs, image);
   }
 
@@ -317,12 +345,15 @@ export class Engine {
   /** Converges from `from`, records the outcome; returns the kernel steps it took. */
   private converge(from: Image): Step[] {
     const result = converge(this.kernel, this.config, from, this.links);
-    this.image = { ...result.image, refusedRoutes: result.refused.routes };
+    const joins = convergeJoins(this.kernel, this.config.joins, from.joins, this.links);
+    this.image = { ...result.image, refusedRoutes: result.refused.routes, joins: joins.joins, joinsWaiting: joins.waiting };
     for (const [name, why] of result.refused.vifs) this.log(4, `interface ${name}: ${why}; its routes stay pending`);
     for (const [key, why] of result.refused.routes) this.log(4, `route ${key}: ${why}; it stays pending`);
-    this.tableProblem = result.problems.length > 0 ? `could not converge: ${result.problems.slice(0, 3).join("; ")}` : undefined;
+    for (const [key, why] of joins.waiting) if (why !== "interface missing") this.log(4, `join ${key}: ${why}; it stays pending`);
+    const problems = [...result.problems, ...joins.problems];
+    this.tableProblem = problems.length > 0 ? `could not converge: ${problems.slice(0, 3).join("; ")}` : undefined;
     if (this.tableProblem) this.log(3, this.tableProblem);
-    return result.applied;
+    return [...result.applied, ...joins.applied];
   }
   /** Waits for the transaction in flight (SIGTERM finishes it before MRT_DONE). */
   idle(): Promise<void> {
@@ -378,7 +409,8 @@ export class Engine {
     } catch (err) {
       this.log(2, `MRT_FLUSH failed: ${(err as Error).message}`);
     }
-    const got: Image = { ...emptyImage(), waiting: want.waiting, refusedRoutes: want.refusedRoutes };
+    // MRT_FLUSH leaves memberships alone: they stay as they are.
+    const got: Image = { ...emptyImage(), waiting: want.waiting, refusedRoutes: want.refusedRoutes, joins: want.joins, joinsWaiting: want.joinsWaiting };
     const failures: string[] = [];
     for (const step of planSteps(emptyImage(), want)) {
       try {

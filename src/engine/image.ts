@@ -19,6 +19,9 @@ export interface MfcImage {
   stale?: true;
 }
 
+/** A membership the daemon holds: a join of the Config, on its interface's current index. */
+export interface JoinImage { key: string; ifname: string; ifindex: number; group: string; source: string | null }
+
 export interface Image {
   vifs: Map<string, VifImage>;
   mfcs: Map<string, MfcImage>;
@@ -28,6 +31,10 @@ export interface Image {
   waiting?: ReadonlyMap<string, string>;
   /** Routes the kernel refused to install (route key -> reason); retried by the next reconcile. */
   refusedRoutes?: ReadonlyMap<string, string>;
+  /** Memberships held (join key -> membership); absent = none. */
+  joins?: ReadonlyMap<string, JoinImage>;
+  /** Joins of the Config not held now, with the reason (interface missing, kernel refused). */
+  joinsWaiting?: ReadonlyMap<string, string>;
 }
 
 export function emptyImage(): Image {

@@ -5,15 +5,15 @@
 import { MfcError, invalid } from "../errors/codes.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { OverlayMap } from "../model/overlay.js";
-import { formatSG, routeKey, sameRoute, type Config, type PinnedVif, type Route } from "../model/types.js";
+import { formatJoin, formatSG, joinKey, routeKey, sameRoute, type Config, type Join, type PinnedVif, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta } from "../state/format.js";
 
-export type Draft = { vifs: OverlayMap<string, PinnedVif>; routes: OverlayMap<string, Route> };
+export type Draft = { vifs: OverlayMap<string, PinnedVif>; routes: OverlayMap<string, Route>; joins: OverlayMap<string, Join> };
 
 /** The Config after `ops`, as an overlay over `base` (which is not modified). */
 export function applyOps(base: Config, ops: readonly Op[], links: LinkResolver): Draft {
-  const config: Draft = { vifs: new OverlayMap(base.vifs), routes: new OverlayMap(base.routes) };
+  const config: Draft = { vifs: new OverlayMap(base.vifs), routes: new OverlayMap(base.routes), joins: new OverlayMap(base.joins) };
   ops.forEach((op, i) => {
     try {
       applyOp(config, op, base, links);
@@ -56,13 +56,33 @@ function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): voi
       if (!config.routes.delete(routeKey(op.source, op.group))) throw invalid("E_MFC_NOT_FOUND", `Route ${formatSG(op)} does not exist.`);
       return;
     }
+    case "JOIN": {
+      const key = joinKey(op.join);
+      if (config.joins.has(key)) throw invalid("E_JOIN_EXISTS", `Join ${formatJoin(op.join)} already exists.`);
+      requireInterface(op.join.ifname, links);
+      config.joins.set(key, op.join);
+      return;
+    }
+    case "LEAVE": {
+      if (!config.joins.delete(joinKey(op.join))) throw invalid("E_JOIN_NOT_FOUND", `Join ${formatJoin(op.join)} does not exist.`);
+      return;
+    }
     case "FLUSH":
       config.routes.clear();
       config.vifs.clear();
+      config.joins.clear();
       return;
     case "APPLY": {
       config.routes.clear();
       config.vifs.clear();
+      config.joins.clear();
+      for (const join of op.joins) {
+        const key = joinKey(join);
+        if (config.joins.has(key)) throw invalid("E_INVALID_ARGUMENT", `Join ${formatJoin(join)} is listed twice.`);
+        // Like routes: a join that stays may wait for its interface; a new one needs it now.
+        if (!base.joins.has(key)) requireInterface(join.ifname, links);
+        config.joins.set(key, join);
+      }
       for (const vif of op.vifs) {
         if (config.vifs.has(vif.ifname)) throw invalid("E_INVALID_ARGUMENT", `VIF '${vif.ifname}' is listed twice.`);
         if (!base.vifs.has(vif.ifname)) requireInterface(vif.ifname, links);
@@ -112,9 +132,11 @@ function routesUsing(config: Config, ifname: string): string[] {
 
 /** What a list of operations can change, for an O(change) journal record; undefined = everything. */
 export function touchedBy(ops: readonly Op[]): Delta | undefined {
-  const delta: Delta = { routes: new Set(), vifs: new Set() };
+  const delta: Delta = { routes: new Set(), vifs: new Set(), joins: new Set() };
   for (const op of ops) {
     switch (op.action) {
+      case "JOIN":
+      case "LEAVE": delta.joins.add(joinKey(op.join)); break;
       case "ADD_VIF": delta.vifs.add(op.vif.ifname); break;
       case "DEL_VIF": delta.vifs.add(op.ifname); break;
       case "ADD_MFC":
@@ -147,7 +169,8 @@ export function summarizeApply(base: Config, routes: readonly Route[]): ApplySum
 
 /** Whether a draft differs from its base: a transaction that changes nothing writes nothing. */
 export function configChanged(base: Config, draft: Draft): boolean {
-  return mapChanged(base.routes, draft.routes, sameRoute) || mapChanged(base.vifs, draft.vifs, (a, b) => a.threshold === b.threshold);
+  return mapChanged(base.routes, draft.routes, sameRoute) || mapChanged(base.vifs, draft.vifs, (a, b) => a.threshold === b.threshold) ||
+    mapChanged(base.joins, draft.joins, () => true); // a join's key is all of it
 }
 
 /** O(change); O(table) only after clear() (FLUSH, APPLY), which rebuilds the whole map anyway. */

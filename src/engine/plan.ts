@@ -1,11 +1,12 @@
 /**
  * Pure: the ordered kernel steps that turn one image into another, each with its inverse.
+ * (Memberships are planned apart, in joins.ts: they name interfaces, never VIFs.)
  * Order: MFC removals (and updates that need no new VIF) first, then VIF removals, VIF additions,
  * and last the MFC additions/updates that need the new VIFs. So no entry ever names a missing
  * or reassigned VIF while traffic flows (MRT_ADD_MFC silently drops OIFs that do not exist), and
  * undoing the steps in reverse order restores every entry while its VIFs exist.
  */
-import type { Image, MfcImage, VifImage } from "./image.js";
+import type { Image, JoinImage, MfcImage, VifImage } from "./image.js";
 import { sameMfc, sameVif } from "./image.js";
 
 export type Step =
@@ -13,7 +14,9 @@ export type Step =
   | { op: "add_mfc"; entry: MfcImage }
   | { op: "replace_mfc"; entry: MfcImage; previous: MfcImage }
   | { op: "del_vif"; vif: VifImage }
-  | { op: "add_vif"; vif: VifImage };
+  | { op: "add_vif"; vif: VifImage }
+  | { op: "join"; join: JoinImage }
+  | { op: "leave"; join: JoinImage };
 
 export function planSteps(from: Image, to: Image): Step[] {
   const stable = new Set<number>();
@@ -64,6 +67,8 @@ export function inverse(step: Step): Step {
     case "replace_mfc": return { op: "replace_mfc", entry: step.previous, previous: step.entry };
     case "add_vif": return { op: "del_vif", vif: step.vif };
     case "del_vif": return { op: "add_vif", vif: step.vif };
+    case "join": return { op: "leave", join: step.join };
+    case "leave": return { op: "join", join: step.join };
   }
 }
 
@@ -80,5 +85,8 @@ export function describeStep(step: Step): Record<string, unknown> {
         action: step.op, source: step.entry.source, group: step.entry.group, iif: step.entry.iif,
         oifs: step.entry.oifs.map((o) => ({ ifname: o.ifname, ttl: o.ttl })),
       };
+    case "join":
+    case "leave":
+      return { action: step.op, ifname: step.join.ifname, ifindex: step.join.ifindex, group: step.join.group, source: step.join.source };
   }
 }

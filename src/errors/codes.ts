@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   E_VIF_LIMIT: { exit: 1 },
   E_MFC_EXISTS: { exit: 1 },
   E_MFC_NOT_FOUND: { exit: 1 },
+  E_JOIN_EXISTS: { exit: 1 },
+  E_JOIN_NOT_FOUND: { exit: 1 },
   E_KERNEL: { exit: 1 },
   E_STATE_WRITE: { exit: 1 },
   E_PERMISSION_DENIED: { exit: 3 },

@@ -5,7 +5,8 @@
 import { AF_INET, IPPROTO_IGMP, IPPROTO_IP, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
 import { lastErrno, sys } from "./libc.js";
-import type { KernelPort, LinkResolver, MfcEntry, SgCounters, VifCounters, VifSpec } from "./port.js";
+import { MembershipSockets } from "./membership.js";
+import type { KernelPort, LinkResolver, Membership, MfcEntry, SgCounters, VifCounters, VifSpec } from "./port.js";
 import {
   MFCCTL_SIZE, SIOC_SG_REQ_SIZE, SIOC_VIF_REQ_SIZE, VIFCTL_SIZE,
   encodeMfcctl, encodeSgReq, encodeVifReq, encodeVifctl,
@@ -34,6 +35,7 @@ export class MrouteSocket implements KernelPort {
   private readonly sgBuf = Buffer.alloc(SIOC_SG_REQ_SIZE);
   private readonly vifReqBuf = Buffer.alloc(SIOC_VIF_REQ_SIZE);
   private readonly intBuf = Buffer.alloc(4);
+  private readonly memberships = new MembershipSockets();
 
   /** table: MRT_TABLE id, or undefined for the kernel's default table (253). */
   constructor(table?: number) {
@@ -84,6 +86,14 @@ export class MrouteSocket implements KernelPort {
     this.set(MRT_DEL_MFC, encodeMfcctl(this.mfcBuf, entry), MFCCTL_SIZE, "MRT_DEL_MFC");
   }
 
+  join(m: Membership): void {
+    this.memberships.join(m);
+  }
+
+  leave(m: Membership): void {
+    this.memberships.leave(m);
+  }
+
   flushAll(): void {
     this.setInt(MRT_FLUSH, MRT_FLUSH_ALL, "MRT_FLUSH");
   }
@@ -104,6 +114,7 @@ export class MrouteSocket implements KernelPort {
   }
 
   close(): void {
+    this.memberships.close();
     if (this.fd < 0) return;
     // MRT_DONE tears the table down explicitly; close() alone would too (so the fd is closed
     // whatever MRT_DONE answers), but a failure is reported rather than hidden.

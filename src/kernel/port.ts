@@ -18,6 +18,9 @@ export interface VifSpec {
   threshold: number;
 }
 
+/** A group membership on one interface (by index: works on an interface without an address). */
+export interface Membership { ifindex: number; group: string; source: string | null }
+
 export interface SgCounters { packets: number; bytes: number; wrongIf: number }
 export interface VifCounters { pktsIn: number; bytesIn: number; pktsOut: number; bytesOut: number }
 
@@ -28,6 +31,13 @@ export interface KernelPort {
   addMfc(entry: MfcEntry): void;
   /** MRT_DEL_MFC: ENOENT when the (origin, group) entry does not exist. */
   delMfc(entry: Pick<MfcEntry, "origin" | "group" | "parent">): void;
+  /**
+   * MCAST_JOIN_GROUP / MCAST_JOIN_SOURCE_GROUP. The kernel caps memberships per socket
+   * (net.ipv4.igmp_max_memberships, igmp_max_msf): the implementation spreads them over sockets.
+   */
+  join(m: Membership): void;
+  /** MCAST_LEAVE_GROUP / MCAST_LEAVE_SOURCE_GROUP; also when the interface has gone since. */
+  leave(m: Membership): void;
   /** MRT_FLUSH of every VIF and MFC entry of our table (used only to resynchronise). */
   flushAll(): void;
   /** SIOCGETSGCNT; undefined when the kernel has no such entry. */

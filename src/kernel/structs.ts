@@ -10,6 +10,14 @@ export const VIFCTL_SIZE = 16;
 export const MFCCTL_SIZE = 60;
 export const SIOC_SG_REQ_SIZE = 32;
 export const SIOC_VIF_REQ_SIZE = 40;
+/**
+ * struct group_req { u32 gr_interface; struct sockaddr_storage gr_group; }: sockaddr_storage is
+ * 8-byte aligned on 64-bit Linux, so the group starts at 8; group_source_req adds gsr_source at 136.
+ */
+export const GROUP_REQ_SIZE = 136;
+export const GROUP_SOURCE_REQ_SIZE = 264;
+const SOCKADDR_STORAGE_SIZE = 128;
+const AF_INET = 2;
 
 function writeAddr(buf: Buffer, offset: number, dotted: string): void {
   const n = parseIpv4(dotted);
@@ -46,4 +54,20 @@ export function encodeVifReq(buf: Buffer, vifi: number): Buffer {
   buf.fill(0, 0, SIOC_VIF_REQ_SIZE);
   buf.writeUInt16LE(vifi, 0);
   return buf;
+}
+
+/** struct sockaddr_in at `offset`: family (host order), port 0, address (network order). */
+function writeSockaddrIn(buf: Buffer, offset: number, dotted: string): void {
+  buf.writeUInt16LE(AF_INET, offset);
+  writeAddr(buf, offset + 4, dotted);
+}
+
+/** group_req, or group_source_req when `source` is given (MCAST_JOIN_SOURCE_GROUP and friends). */
+export function encodeGroupReq(buf: Buffer, ifindex: number, group: string, source: string | null): number {
+  const size = source === null ? GROUP_REQ_SIZE : GROUP_SOURCE_REQ_SIZE;
+  buf.fill(0, 0, size);
+  buf.writeUInt32LE(ifindex, 0);
+  writeSockaddrIn(buf, 8, group);
+  if (source !== null) writeSockaddrIn(buf, 8 + SOCKADDR_STORAGE_SIZE, source);
+  return size;
 }

@@ -12,6 +12,12 @@ export interface Route {
 /** A VIF the operator pinned with `vif add` (others exist only while routes name them). */
 export interface PinnedVif { ifname: string; threshold: number }
 
+/**
+ * A group the router joins on an interface (SPEC §7), so that IGMP-snooping switches upstream send
+ * it the stream. source null = any-source (IGMPv2-style), else source-specific (IGMPv3).
+ */
+export interface Join { ifname: string; group: string; source: string | null }
+
 /** A Map, or an OverlayMap a transaction edits (model/overlay.ts). */
 export interface KeyedMap<K, V> extends ReadonlyMap<K, V> {
   set(key: K, value: V): this;
@@ -22,6 +28,16 @@ export interface KeyedMap<K, V> extends ReadonlyMap<K, V> {
 export interface Config {
   vifs: KeyedMap<string, PinnedVif>;
   routes: KeyedMap<string, Route>;
+  joins: KeyedMap<string, Join>;
+}
+
+export function joinKey(j: { readonly ifname: string; readonly source: string | null; readonly group: string }): string {
+  return `${j.ifname}|${j.source ?? "*"},${j.group}`;
+}
+
+/** A join's name for people: `(*, 239.1.1.1) on eth0`. */
+export function formatJoin(j: Join): string {
+  return `${formatSG(j)} on ${j.ifname}`;
 }
 
 export function routeKey(source: string | null, group: string): string {
@@ -37,14 +53,15 @@ export function formatSG(r: { readonly source: string | null; readonly group: st
 export interface MapConfig extends Config {
   vifs: Map<string, PinnedVif>;
   routes: Map<string, Route>;
+  joins: Map<string, Join>;
 }
 
 export function emptyConfig(): MapConfig {
-  return { vifs: new Map(), routes: new Map() };
+  return { vifs: new Map(), routes: new Map(), joins: new Map() };
 }
 
 export function cloneConfig(c: Config): MapConfig {
-  return { vifs: new Map(c.vifs), routes: new Map(c.routes) };
+  return { vifs: new Map(c.vifs), routes: new Map(c.routes), joins: new Map(c.joins) };
 }
 
 export const DEFAULT_TTL = 1;

@@ -2,7 +2,7 @@
 import type { ErrorCode } from "../errors/codes.js";
 
 export const READ_ACTIONS = ["PING", "STATUS", "SHOW", "CHECK"] as const;
-export const MUTATING_ACTIONS = ["ADD_VIF", "DEL_VIF", "ADD_MFC", "REPLACE_MFC", "DEL_MFC", "FLUSH", "BATCH", "APPLY"] as const;
+export const MUTATING_ACTIONS = ["ADD_VIF", "DEL_VIF", "ADD_MFC", "REPLACE_MFC", "DEL_MFC", "JOIN", "LEAVE", "FLUSH", "BATCH", "APPLY"] as const;
 export const ACTIONS = [...READ_ACTIONS, ...MUTATING_ACTIONS] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -6,7 +6,7 @@ import * as v from "valibot";
 import { MfcError, invalid } from "../errors/codes.js";
 import { ifNameProblem } from "../model/ifname.js";
 import { checkGroup, checkSource } from "../model/ipv4.js";
-import { DEFAULT_THRESHOLD, DEFAULT_TTL, type Oif, type PinnedVif, type Route } from "../model/types.js";
+import { DEFAULT_THRESHOLD, DEFAULT_TTL, type Join, type Oif, type PinnedVif, type Route } from "../model/types.js";
 import { ACTIONS, type Action } from "./messages.js";
 
 const IfName = v.pipe(
@@ -25,6 +25,7 @@ const OifIn = v.union([v.strictObject({ ifname: IfName, ttl: v.optional(Ttl) }),
 const RouteIn = v.strictObject({ source: Source, group: Address, iif: IfName, oifs: v.pipe(v.array(OifIn), v.minLength(1, "needs at least one interface"), v.maxLength(32, "has more than 32 interfaces")) });
 const RouteKeyIn = v.strictObject({ source: Source, group: Address });
 const VifIn = v.strictObject({ ifname: IfName, threshold: v.optional(Ttl) });
+const JoinIn = v.strictObject({ ifname: IfName, group: Address, source: Source });
 const Empty = v.strictObject({});
 
 // `apply` accepts what `show -j` prints, so the read-only fields of that shape are allowed too.
@@ -39,7 +40,10 @@ const ShownRoute = v.strictObject({
   packets: Counter, bytes: Counter, wrong_if: Counter,
   state: v.optional(v.string()), reason: v.optional(v.string()),
 });
-export const ApplyIn = v.strictObject({ state: v.strictObject({ vifs: v.optional(v.array(ShownVif)), routes: v.array(ShownRoute) }) });
+const ShownJoin = v.strictObject({ ...JoinIn.entries, state: v.optional(v.string()), reason: v.optional(v.string()) });
+export const ApplyIn = v.strictObject({
+  state: v.strictObject({ vifs: v.optional(v.array(ShownVif)), routes: v.array(ShownRoute), joins: v.optional(v.array(ShownJoin)) }),
+});
 type ApplyOut = v.InferOutput<typeof ApplyIn>;
 
 /**
@@ -49,12 +53,13 @@ type ApplyOut = v.InferOutput<typeof ApplyIn>;
  */
 export function plainApply(p: unknown): p is ApplyOut {
   if (!plainObject(p) || !onlyKeys(p, APPLY_KEYS) || !plainObject(p.state) || !onlyKeys(p.state, STATE_KEYS)) return false;
-  const { vifs, routes } = p.state;
-  return (vifs === undefined || (Array.isArray(vifs) && vifs.every(plainVif))) && Array.isArray(routes) && routes.every(plainRoute);
+  const { vifs, routes, joins } = p.state;
+  // Joins are few: any APPLY that has them takes the schema's way.
+  return joins === undefined && (vifs === undefined || (Array.isArray(vifs) && vifs.every(plainVif))) && Array.isArray(routes) && routes.every(plainRoute);
 }
 
 const APPLY_KEYS = new Set(["state"]);
-const STATE_KEYS = new Set(["vifs", "routes"]);
+const STATE_KEYS = new Set(["vifs", "routes", "joins"]);
 const VIF_KEYS = new Set(["ifname", "threshold", "pinned", "vifi", "ifindex", "pkts_in", "bytes_in", "pkts_out", "bytes_out"]);
 const ROUTE_KEYS = new Set(["source", "group", "iif", "oifs", "packets", "bytes", "wrong_if", "state", "reason"]);
 const OIF_KEYS = new Set(["ifname", "ttl"]);
@@ -88,7 +93,7 @@ function plainRoute(x: unknown): boolean {
     optional(x.packets, isNumber) && optional(x.bytes, isNumber) && optional(x.wrong_if, isNumber) &&
     optional(x.state, (y) => typeof y === "string") && optional(x.reason, (y) => typeof y === "string");
 }
-const ShowIn = v.strictObject({ what: v.optional(v.picklist(["all", "routes", "vifs"])) });
+const ShowIn = v.strictObject({ what: v.optional(v.picklist(["all", "routes", "vifs", "joins"])) });
 
 /**
  * A payload: any JSON object, passed on untouched for the strict schema of its action to check.
@@ -109,12 +114,13 @@ export type Op =
   | { action: "DEL_VIF"; ifname: string }
   | { action: "ADD_MFC" | "REPLACE_MFC"; route: Route }
   | { action: "DEL_MFC"; source: string | null; group: string }
+  | { action: "JOIN" | "LEAVE"; join: Join }
   | { action: "FLUSH" }
-  | { action: "APPLY"; vifs: PinnedVif[]; routes: Route[] };
+  | { action: "APPLY"; vifs: PinnedVif[]; routes: Route[]; joins: Join[] };
 
 export type Query =
   | { action: "PING" | "STATUS" }
-  | { action: "SHOW"; what: "all" | "routes" | "vifs" }
+  | { action: "SHOW"; what: "all" | "routes" | "vifs" | "joins" }
   | { action: "CHECK"; source: string | null; group: string | undefined };
 
 function parse<S extends v.GenericSchema>(schema: S, input: unknown, where: string): v.InferOutput<S> {
@@ -140,6 +146,10 @@ function toRoute(r: v.InferOutput<typeof RouteIn>): Route {
   return { source: r.source == null ? null : checkSource(r.source), group: checkGroup(r.group), iif: r.iif, oifs };
 }
 
+function toJoin(j: v.InferOutput<typeof JoinIn>): Join {
+  return { ifname: j.ifname, group: checkGroup(j.group), source: j.source == null ? null : checkSource(j.source) };
+}
+
 export function isAction(s: unknown): s is Action {
   return typeof s === "string" && (ACTIONS as readonly string[]).includes(s);
 }
@@ -159,6 +169,8 @@ export function parseOp(action: string, payload: unknown, where = "payload"): Op
       const x = parse(RouteKeyIn, p, where);
       return { action, source: x.source == null ? null : checkSource(x.source), group: checkGroup(x.group) };
     }
+    case "JOIN":
+    case "LEAVE": return { action, join: toJoin(parse(JoinIn, p, where)) };
     case "FLUSH": parse(Empty, p, where); return { action };
     case "APPLY": {
       const x = plainApply(p) ? p : parse(ApplyIn, p, where);
@@ -166,6 +178,7 @@ export function parseOp(action: string, payload: unknown, where = "payload"): Op
         action,
         vifs: (x.state.vifs ?? []).filter((vf) => vf.pinned !== false).map((vf) => ({ ifname: vf.ifname, threshold: vf.threshold ?? DEFAULT_THRESHOLD })),
         routes: x.state.routes.map((r) => toRoute({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs })),
+        joins: (x.state.joins ?? []).map((j) => toJoin({ ifname: j.ifname, group: j.group, source: j.source })),
       };
     }
     default:

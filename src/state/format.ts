@@ -1,15 +1,17 @@
 /**
  * The state file formats (versioned), checked with the same rules as client input (model/):
- * - the snapshot `state.json`: `{format, version, seq, vifs, routes}` — the whole Config;
- * - the journal `state.json.journal`: one JSON record per line, `{seq, set, del, vifs_set, vifs_del}`,
+ * - the snapshot `state.json`: `{format, version, seq, vifs, routes, joins}` — the whole Config;
+ * - the journal `state.json.journal`: one JSON record per line,
+ *   `{seq, set, del, vifs_set, vifs_del, joins_set, joins_del}`,
  *   each the change one transaction made after the snapshot's `seq`.
  * Checked by hand rather than with a schema library: a 100 000-route restore must take well under
  * a second (the generic schema walk measured ~1 s alone).
+ * `joins` came later: files written before them have no such fields, and read as no joins.
  */
 import { MfcError } from "../errors/codes.js";
 import { ifNameProblem, ttlProblem } from "../model/ifname.js";
 import { checkGroup, checkSource } from "../model/ipv4.js";
-import { emptyConfig, routeKey, type Config, type MapConfig, type Oif, type PinnedVif, type Route } from "../model/types.js";
+import { emptyConfig, joinKey, routeKey, type Config, type Join, type MapConfig, type Oif, type PinnedVif, type Route } from "../model/types.js";
 
 export const STATE_FORMAT = "mfc_daemon-state";
 export const STATE_VERSION = 1;
@@ -109,6 +111,11 @@ function storedVif(x: unknown): PinnedVif {
   return { ifname: ifName(o.ifname, "ifname"), threshold: ttl(o.threshold, "threshold") };
 }
 
+function storedJoin(x: unknown): Join {
+  const o = object(x, "", ["ifname", "group", "source"]);
+  return { ifname: ifName(o.ifname, "ifname"), group: address(o.group, "group", checkGroup), source: o.source === null ? null : address(o.source, "source", checkSource) };
+}
+
 /** Checks each element of a list; an error names the element (`prefix[i]...`). */
 function each<T>(list: unknown[], prefix: string, check: (x: unknown) => T, use: (item: T, i: number) => void): void {
   for (let i = 0; i < list.length; i++) {
@@ -128,16 +135,26 @@ function seqOf(x: unknown, where: string, min: number): number {
   return x;
 }
 
-export function configToJson(config: Config, seq: number): { format: string; version: number; seq: number; vifs: object[]; routes: object[] } {
+export function configToJson(config: Config, seq: number): { format: string; version: number; seq: number; vifs: object[]; routes: object[]; joins: object[] } {
   return {
     format: STATE_FORMAT, version: STATE_VERSION, seq,
     vifs: [...config.vifs.values()].map((x) => ({ ifname: x.ifname, threshold: x.threshold })),
     routes: [...config.routes.values()].map((r) => ({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs })),
+    joins: [...config.joins.values()].map(plainJoin),
   };
 }
 
+const plainJoin = (j: Join): Join => ({ ifname: j.ifname, group: j.group, source: j.source });
+
+/** joinKey() read back: the last '|' ends the name (an interface name may hold '|', an address not). */
+function joinOfKey(key: string): Join {
+  const bar = key.lastIndexOf("|");
+  const [source, group] = key.slice(bar + 1).split(",") as [string, string];
+  return { ifname: key.slice(0, bar), group, source: source === "*" ? null : source };
+}
+
 export function configFromJson(json: unknown): { config: MapConfig; seq: number } {
-  const snap = object(json, "state", ["format", "version", "vifs", "routes"], ["seq"]);
+  const snap = object(json, "state", ["format", "version", "vifs", "routes"], ["seq", "joins"]);
   if (snap.format !== STATE_FORMAT) fail("state.format", `is not '${STATE_FORMAT}'`);
   if (snap.version !== STATE_VERSION) fail("state.version", `${JSON.stringify(snap.version)} is not supported (this daemon reads ${STATE_VERSION})`);
   const seq = snap.seq === undefined ? 0 : seqOf(snap.seq, "state.seq", 0);
@@ -151,11 +168,18 @@ export function configFromJson(json: unknown): { config: MapConfig; seq: number 
     if (config.routes.has(key)) fail(`state.routes[${i}]`, `lists route ${key} twice`);
     config.routes.set(key, route);
   });
+  if (snap.joins !== undefined) {
+    each(array(snap.joins, "state.joins"), "state.joins", storedJoin, (join, i) => {
+      const key = joinKey(join);
+      if (config.joins.has(key)) fail(`state.joins[${i}]`, `lists join ${key} twice`);
+      config.joins.set(key, join);
+    });
+  }
   return { config, seq };
 }
 
-/** What one transaction touched: route keys and VIF names. */
-export interface Delta { routes: Set<string>; vifs: Set<string> }
+/** What one transaction touched: route keys, VIF names and join keys. */
+export interface Delta { routes: Set<string>; vifs: Set<string>; joins: Set<string> }
 
 export interface JournalRecord {
   seq: number;
@@ -163,10 +187,22 @@ export interface JournalRecord {
   del: { source: string | null; group: string }[];
   vifs_set: PinnedVif[];
   vifs_del: string[];
+  /** Only in records that change joins (so older daemons' records read the same). */
+  joins_set?: Join[];
+  joins_del?: Join[];
 }
 
 export function journalRecord(seq: number, config: Config, delta: Delta): JournalRecord {
   const rec: JournalRecord = { seq, set: [], del: [], vifs_set: [], vifs_del: [] };
+  if (delta.joins.size > 0) {
+    rec.joins_set = [];
+    rec.joins_del = [];
+    for (const key of delta.joins) {
+      const now = config.joins.get(key);
+      if (now) rec.joins_set.push(plainJoin(now));
+      else rec.joins_del.push(joinOfKey(key));
+    }
+  }
   for (const key of delta.routes) {
     const r = config.routes.get(key);
     if (r) rec.set.push({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs });
@@ -185,7 +221,7 @@ export function journalRecord(seq: number, config: Config, delta: Delta): Journa
 
 /** Checks one journal record as strictly as client input; nothing is applied yet. */
 export function parseRecord(json: unknown): JournalRecord {
-  const rec = object(json, "record", ["seq", "set", "del", "vifs_set", "vifs_del"]);
+  const rec = object(json, "record", ["seq", "set", "del", "vifs_set", "vifs_del"], ["joins_set", "joins_del"]);
   const seq = seqOf(rec.seq, "record.seq", 1);
   const set: Route[] = [];
   each(array(rec.set, "record.set"), "record.set", storedRoute, (r) => set.push(r));
@@ -209,7 +245,22 @@ export function parseRecord(json: unknown): JournalRecord {
     if (names.has(name)) fail("record", `names VIF '${name}' twice`);
     names.add(name);
   }
-  return { seq, set, del, vifs_set: vifsSet, vifs_del: vifsDel };
+  const out: JournalRecord = { seq, set, del, vifs_set: vifsSet, vifs_del: vifsDel };
+  if (rec.joins_set !== undefined || rec.joins_del !== undefined) {
+    const joinsSet: Join[] = [];
+    const joinsDel: Join[] = [];
+    each(array(rec.joins_set ?? [], "record.joins_set"), "record.joins_set", storedJoin, (j) => joinsSet.push(j));
+    each(array(rec.joins_del ?? [], "record.joins_del"), "record.joins_del", storedJoin, (j) => joinsDel.push(j));
+    const joinKeys = new Set<string>();
+    for (const j of [...joinsSet, ...joinsDel]) {
+      const key = joinKey(j);
+      if (joinKeys.has(key)) fail("record", `names join ${key} twice`);
+      joinKeys.add(key);
+    }
+    out.joins_set = joinsSet;
+    out.joins_del = joinsDel;
+  }
+  return out;
 }
 
 /** Applies a checked record onto `config` (mutates it). */
@@ -218,4 +269,6 @@ export function applyRecord(config: Config, rec: JournalRecord): void {
   for (const k of rec.del) config.routes.delete(routeKey(k.source, k.group));
   for (const vif of rec.vifs_set) config.vifs.set(vif.ifname, vif);
   for (const name of rec.vifs_del) config.vifs.delete(name);
+  for (const join of rec.joins_set ?? []) config.joins.set(joinKey(join), join);
+  for (const join of rec.joins_del ?? []) config.joins.delete(joinKey(join));
 }

@@ -20,7 +20,10 @@ export interface RouteView {
   state: "installed" | "pending"; reason?: string;
 }
 
-export interface ShowView { vifs: VifView[]; routes: RouteView[] }
+/** A join (SPEC §7): `installed` = the membership is held now; `pending` with the reason. */
+export interface JoinView { ifname: string; group: string; source: string | null; state: "installed" | "pending"; reason?: string }
+
+export interface ShowView { vifs: VifView[]; joins: JoinView[]; routes: RouteView[] }
 
 export interface CounterSource {
   sgCounters(origin: string, group: string): SgCounters | undefined;
@@ -29,7 +32,7 @@ export interface CounterSource {
 
 const ipKey = (s: string | null): number => (s === null ? -1 : (parseIpv4(s) ?? 0));
 
-export type ShowWhat = "all" | "routes" | "vifs";
+export type ShowWhat = "all" | "routes" | "vifs" | "joins";
 
 /**
  * What one SHOW lists, taken at one instant: the VIF rows (counters included: at most a few dozen
@@ -49,11 +52,14 @@ export class ShowSnapshot {
     private readonly installed: Uint8Array,
     /** Per route: why it is pending or partial; undefined when no route has a reason. */
     private readonly reasons: (string | undefined)[] | undefined,
+    /** undefined: not asked for. */
+    readonly joins: JoinView[] | undefined,
   ) {}
 
   static take(config: Config, image: Image, counters: CounterSource, what: ShowWhat): ShowSnapshot {
-    const vifs = what === "routes" ? undefined : vifViews(config, image, counters);
-    if (what === "vifs") return new ShowSnapshot(vifs, undefined, new Uint8Array(0), undefined);
+    const vifs = what === "all" || what === "vifs" ? vifViews(config, image, counters) : undefined;
+    const joins = what === "all" || what === "joins" ? joinViews(config, image) : undefined;
+    if (what === "vifs" || what === "joins") return new ShowSnapshot(vifs, undefined, new Uint8Array(0), undefined, joins);
     const n = config.routes.size;
     const routes: Route[] = new Array<Route>(n);
     const installed = new Uint8Array(n);
@@ -84,7 +90,7 @@ export class ShowSnapshot {
       sortedInstalled[j] = installed[k] as number;
       if (reasons?.[k] !== undefined) (sortedReasons ??= new Array<string | undefined>(n))[j] = reasons[k];
     });
-    return new ShowSnapshot(vifs, sorted, sortedInstalled, sortedReasons);
+    return new ShowSnapshot(vifs, sorted, sortedInstalled, sortedReasons, joins);
   }
 
   /** Number of route rows; undefined when routes were not asked for. */
@@ -161,9 +167,22 @@ export function buildShowView(config: Config, image: Image, counters: CounterSou
   const snap = ShowSnapshot.take(config, image, counters, what);
   const view: Partial<ShowView> = {};
   if (snap.vifs) view.vifs = snap.vifs;
+  if (snap.joins) view.joins = snap.joins;
   const n = snap.routeCount;
   if (n !== undefined) view.routes = snap.routeViews(0, n, counters);
   return view;
+}
+
+/** Joins by interface, group, source; few enough to take whole. */
+function joinViews(config: Config, image: Image): JoinView[] {
+  const out: JoinView[] = [];
+  for (const [key, j] of config.joins) {
+    const view: JoinView = { ifname: j.ifname, group: j.group, source: j.source, state: image.joins?.has(key) === true ? "installed" : "pending" };
+    const why = image.joinsWaiting?.get(key);
+    if (view.state === "pending") view.reason = why ?? "not joined yet";
+    out.push(view);
+  }
+  return out.sort((a, b) => a.ifname.localeCompare(b.ifname) || ipKey(a.group) - ipKey(b.group) || ipKey(a.source) - ipKey(b.source));
 }
 
 function vifViews(config: Config, image: Image, counters: CounterSource): VifView[] {

@@ -1,6 +1,6 @@
 /** Text rendering of the view models (the CLI's human output). Pure: strings in, strings out. */
 import { formatSG } from "../model/types.js";
-import type { RouteView, ShowStats, ShowView, VifView } from "./model.js";
+import type { JoinView, RouteView, ShowStats, ShowView, VifView } from "./model.js";
 
 export function renderRoute(r: RouteView): string {
   const oifs = r.oifs.map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ");
@@ -25,6 +25,11 @@ export function renderVifs(vifs: VifView[]): string[] {
   return table(["vif", "ifname", "ifindex", "thresh", "kind", "pkts_in", "bytes_in", "pkts_out", "bytes_out"], rows);
 }
 
+/** `(*, 239.1.1.1) on eth0  installed`, in the vocabulary of routes. */
+export function renderJoin(j: JoinView): string {
+  return `${formatSG(j)} on ${j.ifname}  ${j.state === "pending" ? `pending (${j.reason ?? "unknown"})` : "installed"}`;
+}
+
 export function renderStats(s: ShowStats): string {
   const lines = [
     `routes ${s.routes}  installed ${s.installed}${s.partial > 0 ? ` (partial ${s.partial})` : ""}  pending ${s.pending}`,
@@ -37,9 +42,14 @@ export function renderStats(s: ShowStats): string {
 
 export function renderShow(view: Partial<ShowView>): string {
   const parts: string[] = [];
-  if (view.vifs) parts.push(...(view.vifs.length ? renderVifs(view.vifs) : ["no VIFs"]));
-  if (view.vifs && view.routes) parts.push("");
-  if (view.routes) parts.push(...(view.routes.length ? view.routes.map(renderRoute) : ["no routes"]));
+  const section = (lines: string[]): void => {
+    if (parts.length > 0) parts.push("");
+    parts.push(...lines);
+  };
+  if (view.vifs) section(view.vifs.length ? renderVifs(view.vifs) : ["no VIFs"]);
+  // In `show` (all), joins are listed only when there are some: a router without joins sees no change.
+  if (view.joins && (view.joins.length > 0 || (!view.vifs && !view.routes))) section(view.joins.length ? view.joins.map(renderJoin) : ["no joins"]);
+  if (view.routes) section(view.routes.length ? view.routes.map(renderRoute) : ["no routes"]);
   return parts.join("\n");
 }
 
@@ -57,6 +67,7 @@ export function renderFinding(f: FindingView): string {
 
 export function renderChange(c: Record<string, unknown>): string {
   const a = String(c.action);
+  if (a === "join" || a === "leave") return `${a} ${formatSG({ source: typeof c.source === "string" ? c.source : null, group: String(c.group) })} on ${String(c.ifname)}`;
   if (a.endsWith("_vif")) return `${a.replace("_", " ")} ${String(c.vifi)} ${String(c.ifname)} (ifindex ${String(c.ifindex)}, threshold ${String(c.threshold)})`;
   const oifs = Array.isArray(c.oifs) ? (c.oifs as { ifname: string; ttl: number }[]).map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ") : "";
   return `${a.replace("_", " ")} ${formatSG({ source: typeof c.source === "string" ? c.source : null, group: String(c.group) })} iif ${String(c.iif)} oifs ${oifs}`;

@@ -20,7 +20,7 @@ import { MfcError } from "../../src/errors/codes.js";
 import { KernelError, errnoOf } from "../../src/kernel/errors.js";
 import { FakeKernel, FakeLinks, type FakeFault } from "./fake_kernel.js";
 import { MrouteSocket, SystemLinks } from "../../src/kernel/mroute.js";
-import type { KernelPort, LinkResolver, MfcEntry, SgCounters, VifCounters, VifSpec } from "../../src/kernel/port.js";
+import type { KernelPort, LinkResolver, Membership, MfcEntry, SgCounters, VifCounters, VifSpec } from "../../src/kernel/port.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
 import { prng } from "./prng.js";
 import { MemoryStore, configText } from "./memory_store.js";
@@ -68,6 +68,16 @@ export class FaultyPort implements KernelPort {
   addMfc(entry: MfcEntry): void {
     this.gate("MRT_ADD_MFC");
     this.inner.addMfc(entry);
+  }
+
+  join(m: Membership): void {
+    this.gate(m.source === null ? "MCAST_JOIN_GROUP" : "MCAST_JOIN_SOURCE_GROUP");
+    this.inner.join(m);
+  }
+
+  leave(m: Membership): void {
+    this.gate(m.source === null ? "MCAST_LEAVE_GROUP" : "MCAST_LEAVE_SOURCE_GROUP");
+    this.inner.leave(m);
   }
 
   delMfc(entry: Pick<MfcEntry, "origin" | "group" | "parent">): void {

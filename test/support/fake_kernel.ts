@@ -4,7 +4,7 @@
  * Tests run the same scenarios against the real kernel so this fake stays honest.
  */
 import { KernelError, errnoOf } from "../../src/kernel/errors.js";
-import { MAXVIFS, type KernelPort, type LinkResolver, type MfcEntry, type SgCounters, type VifCounters, type VifSpec } from "../../src/kernel/port.js";
+import { MAXVIFS, type KernelPort, type LinkResolver, type Membership, type MfcEntry, type SgCounters, type VifCounters, type VifSpec } from "../../src/kernel/port.js";
 
 export interface FakeFault {
   /** 1-based index of the mutating call that fails. */
@@ -116,14 +116,38 @@ export class FakeKernel implements KernelPort {
     if (!this.mfcs.delete(`${entry.origin},${entry.group}`)) throw new KernelError("MRT_DEL_MFC", errnoOf("ENOENT"));
   }
 
+  /** Memberships by "ifindex/group/source" (source "*" = any). */
+  readonly memberships = new Set<string>();
+
+  join(m: Membership): void {
+    const call = m.source === null ? "MCAST_JOIN_GROUP" : "MCAST_JOIN_SOURCE_GROUP";
+    this.mutate(call);
+    // Like ip_mc_find_dev: joining on an index no device has is ENODEV.
+    if (this.links.nameOf(m.ifindex) === undefined) throw new KernelError(call, errnoOf("ENODEV"));
+    const key = `${m.ifindex}/${m.group}/${m.source ?? "*"}`;
+    if (this.memberships.has(key)) throw new KernelError(call, errnoOf("EADDRINUSE"));
+    this.memberships.add(key);
+  }
+
+  leave(m: Membership): void {
+    this.mutate(m.source === null ? "MCAST_LEAVE_GROUP" : "MCAST_LEAVE_SOURCE_GROUP");
+    // Leaving what is not held is done already (the real pool answers the same).
+    this.memberships.delete(`${m.ifindex}/${m.group}/${m.source ?? "*"}`);
+  }
+
   flushAll(): void {
+    // MRT_FLUSH is about the routing table: memberships stay.
     this.vifs.clear();
     this.mfcs.clear();
   }
 
-  /** What a device removal does in the kernel: its VIF goes, MFC entries keep the stale index. */
+  /**
+   * What a device removal does in the kernel: its VIF goes, MFC entries keep the stale index, and
+   * the device's memberships go (the sockets' lists keep them until left: our leave is idempotent).
+   */
   dropVifOfIfindex(ifindex: number): void {
     for (const [vifi, v] of this.vifs) if (v.ifindex === ifindex) this.vifs.delete(vifi);
+    for (const key of this.memberships) if (key.startsWith(`${ifindex}/`)) this.memberships.delete(key);
   }
 
   sgCounters(origin: string, group: string): SgCounters | undefined {
@@ -138,6 +162,7 @@ export class FakeKernel implements KernelPort {
     this.closed = true;
     this.vifs.clear();
     this.mfcs.clear();
+    this.memberships.clear();
   }
 
   /** A comparable dump: VIFs by index and MFC entries by (origin, group), trailing zero TTLs trimmed. */

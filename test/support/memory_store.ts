@@ -5,16 +5,17 @@
  * along: a delta must name every route and VIF that differs from the previous save, or a
  * journal-based store would lose that change (`deltaViolations`).
  */
-import type { Config, MapConfig, PinnedVif, Route } from "../../src/model/types.js";
+import type { Config, Join, MapConfig, PinnedVif, Route } from "../../src/model/types.js";
 import type { StateStore } from "../../src/state/store.js";
 
 /** What a transaction touched (route keys, VIF names); structurally the store's Delta. */
-export interface SaveDelta { routes: Set<string>; vifs: Set<string> }
+export interface SaveDelta { routes: Set<string>; vifs: Set<string>; joins: Set<string> }
 
 function copyConfig(c: Config): MapConfig {
   return {
     vifs: new Map([...c.vifs].map(([k, v]): [string, PinnedVif] => [k, { ...v }])),
     routes: new Map([...c.routes].map(([k, r]): [string, Route] => [k, { ...r, oifs: r.oifs.map((o) => ({ ...o })) }])),
+    joins: new Map([...c.joins].map(([k, j]): [string, Join] => [k, { ...j }])),
   };
 }
 
@@ -24,7 +25,9 @@ export function configText(c: Config | undefined): string {
   const vifs = [...c.vifs.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v.ifname, v.threshold]);
   const routes = [...c.routes.entries()].sort(([a], [b]) => a.localeCompare(b))
     .map(([k, r]) => [k, r.source, r.group, r.iif, r.oifs.map((o) => [o.ifname, o.ttl])]);
-  return JSON.stringify({ vifs, routes });
+  const joins = [...c.joins.keys()].sort();
+  // Configs without joins print as before, so texts compared across versions stay equal.
+  return JSON.stringify(joins.length > 0 ? { vifs, routes, joins } : { vifs, routes });
 }
 
 export class MemoryStore implements StateStore {
@@ -77,12 +80,12 @@ export class MemoryStore implements StateStore {
     const copy = copyConfig(config);
     if (delta) this.checkDelta(this.saved[this.saved.length - 1], copy, delta);
     this.saved.push(copy);
-    this.deltas.push(delta && { routes: new Set(delta.routes), vifs: new Set(delta.vifs) });
+    this.deltas.push(delta && { routes: new Set(delta.routes), vifs: new Set(delta.vifs), joins: new Set(delta.joins) });
     return Promise.resolve();
   }
 
   private checkDelta(prev: Config | undefined, next: Config, delta: SaveDelta): void {
-    const p = prev ?? { vifs: new Map<string, PinnedVif>(), routes: new Map<string, Route>() };
+    const p = prev ?? { vifs: new Map<string, PinnedVif>(), routes: new Map<string, Route>(), joins: new Map<string, Join>() };
     for (const key of new Set([...p.routes.keys(), ...next.routes.keys()])) {
       const a = p.routes.get(key);
       const b = next.routes.get(key);
@@ -93,6 +96,11 @@ export class MemoryStore implements StateStore {
     for (const name of new Set([...p.vifs.keys(), ...next.vifs.keys()])) {
       if (JSON.stringify(p.vifs.get(name)) !== JSON.stringify(next.vifs.get(name)) && !delta.vifs.has(name)) {
         this.deltaViolations.push(`save #${this.saved.length + 1}: VIF ${name} changed but is not in the delta`);
+      }
+    }
+    for (const key of new Set([...p.joins.keys(), ...next.joins.keys()])) {
+      if (p.joins.has(key) !== next.joins.has(key) && !delta.joins.has(key)) {
+        this.deltaViolations.push(`save #${this.saved.length + 1}: join ${key} changed but is not in the delta`);
       }
     }
   }

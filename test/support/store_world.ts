@@ -45,10 +45,10 @@ export class StoreWorld {
 /** What a restart would load from `files`, as configText; throws if the files are unusable. */
 export async function loadText(files: Files): Promise<string> {
   const loaded = await new FileStateStore(STATE, new SimFs(files)).load();
-  return configText(loaded ?? { vifs: new Map(), routes: new Map() });
+  return configText(loaded ?? { vifs: new Map(), routes: new Map(), joins: new Map() });
 }
 
-export const EMPTY_TEXT = configText({ vifs: new Map(), routes: new Map() });
+export const EMPTY_TEXT = configText({ vifs: new Map(), routes: new Map(), joins: new Map() });
 
 /** The kernel equals what the engine believes it installed (same VIFs, same entries). */
 export function kernelMatchesImage(w: StoreWorld): boolean {

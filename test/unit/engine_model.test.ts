@@ -273,7 +273,7 @@ function toOps(m: Model, tx: TxCmd): Op[] {
 // Invariants
 
 function modelConfig(m: Model): Config {
-  return { routes: m.routes, vifs: m.vifs };
+  return { routes: m.routes, vifs: m.vifs, joins: new Map() };
 }
 
 /** The kernel table must be what the model implies, in interface terms (VIF numbers are free). */

@@ -49,6 +49,8 @@ function assertPhases(from: Image, to: Image, steps: Step[]): void {
       case "add_vif": return 2;
       case "add_mfc": return 3;
       case "replace_mfc": return stable.has(s.entry.parent) && s.entry.oifs.every((o) => stable.has(o.vifi)) ? 0 : 3;
+      case "leave":
+      case "join": return 4; // planSteps never makes them (joins.ts does)
     }
   };
   const phases = steps.map(phase);

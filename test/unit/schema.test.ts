@@ -280,6 +280,10 @@ void describe("APPLY accepts what `show -j` prints", () => {
         { source: "10.0.0.1", group: "239.1.1.1", iif: "eth0", oifs: [{ ifname: "eth1", ttl: 1 }], packets: 10, bytes: 12000, wrong_if: 0, state: "installed" },
         { source: null, group: "239.2.2.2", iif: "eth0", oifs: [{ ifname: "eth9", ttl: 3 }], packets: 0, bytes: 0, wrong_if: 0, state: "pending", reason: "interface 'eth9' missing" },
       ],
+      joins: [
+        { ifname: "eth0", group: "239.1.1.1", source: null, state: "installed" },
+        { ifname: "eth9", group: "239.3.3.3", source: "10.0.0.7", state: "pending", reason: "interface missing" },
+      ],
     };
     const op = parseOp("APPLY", JSON.parse(JSON.stringify({ state: view })));
     assert.deepEqual(op, {
@@ -289,6 +293,7 @@ void describe("APPLY accepts what `show -j` prints", () => {
         { source: "10.0.0.1", group: "239.1.1.1", iif: "eth0", oifs: [{ ifname: "eth1", ttl: 1 }] },
         { source: null, group: "239.2.2.2", iif: "eth0", oifs: [{ ifname: "eth9", ttl: 3 }] },
       ],
+      joins: [{ ifname: "eth0", group: "239.1.1.1", source: null }, { ifname: "eth9", group: "239.3.3.3", source: "10.0.0.7" }],
     });
   });
 
