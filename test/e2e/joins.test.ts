@@ -1,21 +1,64 @@
-// Joins on the real kernel (issue 14 part 1, SPEC §7): `mfc join` makes the router a member of the
-// group on the interface (/proc/net/igmp, /proc/net/mcfilter for source-specific joins), `leave`
-// ends it, a stopped daemon holds none, and a restart holds the join again before it is ready.
-// More joins on one interface than the kernel's per-socket cap (net.ipv4.igmp_max_memberships).
-// Not here yet: the issue's IGMP-snooping bridge upstream (a first attempt did not get the bridge
-// to forward a registered group to a port with mcast_flood off; see the closing note of issue 14).
+// Joins on the real kernel (issue 14 part 1, SPEC §7), with the issue's proof: the router's
+// upstream is a Linux bridge with IGMP snooping on and flooding of unregistered multicast off on
+// the router's port, as an IGMP-snooping switch would be. After `mfc join` the stream reaches the
+// receiver through the router; after `mfc leave` (and without a join) no packet gets past the
+// bridge; across a restart (SIGTERM, SIGKILL) the membership is back before the daemon is ready.
+// Plus: more joins on one interface than the kernel's per-socket cap (igmp_max_memberships) and a
+// source-specific join, read back from /proc/net/igmp and /proc/net/mcfilter.
+//
+//   sender vsrc --- vbr [br0: snooping, querier] eth0 (mcast_flood off) --- up0 [router] dn1 --- recv1
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createLab } from "../lab/lab.js";
 import { startDaemon } from "../lab/daemon.js";
+import { until } from "../lab/wait.js";
 
 const lab = await createLab();
 after(() => lab.destroy());
+const s = lab.ns.sender;
+const ip = (...args: string[]): Promise<unknown> => lab.exec(s, ["ip", ...args]);
+// The sender's link to the router becomes a port of a snooping bridge; the sender itself sits
+// behind another port (vsrc - vbr): the bridge applies a port's mcast_flood only to frames that
+// came in on a port, never to its own (br_flood), so the sender cannot be the bridge device.
+await ip("link", "add", "br0", "type", "bridge", "mcast_snooping", "1", "mcast_query_response_interval", "100");
+await ip("addr", "del", `${lab.addr.sender}/24`, "dev", "eth0");
+await ip("link", "set", "eth0", "master", "br0");
+await ip("link", "add", "vsrc", "type", "veth", "peer", "name", "vbr");
+await ip("link", "set", "vbr", "master", "br0");
+await ip("addr", "add", `${lab.addr.sender}/24`, "dev", "vsrc");
+for (const dev of ["vbr", "vsrc", "br0"]) await ip("link", "set", dev, "up");
+await ip("route", "replace", "224.0.0.0/4", "dev", "vsrc");
+// Only groups someone joined behind the port get there (not flooded, never a router port); a
+// leave takes effect at once.
+await lab.exec(s, ["bridge", "link", "set", "dev", "eth0", "mcast_flood", "off", "mcast_router", "0", "fastleave", "on"]);
+// The bridge becomes the querier last: until a querier exists it treats every group as
+// unregistered; the wait before it counts its own starts now, with the 1 s response interval
+// set above (enabled at creation, the wait would be the default 10 s).
+await ip("link", "set", "br0", "type", "bridge", "mcast_querier", "1");
+
 const d = await startDaemon(lab);
 after(() => d.cleanup());
 const mfc = (args: string[]): Promise<string> => d.mfcOk(args);
 const GROUP = "239.77.1.1";
+const PORT = 5101;
 const up = lab.routerIf.up;
+
+/** Sends a burst through the bridge; resolves with how many datagrams recv1 got. */
+async function delivered(n = 5): Promise<number> {
+  const rx = await lab.listen("recv1", GROUP, PORT);
+  try {
+    await lab.send(GROUP, PORT, n, { ttl: 8 });
+    await rx.waitFor(n, 1_000);
+    return rx.count();
+  } finally {
+    await rx.stop();
+  }
+}
+
+/** Polls delivered() until it gives `want` (the bridge learns and forgets in its own time). */
+async function deliveredBecomes(want: number, what: string): Promise<void> {
+  await until(what, async () => ((await delivered()) === want ? true : undefined), 15_000, 200);
+}
 
 /** Groups the router's up0 is a member of, from /proc/net/igmp (hex, host byte order on x86). */
 async function igmpGroups(): Promise<string[]> {
@@ -37,27 +80,34 @@ async function igmpGroups(): Promise<string[]> {
   return groups;
 }
 
-void test("join, restart, leave: the kernel's membership follows, and a restart holds the join before the daemon is ready", async () => {
+void test("the issue's lab: join -> the stream flows through the snooping bridge; leave (no join) -> not a packet; restarts join again before ready", async () => {
+  await mfc(["add", "from", lab.addr.sender, "group", GROUP, "iif", up, "oif", lab.routerIf.dn1]);
   await mfc(["join", "dev", up, "group", GROUP]);
   assert.ok((await igmpGroups()).includes(GROUP), "after the join the router is a member on the interface");
+  await deliveredBecomes(5, "the stream to reach the receiver once the router joined");
   const shown = JSON.parse(await mfc(["show", "-j"])) as { joins: { ifname: string; group: string; source: string | null; state: string }[] };
   assert.deepEqual(shown.joins, [{ ifname: up, group: GROUP, source: null, state: "installed" }]);
 
+  await mfc(["leave", "dev", up, "group", GROUP]);
+  assert.ok(!(await igmpGroups()).includes(GROUP), "after the leave the router is no member");
+  await deliveredBecomes(0, "the stream to stop at the bridge after the leave");
+  assert.equal(await delivered(), 0, "without a join not one packet reaches the router");
+
+  await mfc(["join", "dev", up, "group", GROUP]);
+  await deliveredBecomes(5, "the stream to flow again after a new join");
   await d.stop("SIGTERM");
   assert.ok(!(await igmpGroups()).includes(GROUP), "a stopped daemon holds no membership");
   const d2 = await startDaemon(lab, { dir: d.dir });
   after(() => d2.cleanup());
   // startDaemon returns once the daemon is ready: the membership must already be there.
   assert.ok((await igmpGroups()).includes(GROUP), "the join is restored before the daemon is ready");
-
-  await d2.mfcOk(["leave", "dev", up, "group", GROUP]);
-  assert.ok(!(await igmpGroups()).includes(GROUP), "after the leave the router is no member");
-  await d2.mfcOk(["join", "dev", up, "group", GROUP]);
+  await deliveredBecomes(5, "the stream to flow after the restart");
   await d2.stop("SIGKILL");
   assert.ok(!(await igmpGroups()).includes(GROUP), "SIGKILL: the kernel leaves with the sockets");
   const d3 = await startDaemon(lab, { dir: d.dir });
   after(() => d3.cleanup());
-  assert.ok((await igmpGroups()).includes(GROUP), "after SIGKILL the next start joins again");
+  assert.ok((await igmpGroups()).includes(GROUP), "after SIGKILL the next start joins again before ready");
+  await deliveredBecomes(5, "the stream to flow after the start that followed SIGKILL");
   await d3.stop("SIGTERM");
 });
 
