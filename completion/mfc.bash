@@ -73,7 +73,7 @@ _mfc() {
     local cword=$COMP_CWORD
     local cur=${COMP_WORDS[cword]} prev=${COMP_WORDS[cword-1]:-}
     local globals="-n --dry-run -v --verbose -o --output -j --json -s --socket -c --config -i --instance -h --help -V --version"
-    local commands="add replace del show vif flush batch apply status check help"
+    local commands="add replace del show vif flush batch apply join leave import status check help"
 
     # --output=VALUE: readline may split it at '=' (COMP_WORDBREAKS), or not.
     if [[ $cur == "=" ]] && _mfc_valued "$prev"; then
@@ -110,8 +110,9 @@ _mfc() {
 
     local n=${#words[@]}
     if [[ $cur == -* ]]; then
-        # A lone "-" after batch/apply is standard input; anything else starting with - is an option.
-        if [[ $cur == "-" ]] && (( n == 1 )) && [[ ${words[0]} == batch || ${words[0]} == apply ]]; then
+        # A lone "-" after batch/apply/import smcroute is standard input; anything else starting with - is an option.
+        if [[ $cur == "-" ]] && { { (( n == 1 )) && [[ ${words[0]} == batch || ${words[0]} == apply ]]; } ||
+            { (( n == 2 )) && [[ ${words[0]} == import ]]; }; }; then
             _mfc_words "-"
         else
             _mfc_words "$globals"
@@ -172,7 +173,28 @@ _mfc() {
             _mfc_words "$more"
             ;;
         show)
-            (( n == 1 )) && _mfc_words "routes vifs stats"
+            (( n == 1 )) && _mfc_words "routes vifs joins stats"
+            ;;
+        join|leave)
+            # dev IF group G [source S]
+            case $prev in
+                dev) _mfc_ifnames ""; return 0 ;;
+                group|source) return 0 ;;
+            esac
+            local more=
+            [[ " ${words[*]:1} " == *" dev "* ]] || more+="dev "
+            [[ " ${words[*]:1} " == *" group "* ]] || more+="group "
+            [[ " ${words[*]:1} " == *" source "* ]] || more+="source "
+            _mfc_words "$more"
+            ;;
+        import)
+            # import smcroute FILE|-
+            if (( n == 1 )); then
+                _mfc_words "smcroute"
+            elif (( n == 2 )) && [[ ${words[1]} == smcroute ]]; then
+                _mfc_words "-"
+                _mfc_files
+            fi
             ;;
         vif)
             if (( n == 1 )); then
@@ -203,6 +225,8 @@ _mfc() {
                 _mfc_words "${commands% help}"
             elif (( n == 2 )) && [[ ${words[1]} == vif ]]; then
                 _mfc_words "add del show"
+            elif (( n == 2 )) && [[ ${words[1]} == import ]]; then
+                _mfc_words "smcroute"
             fi
             ;;
         flush|status) ;;

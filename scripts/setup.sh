@@ -3,8 +3,9 @@
 #   setup_machine dev    what run-dev.sh needs: iproute2 (the practice lab), Node.js >= 20, node_modules
 #   setup_machine test   what test.sh needs: the above, plus iputils-ping, procps, mandoc (man-page
 #                        lint), fiu-utils (fault injection), systemd (systemd-analyze), lintian and
-#                        rpm (package checks), debootstrap and systemd-container (the package
-#                        install test; not with MFC_SKIP_INSTALL_TEST=1)
+#                        rpm (package checks), smcroute (the import test compares with smcrouted),
+#                        debootstrap and systemd-container (the package install test; not with
+#                        MFC_SKIP_INSTALL_TEST=1)
 #
 # Debian packages come from apt with --no-install-recommends, and only those whose command is
 # missing. Node.js: Debian 12's nodejs is 18, so when no Node >= 20 is found (scripts/node.sh), the
@@ -111,6 +112,7 @@ setup_machine() {
     setup_need systemd-analyze systemd
     setup_need lintian lintian
     setup_need rpmbuild rpm
+    setup_need smcrouted smcroute
     if [ "${MFC_SKIP_INSTALL_TEST:-0}" != 1 ]; then
       setup_need debootstrap debootstrap
       setup_need systemd-nspawn systemd-container

@@ -68,8 +68,8 @@ void describe("completion: commands and keywords", () => {
     same(complete(["mfc", "vif", ""]), subs);
     assert.deepEqual(sorted(subs), ["add", "del", "show"]);
   });
-  void test("show -> routes vifs stats; commands without arguments -> nothing", () => {
-    same(complete(["mfc", "show", ""]), ["routes", "vifs", "stats"]);
+  void test("show -> routes vifs joins stats; commands without arguments -> nothing", () => {
+    same(complete(["mfc", "show", ""]), ["routes", "vifs", "joins", "stats"]);
     assert.deepEqual(complete(["mfc", "show", "routes", ""]), []);
     assert.deepEqual(complete(["mfc", "flush", ""]), []);
     assert.deepEqual(complete(["mfc", "status", ""]), []);
@@ -88,6 +88,29 @@ void describe("completion: commands and keywords", () => {
     same(complete(["mfc", "del", "from", "10.0.0.1", ""]), ["group", "to"]);
     same(complete(["mfc", "check", ""]), ["source", "from", "group", "to"]);
     assert.deepEqual(complete(["mfc", "check", "to", ""]), []);
+  });
+  void test("join/leave: dev, group, source until used; none where a value goes", () => {
+    for (const cmd of ["join", "leave"]) {
+      same(complete(["mfc", cmd, ""]), ["dev", "group", "source"]);
+      same(complete(["mfc", cmd, "dev", "lo", ""]), ["group", "source"]);
+      same(complete(["mfc", cmd, "group", "239.1.1.1", "dev", "lo", ""]), ["source"]);
+      assert.deepEqual(complete(["mfc", cmd, "dev", "lo", "group", "239.1.1.1", "source", "10.0.0.1", ""]), []);
+      assert.deepEqual(complete(["mfc", cmd, "group", ""]), []);
+      assert.deepEqual(complete(["mfc", cmd, "source", ""]), []);
+    }
+  });
+  void test("import -> smcroute, then a file name or '-'", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mfc-comp-import-"));
+    try {
+      writeFileSync(join(dir, "smcroute.conf"), "");
+      assert.deepEqual(complete(["mfc", "import", ""]), ["smcroute"]);
+      same(complete(["mfc", "import", "smcroute", ""], { cwd: dir }), ["-", "smcroute.conf"]);
+      assert.deepEqual(complete(["mfc", "import", "smcroute", "-"], { cwd: dir }), ["-"]);
+      assert.deepEqual(complete(["mfc", "import", "smcroute", "smcroute.conf", ""], { cwd: dir }), []);
+      assert.deepEqual(complete(["mfc", "help", "import", ""]), ["smcroute"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   void test("vif add/del: dev, then threshold (add only)", () => {
     same(complete(["mfc", "vif", "add", ""]), ["dev", "threshold"]);
@@ -113,8 +136,8 @@ void describe("completion: global options", () => {
     assert.deepEqual(complete(["mfc", "--dr"]), ["--dry-run"]);
   });
   void test("global options and their values are skipped when finding the command", () => {
-    same(complete(["mfc", "-j", "show", ""]), ["routes", "vifs", "stats"]);
-    same(complete(["mfc", "show", "-j", ""]), ["routes", "vifs", "stats"]);
+    same(complete(["mfc", "-j", "show", ""]), ["routes", "vifs", "joins", "stats"]);
+    same(complete(["mfc", "show", "-j", ""]), ["routes", "vifs", "joins", "stats"]);
     same(complete(["mfc", "-n", "-s", "/run/x.sock", "--output", "json", "vif", ""]), ["add", "del", "show"]);
     same(complete(["mfc", "--config", "=", "/etc/x.conf", "vif", ""]), ["add", "del", "show"]);
   });
