@@ -140,8 +140,8 @@ export class MfcDaemon {
       this.memory.largeWorkDone(); // once more when idle: V8 returns pages only after a quiet GC
     }
     const facts = (names: Iterable<string>, vifs: number, tableWide: boolean): Facts => {
-      const { image } = engine.snapshot();
-      return { ...gatherFacts(names, vifs, c.table, tableWide), waiting: image.waiting, refusedRoutes: image.refusedRoutes };
+      const { config, image } = engine.snapshot();
+      return { ...gatherFacts(names, vifs, c.table, tableWide), waiting: image.waiting, refusedRoutes: image.refusedRoutes, joins: config.joins };
     };
     const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, facts, (a) => {
       log(LOG.notice, `audit: uid ${a.uid} pid ${a.pid} ${a.action}${a.dryRun ? " (dry run)" : ""}: ${a.outcome}, ${a.kernelSteps} kernel step(s)`);

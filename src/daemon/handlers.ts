@@ -8,6 +8,7 @@ import { StreamedOk, type Answer } from "../protocol/streamed.js";
 import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics/checks.js";
 import { formatSG, routeInterfaces, routeKey, type Route } from "../model/types.js";
 import { summarizeApply } from "../engine/operations.js";
+import { originOf } from "../engine/image.js";
 import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery, type Query } from "../protocol/schema.js";
 
 export interface StatusSource { status(): Record<string, unknown> }
@@ -28,10 +29,21 @@ export class RequestHandler {
     private readonly handled: (entries: number) => void = () => undefined,
   ) {}
 
-  /** Findings for routes (all of them, or one), plus table-wide ones. */
-  private diagnose(routes: Route[], withTable: boolean): Finding[] {
+  /**
+   * Findings for routes (all of them, or one), plus table-wide ones. `withCounters` (mfc check):
+   * the routes' packet counters too, so a route that gets no traffic can say why.
+   */
+  private diagnose(routes: Route[], withTable: boolean, withCounters: boolean): Finding[] {
     const names = new Set(routes.flatMap(routeInterfaces));
     const facts = this.facts(names, this.engine.snapshot().image.vifs.size, withTable);
+    if (withCounters) {
+      const packets = new Map<string, number>();
+      for (const r of routes) {
+        const c = this.counters.sgCounters(originOf(r), r.group);
+        if (c) packets.set(routeKey(r.source, r.group), c.packets);
+      }
+      facts.packets = packets;
+    }
     return [...(withTable ? checkTable(facts) : []), ...routes.flatMap((r) => checkRoute(r, facts))];
   }
 
@@ -75,11 +87,11 @@ export class RequestHandler {
         const { config } = this.engine.snapshot();
         if (q.group === undefined) {
           const routes = [...config.routes.values()];
-          return { routes_checked: routes.length, findings: this.diagnose(routes, true) };
+          return { routes_checked: routes.length, findings: this.diagnose(routes, true, true) };
         }
         const route = config.routes.get(routeKey(q.source, q.group));
         if (!route) throw new MfcError("E_MFC_NOT_FOUND", `Route ${formatSG({ source: q.source, group: q.group })} does not exist.`);
-        return { routes_checked: 1, findings: this.diagnose([route], false) };
+        return { routes_checked: 1, findings: this.diagnose([route], false, true) };
       }
     }
   }
@@ -113,7 +125,7 @@ export class RequestHandler {
         // A route the kernel accepted may still never forward: say so now, not at 3 a.m.
         const added = ops.length === 1 && (ops[0]?.action === "ADD_MFC" || ops[0]?.action === "REPLACE_MFC") ? ops[0].route : undefined;
         if (added) {
-          const warnings = this.diagnose([added], false).filter((f) => f.severity !== "info");
+          const warnings = this.diagnose([added], false, false).filter((f) => f.severity !== "info");
           if (warnings.length > 0) result.warnings = warnings;
         }
         return { status: "ok", dry_run: dryRun, changes, result };

@@ -4,7 +4,7 @@
  * drops such traffic without an error, often without a counter (STACK.md).
  */
 import { MAXVIFS } from "../kernel/port.js";
-import { formatSG, routeKey, type Route } from "../model/types.js";
+import { formatSG, joinKey, routeKey, type Join, type Route } from "../model/types.js";
 
 export interface InterfaceFacts {
   exists: boolean;
@@ -24,11 +24,15 @@ export interface Facts {
   waiting?: ReadonlyMap<string, string>;
   /** Routes the kernel refused to install, by route key, and why. */
   refusedRoutes?: ReadonlyMap<string, string>;
+  /** The configured joins, by join key. */
+  joins?: ReadonlyMap<string, Join>;
+  /** Packets the kernel counted per route key (read for `mfc check`, not for the warnings of an add). */
+  packets?: ReadonlyMap<string, number>;
 }
 
 export interface Finding {
   severity: "error" | "warning" | "info";
-  code: "RP_FILTER_STRICT" | "RP_FILTER_LOOSE" | "IF_MISSING" | "IF_DOWN" | "IF_NO_CARRIER" | "IF_NO_MULTICAST" | "TTL_THRESHOLD" | "VIF_LIMIT_NEAR" | "UNROUTED_TRAFFIC" | "IF_NO_VIF" | "ROUTE_REFUSED";
+  code: "RP_FILTER_STRICT" | "RP_FILTER_LOOSE" | "IF_MISSING" | "IF_DOWN" | "IF_NO_CARRIER" | "IF_NO_MULTICAST" | "TTL_THRESHOLD" | "VIF_LIMIT_NEAR" | "UNROUTED_TRAFFIC" | "IF_NO_VIF" | "ROUTE_REFUSED" | "NO_JOIN";
   message: string;
   fix?: string;
   route?: string;
@@ -110,6 +114,15 @@ export function checkRoute(route: Route, facts: Facts): Finding[] {
   if (refused !== undefined) {
     out.push({ severity: "error", code: "ROUTE_REFUSED", route: key, message: `the kernel refused to install this route (${refused}): the route is pending (no kernel entry: it forwards nothing); the daemon retries` });
   }
+  const pkts = facts.packets?.get(routeKey(route.source, route.group));
+  if (pkts === 0 && standing !== "pending" && iif?.exists === true && facts.joins && !joined(route, facts.joins)) {
+    // The most common reason after rp_filter: a snooping switch upstream never sends the group here.
+    out.push({
+      severity: "warning", code: "NO_JOIN", route: key, ifname: route.iif,
+      message: `no packet has arrived for this route, and the router has not joined ${route.group} on ${route.iif}: an IGMP-snooping switch upstream sends a group only to ports that joined it`,
+      fix: `mfc join dev ${route.iif} group ${route.group}${route.source === null ? "" : ` source ${route.source}`}`,
+    });
+  }
   for (const o of route.oifs) {
     if (o.ttl > 1) {
       out.push({
@@ -119,6 +132,12 @@ export function checkRoute(route: Route, facts: Facts): Finding[] {
     }
   }
   return out;
+}
+
+/** A join that brings the route's traffic to its iif: any-source, or for the route's source. */
+function joined(route: Route, joins: ReadonlyMap<string, Join>): boolean {
+  const any = joinKey({ ifname: route.iif, source: null, group: route.group });
+  return joins.has(any) || (route.source !== null && joins.has(joinKey({ ifname: route.iif, source: route.source, group: route.group })));
 }
 
 const UNROUTED_SHOWN = 10;

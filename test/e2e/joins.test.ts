@@ -82,6 +82,11 @@ async function igmpGroups(): Promise<string[]> {
 
 void test("the issue's lab: join -> the stream flows through the snooping bridge; leave (no join) -> not a packet; restarts join again before ready", async () => {
   await mfc(["add", "from", lab.addr.sender, "group", GROUP, "iif", up, "oif", lab.routerIf.dn1]);
+  assert.equal(await delivered(), 0, "no join: the stream does not get past the bridge");
+  // mfc check explains it: no packet counted for the route, and no join on its iif.
+  const check = await d.mfc(["-j", "check"]);
+  const findings = (JSON.parse(check.stdout) as { result: { findings: { code: string; fix?: string }[] } }).result.findings;
+  assert.deepEqual(findings.filter((f) => f.code === "NO_JOIN").map((f) => f.fix), [`mfc join dev ${up} group ${GROUP} source ${lab.addr.sender}`], check.stdout);
   await mfc(["join", "dev", up, "group", GROUP]);
   assert.ok((await igmpGroups()).includes(GROUP), "after the join the router is a member on the interface");
   await deliveredBecomes(5, "the stream to reach the receiver once the router joined");

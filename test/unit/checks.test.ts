@@ -54,3 +54,24 @@ void describe("the words of show: installed, partial, pending", () => {
     assert.match(refused.find((f) => f.code === "ROUTE_REFUSED")?.message ?? "", /the route is pending/);
   });
 });
+
+void describe("NO_JOIN: a route that gets no packet, on an iif without a join", () => {
+  const key = "10.0.0.1,239.1.1.1";
+  const codes = (extra: Partial<Facts>): string[] => checkRoute(route("eth0", "eth1"), facts({ eth0: UP, eth1: UP }, extra)).map((f) => f.code);
+  void test("warns with the join that fixes it when the kernel counted no packet and nothing joins the group on the iif", () => {
+    const [f] = checkRoute(route("eth0", "eth1"), facts({ eth0: UP, eth1: UP }, { joins: new Map(), packets: new Map([[key, 0]]) }));
+    assert.equal(f?.code, "NO_JOIN");
+    assert.equal(f?.severity, "warning");
+    assert.equal(f?.fix, "mfc join dev eth0 group 239.1.1.1 source 10.0.0.1");
+  });
+  void test("quiet when traffic arrives, when counters were not read (add), when the route is pending, or when a join covers it", () => {
+    assert.deepEqual(codes({ joins: new Map(), packets: new Map([[key, 7]]) }), []);
+    assert.deepEqual(codes({ joins: new Map() }), [], "the warnings of an add read no counters");
+    assert.ok(!checkRoute(route("eth0", "eth1"), facts({ eth0: UP, eth1: GONE }, { joins: new Map(), packets: new Map([[key, 0]]) })).some((f) => f.code === "NO_JOIN"));
+    const any = { ifname: "eth0", group: "239.1.1.1", source: null };
+    const ssm = { ifname: "eth0", group: "239.1.1.1", source: "10.0.0.1" };
+    assert.deepEqual(codes({ joins: new Map([["eth0|*,239.1.1.1", any]]), packets: new Map([[key, 0]]) }), [], "an any-source join");
+    assert.deepEqual(codes({ joins: new Map([["eth0|10.0.0.1,239.1.1.1", ssm]]), packets: new Map([[key, 0]]) }), [], "a join of the route's source");
+    assert.deepEqual(codes({ joins: new Map([["eth1|*,239.1.1.1", { ...any, ifname: "eth1" }]]), packets: new Map([[key, 0]]) }), ["NO_JOIN"], "a join on another interface does not count");
+  });
+});
