@@ -2,7 +2,8 @@
 // with `mfc apply -` in a lab router, forwards real multicast as the file says — and as smcrouted
 // itself (Debian's smcroute package, run first in the same router with `-f FILE -n -N`) forwards
 // it: the same receivers get the same flows, and the kernel entry each flow uses has the same
-// input and outputs with the same TTL thresholds. Needs root and a build. Run:
+// input and outputs with the same TTL thresholds; its mgroup line is the same kernel join.
+// Needs root and a build. Run:
 //   npm run build && node --import tsx --test test/e2e/import.test.ts
 //
 //   sender eth0 --- up0 [router] dn1 --- eth0 recv1      (dn1: ttl-threshold 4)
@@ -45,6 +46,7 @@ mroute from up0 group 225.20.0.2 to dn2
 mroute from up0 group 225.20.1.0/30 to dn1
 mroute from up0 source ${OTHER} group 225.20.0.3 to dn1
 mroute from up0 group 225.20.0.4 to wlan+
+mgroup from dn2 group 225.20.9.9
 `;
 const WILDCARD_LINE = 10;
 
@@ -96,6 +98,20 @@ function expected(): Record<"recv1" | "recv2", string[]> {
   return { recv1: at("recv1"), recv2: at("recv2") };
 }
 
+/** The groups the router's kernel has joined on `ifname` (/proc/net/igmp: little-endian hex). */
+async function joined(ifname: string): Promise<string[]> {
+  const text = (await lab.exec(lab.ns.router, ["cat", "/proc/net/igmp"])).stdout;
+  const groups: string[] = [];
+  let dev = "";
+  for (const line of text.split("\n").slice(1)) {
+    const head = /^\d+\s+(\S+)\s*:/.exec(line);
+    if (head) dev = head[1] as string;
+    const hex = /^\s+([0-9A-F]{8})\s/.exec(line)?.[1];
+    if (hex && dev === ifname) groups.push([6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join("."));
+  }
+  return groups;
+}
+
 async function ipMroute(): Promise<IpMroute[]> {
   const r = await lab.exec(lab.ns.router, ["ip", "-j", "mroute", "show"]);
   return (r.stdout.trim() === "" ? [] : JSON.parse(r.stdout)) as IpMroute[];
@@ -134,6 +150,7 @@ void describe("mfc import smcroute: a router's smcroute.conf, imported and appli
       const got = await deliveries();
       smcroute = { got, table: tableView(await ipMroute()) };
       assert.deepEqual(got, expected(), `smcrouted log:\n${log}`);
+      assert.ok((await joined("dn2")).includes("225.20.9.9"), "smcrouted joined the mgroup group on dn2");
     } finally {
       proc.kill("SIGTERM");
       await exited;
@@ -151,7 +168,7 @@ void describe("mfc import smcroute: a router's smcroute.conf, imported and appli
     const doc = JSON.parse(imported.stdout) as { vifs: unknown[]; routes: unknown[]; joins?: unknown[] };
     assert.deepEqual(doc.vifs, [{ ifname: "dn1", threshold: 4 }]);
     assert.equal(doc.routes.length, 1 + 1 + 4 + 1);
-    assert.ok(!("joins" in doc), "no mgroup line: no joins (today's daemon takes the document)");
+    assert.deepEqual(doc.joins, [{ ifname: "dn2", group: "225.20.9.9", source: null }]);
 
     const d = await startDaemon(lab);
     try {
@@ -164,6 +181,8 @@ void describe("mfc import smcroute: a router's smcroute.conf, imported and appli
         ...[0, 1, 2, 3].map((i) => `* 225.20.1.${i} up0 dn1 installed`),
       ].sort());
       assert.deepEqual(shown.vifs.filter((v) => v.pinned).map((v) => [v.ifname, v.threshold]), [["dn1", 4]]);
+      assert.ok((await joined("dn2")).includes("225.20.9.9"), "the mgroup line is a kernel join on dn2, as under smcrouted");
+      assert.ok(!(await joined("dn1")).includes("225.20.9.9"), "and on dn2 only");
 
       const got = await deliveries();
       assert.deepEqual(got, expected(), "each flow reaches exactly the receivers the file names");
