@@ -21,7 +21,11 @@ export function runStep(kernel: KernelPort, step: Step): void {
   }
 }
 
-export interface UndoFailure { step: Record<string, unknown>; call: string; errno: string }
+export interface UndoFailure {
+  step: Record<string, unknown>; call: string; errno: string;
+  /** The step whose undo failed: its effect is still in the kernel (not sent to clients). */
+  stillDone: Step;
+}
 
 export class StepFailed extends Error {
   constructor(
@@ -68,7 +72,7 @@ export function undoSteps(kernel: KernelPort, applied: readonly Step[]): UndoFai
       runStep(kernel, undo);
     } catch (err) {
       if (!(err instanceof KernelError)) throw err;
-      failures.push({ step: describeStep(undo), call: err.call, errno: err.errnoName });
+      failures.push({ step: describeStep(undo), call: err.call, errno: err.errnoName, stillDone: applied[i] as Step });
     }
   }
   return failures;

@@ -49,6 +49,9 @@ function mergeDeltas(a: Delta | undefined, b: Delta | undefined): Delta | undefi
   return a;
 }
 
+/** An undo failure as clients see it. */
+const described = ({ step, call, errno }: UndoFailure): Omit<UndoFailure, "stillDone"> => ({ step, call, errno });
+
 function putBack<K, V>(map: Map<K, V>, old: ReadonlyMap<K, V | undefined>): void {
   for (const [key, value] of old) {
     if (value === undefined) map.delete(key);
@@ -203,10 +206,10 @@ export class Engine {
           undoFailures.push(...undoSteps(this.kernel, s.steps));
           s.undo();
         }
-        if (undoFailures.length > 0) this.image = this.resync(this.image);
+        if (undoFailures.length > 0) this.image = this.resync(this.image, undoFailures);
         const repaired = await this.repairStore();
         const failure = new MfcError("E_STATE_WRITE", `State file ${this.store.path} could not be saved: ${(err as Error).message}; kernel changes were rolled back.`, {
-          path: this.store.path, ...(undoFailures.length > 0 ? { undo_failures: undoFailures } : {}),
+          path: this.store.path, ...(undoFailures.length > 0 ? { undo_failures: undoFailures.map(described) } : {}),
           ...(repaired ? {} : { state_file_needs_repair: true }),
           ...(staged.length > 1 ? { transactions_in_failed_save: staged.length } : {}),
         });
@@ -388,30 +391,37 @@ export class Engine {
       applySteps(this.kernel, steps);
     } catch (err) {
       if (!(err instanceof StepFailed)) throw err;
-      if (err.undoFailures.length > 0) this.image = this.resync(this.image);
+      if (err.undoFailures.length > 0) this.image = this.resync(this.image, err.undoFailures);
       throw new MfcError("E_KERNEL", `Kernel call ${err.cause.call} failed with ${err.cause.errnoName} at step ${err.index + 1} of ${steps.length}; ${
         err.undoFailures.length === 0 ? "everything was rolled back" : "rollback was incomplete, the table was resynchronised"}.`, {
         call: err.cause.call, errno: err.cause.errnoName, step: err.index + 1, steps: steps.length,
         failed_step: describeStep(err.step),
-        ...(err.undoFailures.length > 0 ? { undo_failures: err.undoFailures, degraded: this.tableProblem ?? null } : {}),
+        ...(err.undoFailures.length > 0 ? { undo_failures: err.undoFailures.map(described), degraded: this.tableProblem ?? null } : {}),
       });
     }
   }
 
   /**
    * Last resort when an undo failed: the kernel's table is no longer known exactly, so flush it and
-   * reinstall `want` step by step. Returns the image that actually got installed.
+   * reinstall `want` step by step. MRT_FLUSH leaves memberships alone: those are known exactly
+   * (`want`'s, plus the joins and leaves whose undo failed) and brought back to the Config's.
+   * Returns the image that actually got installed.
    */
-  private resync(want: Image): Image {
+  private resync(want: Image, undoFailures: readonly UndoFailure[]): Image {
     this.log(2, "rollback incomplete: flushing the multicast table and reinstalling the last committed state");
     try {
       this.kernel.flushAll();
     } catch (err) {
       this.log(2, `MRT_FLUSH failed: ${(err as Error).message}`);
     }
-    // MRT_FLUSH leaves memberships alone: they stay as they are.
-    const got: Image = { ...emptyImage(), waiting: want.waiting, refusedRoutes: want.refusedRoutes, joins: want.joins, joinsWaiting: want.joinsWaiting };
-    const failures: string[] = [];
+    const held = new Map(want.joins ?? []);
+    for (const { stillDone: s } of undoFailures) {
+      if (s.op === "join") held.set(s.join.key, s.join);
+      else if (s.op === "leave") held.delete(s.join.key);
+    }
+    const joins = convergeJoins(this.kernel, this.config.joins, held, this.links);
+    const got: Image = { ...emptyImage(), waiting: want.waiting, refusedRoutes: want.refusedRoutes, joins: joins.joins, joinsWaiting: joins.waiting };
+    const failures: string[] = [...joins.problems];
     for (const step of planSteps(emptyImage(), want)) {
       try {
         runStep(this.kernel, step);
@@ -422,8 +432,10 @@ export class Engine {
         failures.push(`${step.op}: ${err.message}`);
       }
     }
+    for (const [key, why] of joins.waiting) if (why !== "interface missing") failures.push(`join ${key}: ${why}`);
     this.tableProblem = failures.length > 0 ? `resync left ${failures.length} step(s) failed: ${failures.slice(0, 3).join("; ")}` : undefined;
     if (this.tableProblem) this.log(2, this.tableProblem);
     return got;
   }
+
 }

@@ -21,14 +21,26 @@ import type { Config } from "../../src/model/types.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
 import { MemoryStore, configText } from "../support/memory_store.js";
 
-type Dump = ReturnType<FakeKernel["dump"]>;
+/** The fake kernel's table plus its memberships ("ifindex/group/source"). */
+type Dump = ReturnType<FakeKernel["dump"]> & { joins: string[] };
+
+function dumpOf(kernel: FakeKernel): Dump {
+  return { ...kernel.dump(), joins: [...kernel.memberships].sort() };
+}
 type Outcome = { ok: true; result: TxResult } | { ok: false; err: MfcError };
 
 const ERRNO = "ENOBUFS"; // not the fake's default, so the test sees the errno really travels
 
 const CALL_OF: Record<string, string> = {
   add_vif: "MRT_ADD_VIF", del_vif: "MRT_DEL_VIF", add_mfc: "MRT_ADD_MFC", replace_mfc: "MRT_ADD_MFC", del_mfc: "MRT_DEL_MFC",
+  join: "MCAST_JOIN_GROUP", leave: "MCAST_LEAVE_GROUP",
 };
+
+/** The kernel call a planned change makes (a source-specific join has calls of its own). */
+function callOf(change: Record<string, unknown>): string {
+  const call = CALL_OF[change.action as string] as string;
+  return typeof change.source === "string" && (change.action === "join" || change.action === "leave") ? call.replace("_GROUP", "_SOURCE_GROUP") : call;
+}
 
 async function attempt(p: Promise<TxResult>): Promise<Outcome> {
   try {
@@ -48,6 +60,7 @@ function imageDump(image: Image): Dump {
       while (t.length && t[t.length - 1] === 0) t.pop();
       return [`${m.source ?? "0.0.0.0"},${m.group}`, m.parent, t] as [string, number, number[]];
     }).sort((a, b) => a[0].localeCompare(b[0])),
+    joins: [...(image.joins?.values() ?? [])].map((j) => `${j.ifindex}/${j.group}/${j.source ?? "*"}`).sort(),
   };
 }
 
@@ -55,7 +68,7 @@ function imageDump(image: Image): Dump {
  * The kernel table in interface names instead of VIF numbers: equal when it forwards the same
  * way, even if VIFs were renumbered (a resync after a failed undo reinstalls from scratch).
  */
-function semanticDump(d: Dump, links: FakeLinks): { vifs: string[]; mfcs: string[] } {
+function semanticDump(d: Dump, links: FakeLinks): { vifs: string[]; mfcs: string[]; joins: string[] } {
   const nameOfVif = new Map(d.vifs.map(([vifi, ifindex]) => [vifi, links.nameOf(ifindex) ?? `?ifindex${ifindex}`]));
   const name = (vifi: number): string => nameOfVif.get(vifi) ?? `?vif${vifi}`;
   return {
@@ -63,6 +76,10 @@ function semanticDump(d: Dump, links: FakeLinks): { vifs: string[]; mfcs: string
     mfcs: d.mfcs.map(([key, parent, ttls]) => {
       const oifs = ttls.flatMap((t, v) => (t > 0 ? [`${name(v)}:${t}`] : [])).sort();
       return `${key} iif ${name(parent)} oifs ${oifs.join(" ")}`;
+    }).sort(),
+    joins: d.joins.map((j) => {
+      const [ifindex, ...rest] = j.split("/");
+      return `${links.nameOf(Number(ifindex)) ?? `?ifindex${ifindex}`}/${rest.join("/")}`;
     }).sort(),
   };
 }
@@ -81,6 +98,8 @@ const replace = (source: string | null, group: string, iif: string, oifs: unknow
 const del = (source: string | null, group: string): Op => parseOp("DEL_MFC", { source, group });
 const vifAdd = (ifname: string, threshold?: number): Op => parseOp("ADD_VIF", threshold === undefined ? { ifname } : { ifname, threshold });
 const vifDel = (ifname: string): Op => parseOp("DEL_VIF", { ifname });
+const join = (ifname: string, group: string, source: string | null = null): Op => parseOp("JOIN", { ifname, group, source });
+const leave = (ifname: string, group: string, source: string | null = null): Op => parseOp("LEAVE", { ifname, group, source });
 
 /**
  * The state every request starts from. VIFs: e0 0, e1 1, e2 2, e7 3 (reused hole), e5 5 (pinned,
@@ -101,6 +120,7 @@ async function priorWorld(): Promise<World> {
     [del("10.0.0.9", "239.9.9.9")],
     [add("10.0.0.3", "239.1.1.4", "e3", ["e7"]), vifAdd("e9")],
     [add("10.0.0.4", "239.1.1.5", "e6", ["e4", "e0"]), add("10.0.0.5", "239.1.1.6", "e4", ["e1"])],
+    [join("e0", "239.5.5.5"), join("e3", "232.1.1.1", "10.0.0.8"), join("e4", "239.5.5.6")],
   ];
   for (const ops of prior) await engine.transact(ops, false);
   const e4 = links.indexOf("e4") as number;
@@ -108,7 +128,7 @@ async function priorWorld(): Promise<World> {
   kernel.dropVifOfIfindex(e4);
   await engine.reconcile();
   // The prior state itself must be coherent, or the comparisons below prove nothing.
-  assert.deepEqual(kernel.dump(), imageDump(engine.snapshot().image), "prior state: kernel != image");
+  assert.deepEqual(dumpOf(kernel), imageDump(engine.snapshot().image), "prior state: kernel != image");
   assert.equal(configJson(store.last), configJson(engine.snapshot().config), "prior state: store != memory");
   kernel.resetCalls();
   return { links, kernel, store, engine };
@@ -127,6 +147,10 @@ const REQUESTS: { name: string; ops: () => Op[] }[] = [
   { name: "REPLACE_MFC (existing route, new iif)", ops: () => [replace("10.0.0.2", "239.1.1.3", "e12", ["e3", "e6"])] },
   { name: "DEL_MFC (frees a VIF)", ops: () => [del("10.0.0.2", "239.1.1.3")] },
   { name: "FLUSH", ops: () => [parseOp("FLUSH", {})] },
+  { name: "JOIN (any-source)", ops: () => [join("e2", "239.6.6.6")] },
+  { name: "JOIN (source-specific)", ops: () => [join("e1", "232.2.2.2", "10.0.0.9")] },
+  { name: "LEAVE (source-specific)", ops: () => [leave("e3", "232.1.1.1", "10.0.0.8")] },
+  { name: "BATCH (a route, two joins, a leave)", ops: () => [add("10.0.0.6", "239.2.2.5", "e8", ["e10"]), join("e8", "239.2.2.5"), join("e10", "239.6.6.7"), leave("e0", "239.5.5.5")] },
   {
     name: "BATCH (several ops)",
     ops: () => parseBatch({
@@ -162,7 +186,7 @@ const REQUESTS: { name: string; ops: () => Op[] }[] = [
 ];
 
 function assertUnchanged(w: World, before: { dump: Dump; snap: Snapshot; stored: string; files: number }, what: string): void {
-  assert.deepEqual(w.kernel.dump(), before.dump, `${what}: kernel differs from the state before`);
+  assert.deepEqual(dumpOf(w.kernel), before.dump, `${what}: kernel differs from the state before`);
   const snap = w.engine.snapshot();
   assert.equal(configJson(snap.config), configJson(before.snap.config), `${what}: memory config differs`);
   assert.deepEqual(snap.image, before.snap.image, `${what}: memory image differs`);
@@ -174,7 +198,7 @@ function assertUnchanged(w: World, before: { dump: Dump; snap: Snapshot; stored:
 /** A deep copy: the engine edits its committed maps in place at the next commit. */
 function capture(w: World): { dump: Dump; snap: Snapshot; stored: string; files: number } {
   const snap = w.engine.snapshot();
-  return { dump: w.kernel.dump(), snap: structuredClone(snap), stored: configJson(w.store.last), files: w.store.saved.length };
+  return { dump: dumpOf(w.kernel), snap: structuredClone(snap), stored: configJson(w.store.last), files: w.store.saved.length };
 }
 
 /** Runs the request once without faults: its kernel calls, plan, and the state it leads to. */
@@ -186,8 +210,8 @@ async function cleanRun(ops: Op[]): Promise<{ n: number; changes: Record<string,
   const n = w.kernel.calls;
   assert.equal(n, r.result.changes.length, "one kernel call per planned change");
   assert.ok(n > 0, "the request must change the kernel");
-  assert.notDeepEqual(w.kernel.dump(), before.dump);
-  assert.deepEqual(w.kernel.dump(), imageDump(w.engine.snapshot().image), "after the clean run: kernel != image");
+  assert.notDeepEqual(dumpOf(w.kernel), before.dump);
+  assert.deepEqual(dumpOf(w.kernel), imageDump(w.engine.snapshot().image), "after the clean run: kernel != image");
   assert.equal(w.store.saved.length, before.files + 1, "the clean run saved once");
   assert.equal(configJson(w.store.last), configJson(w.engine.snapshot().config), "after the clean run: store != memory");
   return { n, changes: r.result.changes };
@@ -205,7 +229,7 @@ void describe("engine: all or nothing under kernel faults (SPEC §6.1)", () => {
       const { n, changes } = await cleanRun(req.ops());
       for (let k = 1; k <= n; k++) {
         const expected = changes[k - 1] as Record<string, unknown>;
-        const expectedCall = CALL_OF[expected.action as string];
+        const expectedCall = callOf(expected);
 
         // --- call k fails once: the undo works, everything must be exactly as before.
         await t.test(`call ${k}/${n} (${expectedCall}) fails once`, async () => {
@@ -254,13 +278,13 @@ void describe("engine: all or nothing under kernel faults (SPEC §6.1)", () => {
             assert.equal(typeof err.details?.degraded, "string", `${what}: the failed resync must be reported`);
             assert.equal(typeof w.engine.degraded, "string", `${what}: engine.degraded must say the table is incomplete`);
             // Memory must describe what the kernel really holds (here: the flushed, empty table).
-            assert.deepEqual(imageDump(w.engine.snapshot().image), w.kernel.dump(), `${what}: memory image != kernel`);
+            assert.deepEqual(imageDump(w.engine.snapshot().image), dumpOf(w.kernel), `${what}: memory image != kernel`);
           }
           // Once the kernel works again, a reconcile brings back the state before.
           w.kernel.clearFaults();
           await w.engine.reconcile();
-          assert.deepEqual(semanticDump(w.kernel.dump(), w.links), semanticDump(before.dump, w.links), `${what}: kernel after reconcile`);
-          assert.deepEqual(imageDump(w.engine.snapshot().image), w.kernel.dump(), `${what}: memory image != kernel after reconcile`);
+          assert.deepEqual(semanticDump(dumpOf(w.kernel), w.links), semanticDump(before.dump, w.links), `${what}: kernel after reconcile`);
+          assert.deepEqual(imageDump(w.engine.snapshot().image), dumpOf(w.kernel), `${what}: memory image != kernel after reconcile`);
           assert.equal(configJson(w.engine.snapshot().config), configJson(before.snap.config), what);
           assert.equal(w.store.saved.length, before.files, `${what}: reconcile saved`);
           assert.equal(w.engine.degraded, undefined, `${what}: a clean reconcile must clear engine.degraded`);
@@ -286,7 +310,7 @@ void describe("engine: durable, rolled back when the save fails (SPEC §6.2)", (
         assert.equal(r.err.details?.path, w.store.path, what);
         assert.ok(!("undo_failures" in (r.err.details ?? {})), what);
         assert.equal(w.kernel.calls, 2 * n, `${what}: n calls and n undo calls`);
-        assert.equal(w.store.attempts, 9, `${what}: the save was attempted`); // 8 prior + 1
+        assert.equal(w.store.attempts, 10, `${what}: the save was attempted`); // 9 prior + 1
         assertUnchanged(w, before, what);
         // The engine is still usable: the same request now succeeds and is saved.
         const again = await attempt(w.engine.transact(req.ops(), false));
@@ -328,11 +352,11 @@ void describe("engine: durable, rolled back when the save fails (SPEC §6.2)", (
         assert.equal(configJson(w.engine.snapshot().config), configJson(before.snap.config), `${what}: memory config`);
         assert.equal(configJson(w.store.last), before.stored, `${what}: store`);
         assert.equal(typeof w.engine.degraded, "string", `${what}: engine.degraded must report the incomplete table`);
-        assert.deepEqual(imageDump(w.engine.snapshot().image), w.kernel.dump(), `${what}: memory image != kernel`);
+        assert.deepEqual(imageDump(w.engine.snapshot().image), dumpOf(w.kernel), `${what}: memory image != kernel`);
         w.kernel.clearFaults();
         await w.engine.reconcile();
-        assert.deepEqual(semanticDump(w.kernel.dump(), w.links), semanticDump(before.dump, w.links), `${what}: kernel after reconcile`);
-        assert.deepEqual(imageDump(w.engine.snapshot().image), w.kernel.dump(), `${what}: memory image != kernel after reconcile`);
+        assert.deepEqual(semanticDump(dumpOf(w.kernel), w.links), semanticDump(before.dump, w.links), `${what}: kernel after reconcile`);
+        assert.deepEqual(imageDump(w.engine.snapshot().image), dumpOf(w.kernel), `${what}: memory image != kernel after reconcile`);
         assert.equal(w.engine.degraded, undefined, `${what}: a clean reconcile must clear engine.degraded`);
       });
     });
@@ -381,6 +405,7 @@ function forwardingDump(d: Dump): Dump {
   const exists = new Set(d.vifs.map((v) => v[0]));
   return {
     vifs: d.vifs,
+    joins: d.joins,
     mfcs: d.mfcs.map(([key, parent, ttls]) => {
       const t = ttls.map((x, v) => (exists.has(v) ? x : 0));
       while (t.length && t[t.length - 1] === 0) t.pop();
@@ -392,7 +417,7 @@ function forwardingDump(d: Dump): Dump {
 /** The image minus VIFs whose device is gone: what the kernel holds if memory tells the truth. */
 function liveImageDump(w: World): Dump {
   const image = w.engine.snapshot().image;
-  return imageDump({ vifs: new Map([...image.vifs].filter(([, v]) => w.links.nameOf(v.ifindex) !== undefined)), mfcs: image.mfcs });
+  return imageDump({ vifs: new Map([...image.vifs].filter(([, v]) => w.links.nameOf(v.ifindex) !== undefined)), mfcs: image.mfcs, joins: image.joins });
 }
 
 const DIRTY_REQUESTS: { name: string; ops: () => Op[] }[] = [
@@ -413,7 +438,7 @@ void describe("engine: a link vanished and no reconcile ran yet", () => {
         assert.ok(r.ok, `failed: ${r.ok ? "" : r.err.message}`);
         n = w.kernel.calls;
         assertNoStaleEntries(w, req.name);
-        assert.deepEqual(w.kernel.dump(), liveImageDump(w), `${req.name}: kernel != image`);
+        assert.deepEqual(dumpOf(w.kernel), liveImageDump(w), `${req.name}: kernel != image`);
         // And the reconcile that follows the link event has nothing left to do to the MFC table.
         const rec = await w.engine.reconcile();
         assert.deepEqual(rec.changes.filter((c) => c.action !== "del_vif" && c.action !== "add_vif"), [], `${req.name}: MFC work was left for the reconcile`);
@@ -421,15 +446,15 @@ void describe("engine: a link vanished and no reconcile ran yet", () => {
       for (let k = 1; k <= n; k++) {
         await t.test(`call ${k}/${n} fails once: the kernel is exactly as before`, async () => {
           const w = await dirtyWorld();
-          const before = forwardingDump(w.kernel.dump());
+          const before = forwardingDump(dumpOf(w.kernel));
           const config = configJson(w.engine.snapshot().config);
           w.kernel.failAt({ at: k, errno: ERRNO });
           expectKernelError(await attempt(w.engine.transact(req.ops(), false)), `${req.name}: call ${k}`);
           // An OIF on the vanished VIF cannot be re-added by an undo (the kernel drops OIFs naming
           // missing VIFs), so "as before" is judged on what forwards: dead OIFs are left out.
-          assert.deepEqual(forwardingDump(w.kernel.dump()), before, `${req.name}: call ${k}: kernel differs from the state before`);
+          assert.deepEqual(forwardingDump(dumpOf(w.kernel)), before, `${req.name}: call ${k}: kernel differs from the state before`);
           assert.equal(configJson(w.engine.snapshot().config), config, `${req.name}: call ${k}: memory config`);
-          assert.deepEqual(forwardingDump(w.kernel.dump()), forwardingDump(liveImageDump(w)), `${req.name}: call ${k}: kernel != image`);
+          assert.deepEqual(forwardingDump(dumpOf(w.kernel)), forwardingDump(liveImageDump(w)), `${req.name}: call ${k}: kernel != image`);
           // The entries that lost their dead OIF are marked stale, so the next plan rewrites them.
           await w.engine.reconcile();
           assertNoStaleEntries(w, `${req.name}: call ${k}, after reconcile`);
