@@ -124,6 +124,12 @@ setup_machine() {
   if [ ${#SETUP_PKGS[@]} -gt 0 ]; then
     setup_say "$what needs Debian packages that are missing: ${SETUP_PKGS[*]}"
     setup_apt "${SETUP_PKGS[@]}"
+    # Debian's smcroute enables and starts smcrouted, which would own the host's multicast table:
+    # the import test runs its own smcrouted in a lab namespace; the host's must not run.
+    case " ${SETUP_PKGS[*]} " in *" smcroute "*)
+      setup_say "smcroute: disabling its services (the tests run smcrouted themselves, in a namespace)"
+      systemctl disable --now smcroute.service smcroute-helper.service >/dev/null 2>&1 || true ;;
+    esac
   fi
   node=$(mfc_node "$root") || { setup_node "$root"; node=$(mfc_node "$root"); }
   case "$node" in "$root/.tools/bin/node") export PATH="$root/.tools/bin:$PATH" ;; esac

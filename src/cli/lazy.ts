@@ -9,6 +9,7 @@ declare const MFC_BUNDLED_VERSION: string | undefined;
 
 type Output = typeof import("./output.js");
 type ConfigFile = typeof import("./config_file.js");
+type Importer = typeof import("../import/smcroute.js");
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 export function loadOutput(): Promise<Output> {
@@ -17,5 +18,8 @@ export function loadOutput(): Promise<Output> {
 
 export function loadConfigFile(): Promise<ConfigFile> {
   return typeof MFC_BUNDLED_VERSION === "string" ? Promise.resolve(require("./mfc-config.cjs") as ConfigFile) : import("./config_file.js");
+}
+export function loadImporter(): Promise<Importer> {
+  return typeof MFC_BUNDLED_VERSION === "string" ? Promise.resolve(require("./mfc-import.cjs") as Importer) : import("../import/smcroute.js");
 }
 /* eslint-enable @typescript-eslint/no-require-imports */

@@ -10,7 +10,7 @@ import type { ApplySummaryView, FindingView } from "../view/render.js";
 import { VERSION } from "../version.js";
 import { UsageError, helpRequest, jsonOutput, parseBatchFile, parseCommand, type ParsedCommand } from "./grammar.js";
 import { parseGlobals, type Globals } from "./globals.js";
-import { loadConfigFile, loadOutput } from "./lazy.js";
+import { loadConfigFile, loadImporter, loadOutput } from "./lazy.js";
 
 const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
@@ -124,7 +124,7 @@ function isSummary(x: unknown): x is ApplySummaryView {
 async function runImport(path: string): Promise<number> {
   const text = readInput(path);
   // Loaded here: no other command needs the converter.
-  const { formatDocument, importSmcroute } = await import("../import/smcroute.js");
+  const { formatDocument, importSmcroute } = await loadImporter();
   const { document, problems } = importSmcroute(text);
   const name = path === "-" ? "stdin" : path;
   for (const p of problems) process.stderr.write(`mfc: ${name}:${p.line}: ${p.severity}: ${p.message}\n`);
@@ -175,11 +175,13 @@ async function run(argv: string[]): Promise<number> {
   // --version, help and usage errors do not need it. The bundle keeps client.ts inline, run on first use.
   const { call, UnreachableError } = await import("./client.js");
   let res: Response;
+  // `show -j` into a pipe: the daemon's result is printed as it arrives (client.ts, pass_result.ts).
+  const passResult = cmd.action === "SHOW" && !cmd.summary && g.output === "json" && !g.verbose && process.stdout.isTTY !== true;
   // Started only once the request is ready to go (a bad -c file is a usage error without dots), and
   // stopped on every way out of the call.
   const progress = startProgress(built.request);
   try {
-    res = await call(socket, built.line);
+    res = await call(socket, built.line, passResult ? process.stdout : undefined);
   } catch (err) {
     progress();
     const message = (err as Error).message;
@@ -192,7 +194,7 @@ async function run(argv: string[]): Promise<number> {
   }
   if (g.verbose) process.stderr.write(`< ${JSON.stringify(res)}\n`);
   if (res.status === "ok") {
-    await printResult(cmd, res, g);
+    if (!passResult) await printResult(cmd, res, g);
     return EXIT.ok;
   }
   if (g.output === "json") printJson(jsonOutput(cmd, res));

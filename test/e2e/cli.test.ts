@@ -192,7 +192,7 @@ void describe("output modes", () => {
   });
 
   void it("show on an empty table", async () => {
-    assert.deepEqual(await show(), { vifs: [], routes: [] });
+    assert.deepEqual(await show(), { vifs: [], joins: [], routes: [] });
     assert.equal((await ok(["show", "routes"])).trim(), "no routes");
   });
 });
@@ -327,7 +327,7 @@ void describe("flush and status", () => {
     await ok(["vif", "add", "dev", "dn2", "threshold", "2"]);
     assert.equal((await kernelTables(lab)).cache.length, 2);
     assert.equal(await ok(["flush"]), "");
-    assert.deepEqual(await show(), { vifs: [], routes: [] });
+    assert.deepEqual(await show(), { vifs: [], joins: [], routes: [] });
     assert.deepEqual(await kernelTables(lab), { vif: [], cache: [] });
     const state = JSON.parse(readFileSync(d.stateFile, "utf8")) as { vifs: unknown[]; routes: unknown[] };
     assert.deepEqual([state.vifs, state.routes], [[], []], "the state file is emptied too");
