@@ -117,8 +117,9 @@ export function checkRoute(route: Route, facts: Facts): Finding[] {
   const pkts = facts.packets?.get(routeKey(route.source, route.group));
   if (pkts === 0 && standing !== "pending" && iif?.exists === true && facts.joins && !joined(route, facts.joins)) {
     // The most common reason after rp_filter: a snooping switch upstream never sends the group here.
+    // Only a hint (info): the daemon cannot see whether such a switch is there, or the source is quiet.
     out.push({
-      severity: "warning", code: "NO_JOIN", route: key, ifname: route.iif,
+      severity: "info", code: "NO_JOIN", route: key, ifname: route.iif,
       message: `no packet has arrived for this route, and the router has not joined ${route.group} on ${route.iif}: an IGMP-snooping switch upstream sends a group only to ports that joined it`,
       fix: `mfc join dev ${route.iif} group ${route.group}${route.source === null ? "" : ` source ${route.source}`}`,
     });
