@@ -18,7 +18,15 @@ function pingAndShow(socket: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const c = createConnection(socket);
     c.once("connect", () => c.write('{"action":"SHOW","payload":{"what":"routes"}}\n'));
-    c.once("data", (d) => { c.destroy(); resolve(d.toString()); });
+    // The answer is one line, written in pieces (SHOW streams): read up to its newline.
+    let buf = "";
+    c.on("data", (d) => {
+      buf += d.toString();
+      if (buf.includes("\n")) {
+        c.destroy();
+        resolve(buf);
+      }
+    });
     c.once("error", reject);
   });
 }
