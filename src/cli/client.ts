@@ -1,25 +1,26 @@
 /** One request, one response over the daemon's Unix socket (NDJSON). */
 import { createConnection } from "node:net";
 import type { Response } from "../protocol/messages.js";
-import { ResultPassThrough, type Output } from "./pass_result.js";
+import { ResultPassThrough, type AnswerHandling, type Output } from "./pass_result.js";
 import { socketProblem } from "./socket_check.js";
 
 export class UnreachableError extends Error {}
 
 /**
- * Sends one request line (JSON without a newline) and resolves with the answer. With `resultTo`,
- * an ok answer's result is printed there as it arrives, as compact JSON and a newline (see
- * pass_result.ts), and the response resolved with has `result: {}`; should the connection break
- * after some of it was printed, a newline ends the partial output before the error.
+ * Sends one request line (JSON without a newline) and resolves with the answer. With `handling`,
+ * the answer is read by pass_result.ts: the result or the whole line printed to `out` as it
+ * arrives, the changes skipped (the response resolved with has `result: {}`, `changes: []`
+ * respectively); should the connection break after some of it was printed, a newline ends the
+ * partial output before the error.
  */
-export function call(socketPath: string, line: string, resultTo?: Output): Promise<Response> {
+export function call(socketPath: string, line: string, handling?: AnswerHandling & { out?: Output }): Promise<Response> {
   // Not a byte to a socket that may not be the daemon's (socket_check.ts).
   const problem = socketProblem(socketPath);
   if (problem !== undefined) return Promise.reject(new UnreachableError(`not sending to ${socketPath}: ${problem}`));
   return new Promise((resolve, reject) => {
     const sock = createConnection(socketPath);
     const chunks: Buffer[] = [];
-    const passing = resultTo && new ResultPassThrough(resultTo);
+    const passing = handling && new ResultPassThrough(handling.out, handling);
     let settled = false;
     const finish = (fn: () => void): void => {
       if (settled) return;
@@ -35,8 +36,8 @@ export function call(socketPath: string, line: string, resultTo?: Output): Promi
         let res: Response | undefined;
         try {
           res = passing.push(chunk);
-        } catch (err) {
-          finish(() => broken(reject, new Error(`daemon sent an unreadable response: ${(err as Error).message}`)));
+        } catch {
+          finish(() => broken(reject, new Error(`daemon sent an unreadable response: ${passing.lineStart()}`)));
           return;
         }
         if (res) finish(() => resolve(res));

@@ -11,6 +11,7 @@ import { VERSION } from "../version.js";
 import { UsageError, helpRequest, jsonOutput, parseBatchFile, parseCommand, type ParsedCommand } from "./grammar.js";
 import { parseGlobals, type Globals } from "./globals.js";
 import { loadConfigFile, loadImporter, loadOutput } from "./lazy.js";
+import type { AnswerHandling, Output } from "./pass_result.js";
 
 const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
@@ -107,6 +108,22 @@ function startProgress(request: Record<string, unknown>): () => void {
   };
 }
 
+/**
+ * How the answer is read (client.ts, pass_result.ts) where that prints the same bytes as parsing
+ * it whole: into a pipe, `show -j` prints the result and other `-j` commands the response as they
+ * arrive; text output without --dry-run never prints the changes (an apply of 100 000 routes:
+ * ~11 MB), so they are not parsed. -v prints the whole response, and -j to a terminal indents it.
+ */
+function answerHandling(cmd: ParsedCommand, g: Globals): (AnswerHandling & { out?: Output }) | undefined {
+  if (g.verbose) return undefined;
+  if (g.output === "json") {
+    // process.stdout only here: text output of `mfc add` never creates it.
+    if (cmd.summary || process.stdout.isTTY === true) return undefined;
+    return cmd.action === "SHOW" ? { out: process.stdout, pass: "result" } : { out: process.stdout, pass: "line", skipChanges: true };
+  }
+  return g.dryRun ? undefined : { skipChanges: true };
+}
+
 /** Indented for a person at a terminal; one compact line for pipes (100 000 routes: ~80 ms less). */
 function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, process.stdout.isTTY ? 2 : undefined) + "\n");
@@ -175,13 +192,13 @@ async function run(argv: string[]): Promise<number> {
   // --version, help and usage errors do not need it. The bundle keeps client.ts inline, run on first use.
   const { call, UnreachableError } = await import("./client.js");
   let res: Response;
-  // `show -j` into a pipe: the daemon's result is printed as it arrives (client.ts, pass_result.ts).
-  const passResult = cmd.action === "SHOW" && !cmd.summary && g.output === "json" && !g.verbose && process.stdout.isTTY !== true;
+  const handling = answerHandling(cmd, g);
+  const printed = handling?.pass !== undefined;
   // Started only once the request is ready to go (a bad -c file is a usage error without dots), and
   // stopped on every way out of the call.
   const progress = startProgress(built.request);
   try {
-    res = await call(socket, built.line, passResult ? process.stdout : undefined);
+    res = await call(socket, built.line, handling);
   } catch (err) {
     progress();
     const message = (err as Error).message;
@@ -194,10 +211,10 @@ async function run(argv: string[]): Promise<number> {
   }
   if (g.verbose) process.stderr.write(`< ${JSON.stringify(res)}\n`);
   if (res.status === "ok") {
-    if (!passResult) await printResult(cmd, res, g);
+    if (!printed) await printResult(cmd, res, g);
     return EXIT.ok;
   }
-  if (g.output === "json") printJson(jsonOutput(cmd, res));
+  if (g.output === "json" && handling?.pass !== "line") printJson(jsonOutput(cmd, res));
   const op = res.details?.operation;
   const where = typeof op === "number" && built.batchLines?.[op] !== undefined ? `line ${built.batchLines[op]}: ` : "";
   process.stderr.write(`mfc: ${res.error_code}: ${where}${res.message}\n`);

@@ -4,7 +4,7 @@ import type { Engine } from "../engine/engine.js";
 import { ShowSnapshot, type CounterSource } from "../view/model.js";
 import { showResultPieces } from "../view/show_json.js";
 import { MUTATING_ACTIONS, type ErrorResponse, type Response } from "../protocol/messages.js";
-import { StreamedOk, type Answer } from "../protocol/streamed.js";
+import { CHANGES_PER_PIECE, StreamedOk, jsonArrayPieces, type Answer } from "../protocol/streamed.js";
 import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics/checks.js";
 import { formatSG, routeInterfaces, routeKey, type Route } from "../model/types.js";
 import { summarizeApply } from "../engine/operations.js";
@@ -67,9 +67,9 @@ export class RequestHandler {
       const env = parseEnvelope(obj);
       if ((MUTATING_ACTIONS as readonly string[]).includes(env.action)) mutation = { action: env.action, dryRun: env.dry_run ?? false };
       const answer = await this.dispatch(env.action, env.payload, env.dry_run ?? false);
-      if (answer instanceof StreamedOk) return id === undefined ? answer : answer.withId(id);
-      const res = withId(answer, id);
-      if (mutation) this.audit({ ...peer, ...mutation, outcome: "ok", kernelSteps: res.status === "ok" ? res.changes.length : 0 });
+      const res = answer instanceof StreamedOk ? (id === undefined ? answer : answer.withId(id)) : withId(answer, id);
+      const kernelSteps = res instanceof StreamedOk ? res.changeCount : res.status === "ok" ? res.changes.length : 0;
+      if (mutation) this.audit({ ...peer, ...mutation, outcome: "ok", kernelSteps });
       return res;
     } catch (err) {
       const res = withId(toErrorResponse(err), id);
@@ -127,6 +127,11 @@ export class RequestHandler {
         if (added) {
           const warnings = this.diagnose([added], false, false).filter((f) => f.severity !== "info");
           if (warnings.length > 0) result.warnings = warnings;
+        }
+        // Many steps (an apply of 100 000 routes: ~11 MB of JSON): their JSON is made a few hundred
+        // at a time as the connection writes it, never as one string.
+        if (changes.length > CHANGES_PER_PIECE) {
+          return new StreamedOk([JSON.stringify(result)], dryRun, { changes: jsonArrayPieces(changes), changeCount: changes.length });
         }
         return { status: "ok", dry_run: dryRun, changes, result };
       }
