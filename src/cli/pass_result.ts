@@ -93,6 +93,16 @@ export class ResultPassThrough {
     let from = 0; // start of the current run of kept (or passed, or skipped) bytes
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i] as number;
+      if (b === NEWLINE) {
+        // The line ends at its first newline byte, wherever it is (none is valid inside a string).
+        if (this.how.pass === "line") {
+          this.pass(chunk, 0, i + 1);
+          this.lineOpen = false;
+        }
+        if (this.inString || this.depth !== 0 || this.mode === "value") throw new SyntaxError("the answer line ends inside a value");
+        this.keep(chunk, from, i);
+        return this.finish();
+      }
       if (this.inString) {
         if (this.escaped) this.escaped = false;
         else if (b === BACKSLASH) this.escaped = true;
@@ -106,7 +116,7 @@ export class ResultPassThrough {
         continue;
       }
       if (this.mode === "before") {
-        if (b === 0x20 || b === 0x09 || b === 0x0d || b === NEWLINE) continue;
+        if (b === 0x20 || b === 0x09 || b === 0x0d) continue;
         if (b === (this.value === "pass" ? 0x7b : 0x5b)) { // the object to pass, the array to skip
           this.keep(chunk, from, i);
           this.kept.push(Buffer.from(this.value === "pass" ? "{}" : "[]"));
@@ -146,16 +156,6 @@ export class ResultPassThrough {
               this.mode = "before";
               this.value = part;
             }
-          }
-          break;
-        case NEWLINE:
-          if (this.depth === 0) {
-            this.keep(chunk, from, i);
-            if (this.how.pass === "line") {
-              this.pass(chunk, 0, i + 1);
-              this.lineOpen = false;
-            }
-            return this.finish();
           }
           break;
       }
