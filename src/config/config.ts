@@ -20,6 +20,8 @@ export interface DaemonConfig {
   maxRequestBytes: number;
   maxConnections: number;
   clientTimeoutMs: number;
+  /** A template's flow without a new packet for this long is removed (SPEC §7, template_idle_s). */
+  templateIdleMs: number;
   /** Longest a client may take to send one whole request, first byte to newline. */
   requestTimeoutMs: number;
 }
@@ -34,6 +36,7 @@ export const DEFAULTS: DaemonConfig = {
   maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
   maxConnections: 64,
   clientTimeoutMs: 60_000,
+  templateIdleMs: 300_000,
   requestTimeoutMs: 10_000,
 };
 
@@ -106,7 +109,7 @@ function path(field: "socketPath" | "stateFile"): ConfigKey {
   };
 }
 
-function int(field: "maxRequestBytes" | "maxConnections" | "clientTimeoutMs" | "requestTimeoutMs", min: number, max: number, scale = 1): ConfigKey {
+function int(field: "maxRequestBytes" | "maxConnections" | "clientTimeoutMs" | "requestTimeoutMs" | "templateIdleMs", min: number, max: number, scale = 1): ConfigKey {
   return {
     field,
     set: (c, value) => {
@@ -145,6 +148,7 @@ export const CONFIG_KEYS: Readonly<Record<string, ConfigKey>> = {
   max_connections: int("maxConnections", 1, 10_000),
   client_timeout_s: int("clientTimeoutMs", 1, 86_400, 1000),
   request_timeout_s: int("requestTimeoutMs", 1, 86_400, 1000),
+  template_idle_s: int("templateIdleMs", 1, 86_400, 1000),
 };
 
 function lineOf(text: string, key: string, section?: string): number {

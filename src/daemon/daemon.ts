@@ -6,6 +6,9 @@ import type { Facts } from "../diagnostics/checks.js";
 import { Engine } from "../engine/engine.js";
 import { openLinkMonitor, type LinkMonitor } from "../kernel/link_monitor.js";
 import { MrouteSocket, SystemLinks, TableBusyError } from "../kernel/mroute.js";
+import type { Watch } from "../kernel/poll.js";
+import type { CounterSource } from "../view/model.js";
+import { FlowManager } from "./flows.js";
 import { groupId } from "../kernel/peercred.js";
 import { sdNotify } from "../kernel/sdnotify.js";
 import { StateGuardError, StateLock, checkStateDir } from "../state/guard.js";
@@ -24,6 +27,8 @@ export class StartupError extends Error {}
 
 const LINK_SETTLE_MS = 50;
 const REPAIR_INTERVAL_MS = 5_000;
+/** How often template flows are checked for idleness (at most template_idle_s). */
+const FLOW_CHECK_MS = 5_000;
 /** Retries of a lasting refusal back off to one in this many repair ticks (64 x 5 s). */
 const MAX_RETRY_BACKOFF = 64;
 /** From this many routes on, a restore, SHOW or transaction hands its memory back (memory.ts). */
@@ -34,6 +39,8 @@ export class MfcDaemon {
   private engine: Engine | undefined;
   private server: ControlServer | undefined;
   private monitor: LinkMonitor | undefined;
+  private upcalls: Watch | undefined;
+  private flowTimer: NodeJS.Timeout | undefined;
   private linkTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private repairTimer: NodeJS.Timeout | undefined;
@@ -120,8 +127,16 @@ export class MfcDaemon {
     const store = new FileStateStore(c.stateFile);
     this.store = store;
     for (const name of await store.removeLeftovers()) log(LOG.notice, `removed ${name}, a temp file left by a crash before its rename`);
-    const engine = new Engine(this.kernel, links, store, log, () => this.scheduleReconcile());
+    const kernel = this.kernel;
+    // The flows need the engine, and the engine tells the flows of every change (never before
+    // restore(), below: flowManager exists by then).
+    const engine = new Engine(kernel, links, store, log, () => this.scheduleReconcile(), () => flowManager.sync());
     this.engine = engine;
+    const flowManager = new FlowManager(kernel, engine, c.templateIdleMs, log);
+    // Upcalls from the start: a flow of a template that arrives during the restore is taken too.
+    this.upcalls = kernel.watchUpcalls((u) => flowManager.onNoCache(u));
+    this.flowTimer = setInterval(() => flowManager.expire(), Math.min(FLOW_CHECK_MS, c.templateIdleMs));
+    this.flowTimer.unref();
     // Link events first, so an interface that appears during the restore is not missed.
     this.monitor = openLinkMonitor(() => this.scheduleReconcile(), () => this.scheduleReconcile());
     let restored;
@@ -143,7 +158,12 @@ export class MfcDaemon {
       const { config, image } = engine.snapshot();
       return { ...gatherFacts(names, vifs, c.table, tableWide), waiting: image.waiting, refusedRoutes: image.refusedRoutes, joins: config.joins };
     };
-    const handler = new RequestHandler(engine, this.kernel, { status: () => this.status() }, facts, (a) => {
+    const counters: CounterSource = {
+      sgCounters: (origin, group) => kernel.sgCounters(origin, group),
+      vifCounters: (vifi) => kernel.vifCounters(vifi),
+      flowsOf: (key) => flowManager.of(key),
+    };
+    const handler = new RequestHandler(engine, counters, { status: () => this.status() }, facts, (a) => {
       log(LOG.notice, `audit: uid ${a.uid} pid ${a.pid} ${a.action}${a.dryRun ? " (dry run)" : ""}: ${a.outcome}, ${a.kernelSteps} kernel step(s)`);
     }, (entries) => { if (entries >= LARGE) this.memory.largeWorkDone(); });
     this.server = new ControlServer({
@@ -234,6 +254,7 @@ export class MfcDaemon {
       clearTimeout(this.linkTimer);
       clearInterval(this.watchdog);
       clearInterval(this.repairTimer);
+      clearInterval(this.flowTimer);
       this.memory.stop();
       await this.server?.close();
       await this.engine?.idle(); // the transaction in flight completes (and is saved) first
@@ -248,6 +269,8 @@ export class MfcDaemon {
   private shutdownKernel(): void {
     this.monitor?.close();
     this.monitor = undefined;
+    this.upcalls?.close(); // libuv must forget the fd before the socket closes
+    this.upcalls = undefined;
     const kernel = this.kernel;
     this.kernel = undefined;
     if (!kernel) return;

@@ -79,7 +79,16 @@ export class Engine {
     private readonly log: Logger = () => undefined,
     /** Asks for a reconcile soon: a transaction freed a VIF that a waiting interface can take. */
     private readonly wake: () => void = () => undefined,
+    /** Told after every change of configuration or kernel image (template flows follow it). */
+    private readonly changed: () => void = () => undefined,
   ) {}
+
+  /** Counts changes of the configuration (commits, their rollbacks, restores): caches key on it. */
+  get configVersion(): number {
+    return this.version;
+  }
+
+  private version = 0;
 
   /** Why the daemon cannot promise kernel = configuration = state file right now, if it cannot. */
   get degraded(): string | undefined {
@@ -126,7 +135,9 @@ export class Engine {
     return this.serial.run(() => {
       this.config = loaded; // a store hands over a config of its own, not one it keeps
       this.refs = interfaceRefs(this.config);
+      this.version++;
       this.converge(emptyImage());
+      this.changed();
       return Promise.resolve({ routes: loaded.routes.size, installed: this.image.mfcs.size });
     });
   }
@@ -217,6 +228,7 @@ export class Engine {
       }
     }
     for (const answer of answers) answer();
+    if (staged.length > 0) this.changed();
     if (this.image.vifs.size < vifsBefore && this.retryWanted()) this.wake();
   }
 
@@ -257,6 +269,7 @@ export class Engine {
    */
   private commitInMemory(plan: Plan): () => void {
     const { config, refs } = this;
+    this.version++;
     const image = plan.current;
     if (plan.delta) {
       const oldRoutes = new Map<string, Route | undefined>();
@@ -290,6 +303,7 @@ export class Engine {
   }
 
   private restoreCommitted(config: MapConfig, refs: Map<string, number>, image: Image): void {
+    this.version++;
     this.config = config;
     this.refs = refs;
     this.image = image;
@@ -324,6 +338,7 @@ export class Engine {
     return this.serial.run(() => {
       const steps = this.converge(this.liveImage());
       if (steps.length > 0) this.log(6, `reconciled: ${steps.length} kernel step(s)`);
+      this.changed();
       return Promise.resolve({ changes: steps.map(describeStep) });
     });
   }

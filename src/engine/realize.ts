@@ -5,6 +5,7 @@
  * no VIF and its routes stay pending with that reason; everything else is realized.
  */
 import { invalid } from "../errors/codes.js";
+import { isGroupRange } from "../model/ipv4.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { MAXVIFS } from "../kernel/port.js";
 import { DEFAULT_THRESHOLD, neededInterfaces, type Config, type PinnedVif, type Route } from "../model/types.js";
@@ -104,6 +105,16 @@ function firstFree(used: Set<number>, avoid: Set<number>): number | undefined {
 }
 
 export function realizeRoute(key: string, route: Route, vifs: Map<string, VifImage>): MfcImage | undefined {
+  // A template (group range) has no entry of its own: its VIFs catch the flows (daemon/flows.ts).
+  if (isGroupRange(route.group)) return undefined;
+  return realizeEntry(key, route, route.source, route.group, vifs);
+}
+
+/**
+ * The kernel entry of `route`'s interfaces for one (source, group): the route's own, or one flow of
+ * a template (source and group of the flow, always an (S,G) entry).
+ */
+export function realizeEntry(key: string, route: Route, source: string | null, group: string, vifs: ReadonlyMap<string, VifImage>): MfcImage | undefined {
   const iif = vifs.get(route.iif);
   if (!iif) return undefined;
   // Exact-size arrays: at 100 000 routes, push()-grown spare capacity measured tens of MB.
@@ -111,7 +122,7 @@ export function realizeRoute(key: string, route: Route, vifs: Map<string, VifIma
   for (const o of route.oifs) if (vifs.has(o.ifname)) present++;
   if (present === 0) return undefined;
   const oifs: MfcImage["oifs"] = new Array<MfcImage["oifs"][number]>(present);
-  let top = route.source === null ? iif.vifi : -1;
+  let top = source === null ? iif.vifi : -1;
   let n = 0;
   for (const o of route.oifs) {
     const v = vifs.get(o.ifname);
@@ -127,8 +138,8 @@ export function realizeRoute(key: string, route: Route, vifs: Map<string, VifIma
     ttls[o.vifi] = Math.max(o.ttl, (vifs.get(o.ifname) as VifImage).threshold);
   }
   // (*,G) matches only when ttls[parent] is set (kernel-native any-source entry, STACK.md).
-  if (route.source === null) ttls[iif.vifi] = 1;
-  return { key, source: route.source, group: route.group, iif: route.iif, parent: iif.vifi, oifs, ttls };
+  if (source === null) ttls[iif.vifi] = 1;
+  return { key, source, group, iif: route.iif, parent: iif.vifi, oifs, ttls };
 }
 
 /** Why a route is not (fully) installed, for `show`, `status` and `mfc check`. */

@@ -1,12 +1,11 @@
 /**
- * Link change notifications from rtnetlink (RTNLGRP_LINK), read on the Node event loop through
- * koffi.node.poll. Only this folder may import koffi.
+ * Link change notifications from rtnetlink (RTNLGRP_LINK), read on the Node event loop (poll.ts).
  */
-import koffi from "koffi";
 import { AF_NETLINK, AF_UNSPEC, MSG_TRUNC, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
 import { NLMSG_HDRLEN, NLMSG_OVERRUN, align4, findStringAttr } from "./netlink.js";
 import { lastErrno, sys } from "./libc.js";
+import { watchReadable } from "./poll.js";
 
 /** What changed. The daemon reconciles on any event (it does not look inside); tests check it. */
 export type LinkEvent = { kind: "new" | "del"; ifname: string };
@@ -22,13 +21,6 @@ const RTM_DELLINK = 17;
 const IFLA_IFNAME = 3;
 
 const { socket, bind, recv, close: closeFd } = sys;
-
-/** koffi 3.3.4's index.d.ts types the callback as `(ev) => void`, but uv.cc's OnPoll calls it
- *  with `(status, events)`; status < 0 means libuv has already stopped the watcher. */
-type PollEvents = { readable: boolean; writable: boolean; disconnect: boolean };
-type PollCallback = (status: number, events: PollEvents) => void;
-type PollHandle = { start(opts: { readable: boolean }, cb: PollCallback): void; close(): void };
-const poll = koffi.node.poll as unknown as (fd: number, opts: { readable: boolean }, cb: PollCallback) => PollHandle;
 
 /** Parses one recv() datagram; returns true when the kernel says it dropped messages. */
 function parseLinkMessages(buf: Buffer, n: number, onEvent: (e: LinkEvent) => void): boolean {
@@ -92,19 +84,15 @@ export function openLinkMonitor(onEvent: (e: LinkEvent) => void, onOverrun: () =
     }
   };
 
-  const onPoll: PollCallback = (status) => {
-    drain();
-    // The overrun's sk_err makes datagram_poll() report EPOLLERR, and libuv answers POLLERR by
-    // stopping the watcher and passing status UV_EBADF. drain() consumed the error; watch again.
-    if (status < 0 && !closed) handle.start({ readable: true }, onPoll);
-  };
-  const handle = poll(fd, { readable: true }, onPoll);
+  // The overrun's sk_err makes datagram_poll() report EPOLLERR, and libuv answers POLLERR by
+  // stopping the watcher; watchReadable starts it again once drain() has consumed the error.
+  const watch = watchReadable(fd, drain);
 
   return {
     close(): void {
       if (closed) return;
       closed = true;
-      handle.close(); // uv_poll_stop + uv_close: libuv must forget the fd before we close it
+      watch.close(); // uv_poll_stop + uv_close: libuv must forget the fd before we close it
       closeFd(fd);
     },
   };

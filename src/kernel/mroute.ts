@@ -6,6 +6,7 @@ import { AF_INET, IPPROTO_IGMP, IPPROTO_IP, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RA
 import { KernelError, errnoOf } from "./errors.js";
 import { lastErrno, sys } from "./libc.js";
 import { MembershipSockets } from "./membership.js";
+import { watchReadable, type Watch } from "./poll.js";
 import type { KernelPort, LinkResolver, Membership, MfcEntry, SgCounters, VifCounters, VifSpec } from "./port.js";
 import {
   MFCCTL_SIZE, SIOC_SG_REQ_SIZE, SIOC_VIF_REQ_SIZE, VIFCTL_SIZE,
@@ -24,6 +25,14 @@ const MRT_FLUSH = 212;
 const MRT_FLUSH_ALL = 1 | 2 | 4 | 8;
 const SIOCGETVIFCNT = 0x89e0;
 const SIOCGETSGCNT = 0x89e1;
+
+const IGMPMSG_NOCACHE = 1;
+const IGMPMSG_SIZE = 20;
+
+/** A kernel upcall: a packet of (source, group) arrived on VIF `vifi` and no MFC entry matched. */
+export interface NoCache { vifi: number; source: string; group: string }
+
+const dotted = (b: Buffer, at: number): string => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 
 /** Thrown when another process (smcroute, pimd, a second mfc_daemon) already owns the table. */
 export class TableBusyError extends Error {}
@@ -86,6 +95,29 @@ export class MrouteSocket implements KernelPort {
     this.set(MRT_DEL_MFC, encodeMfcctl(this.mfcBuf, entry), MFCCTL_SIZE, "MRT_DEL_MFC");
   }
 
+  /**
+   * Reads the table's upcalls (struct igmpmsg, STACK.md: msgtype @8, mbz @9, vif @10, vif_hi @11,
+   * src @12, dst @16) and reports IGMPMSG_NOCACHE. The same raw IGMP socket also receives real
+   * IGMP packets (an IP header: byte 9 is the protocol, 2): those are read and dropped, which also
+   * keeps the socket's queue from filling up.
+   */
+  watchUpcalls(onNoCache: (u: NoCache) => void): Watch {
+    const buf = Buffer.alloc(2048);
+    const fd = this.fd;
+    return watchReadable(fd, () => {
+      for (;;) {
+        const n = sys.recv(fd, buf, buf.length, 0);
+        if (n < 0) {
+          const errno = lastErrno();
+          if (errno === errnoOf("EINTR")) continue;
+          return; // EAGAIN: drained (any other error: nothing to read now either)
+        }
+        if (n < IGMPMSG_SIZE || buf[9] !== 0 || buf[8] !== IGMPMSG_NOCACHE) continue;
+        onNoCache({ vifi: (buf[10] as number) | ((buf[11] as number) << 8), source: dotted(buf, 12), group: dotted(buf, 16) });
+      }
+    });
+  }
+
   join(m: Membership): void {
     this.memberships.join(m);
   }
@@ -99,6 +131,7 @@ export class MrouteSocket implements KernelPort {
   }
 
   sgCounters(origin: string, group: string): SgCounters | undefined {
+    if (group.includes("/")) return undefined; // a template: it has no entry of its own
     const b = encodeSgReq(this.sgBuf, origin, group);
     if (sys.ioctl(this.fd, SIOCGETSGCNT, b) !== 0) return undefined; // EADDRNOTAVAIL: no such (S,G)
     return { packets: Number(b.readBigUInt64LE(8)), bytes: Number(b.readBigUInt64LE(16)), wrongIf: Number(b.readBigUInt64LE(24)) };

@@ -5,7 +5,7 @@
 import * as v from "valibot";
 import { MfcError, invalid } from "../errors/codes.js";
 import { ifNameProblem } from "../model/ifname.js";
-import { checkGroup, checkSource } from "../model/ipv4.js";
+import { checkGroup, checkRouteGroup, checkSource } from "../model/ipv4.js";
 import { DEFAULT_THRESHOLD, DEFAULT_TTL, type Join, type Oif, type PinnedVif, type Route } from "../model/types.js";
 import { ACTIONS, type Action } from "./messages.js";
 
@@ -19,6 +19,8 @@ const IfName = v.pipe(
 const Ttl = v.pipe(v.number(), v.integer("must be an integer"), v.minValue(1, "must be 1-255"), v.maxValue(255, "must be 1-255"));
 // Long enough for any IPv6 spelling, so those get E_INVALID_ADDRESS from model/ipv4.ts too.
 const Address = v.pipe(v.string(), v.maxLength(64, "is not an IPv4 address"));
+// A template's flows, as `show -j` lists them: read-only, accepted and ignored by APPLY.
+const ShownFlow = v.strictObject({ source: v.string(), group: v.string(), packets: v.optional(v.number()), bytes: v.optional(v.number()) });
 const Source = v.optional(v.nullable(Address));
 
 const OifIn = v.union([v.strictObject({ ifname: IfName, ttl: v.optional(Ttl) }), IfName], "must be an interface name or {ifname, ttl}");
@@ -38,7 +40,7 @@ const ShownVif = v.strictObject({
 const ShownRoute = v.strictObject({
   ...RouteIn.entries,
   packets: Counter, bytes: Counter, wrong_if: Counter,
-  state: v.optional(v.string()), reason: v.optional(v.string()),
+  state: v.optional(v.string()), reason: v.optional(v.string()), flows: v.optional(v.array(ShownFlow)),
 });
 const ShownJoin = v.strictObject({ ...JoinIn.entries, state: v.optional(v.string()), reason: v.optional(v.string()) });
 export const ApplyIn = v.strictObject({
@@ -143,7 +145,7 @@ function parse<S extends v.GenericSchema>(schema: S, input: unknown, where: stri
 
 function toRoute(r: v.InferOutput<typeof RouteIn>): Route {
   const oifs: Oif[] = r.oifs.map((o) => (typeof o === "string" ? { ifname: o, ttl: DEFAULT_TTL } : { ifname: o.ifname, ttl: o.ttl ?? DEFAULT_TTL }));
-  return { source: r.source == null ? null : checkSource(r.source), group: checkGroup(r.group), iif: r.iif, oifs };
+  return { source: r.source == null ? null : checkSource(r.source), group: checkRouteGroup(r.group), iif: r.iif, oifs };
 }
 
 function toJoin(j: v.InferOutput<typeof JoinIn>): Join {
@@ -167,7 +169,7 @@ export function parseOp(action: string, payload: unknown, where = "payload"): Op
     case "REPLACE_MFC": return { action, route: toRoute(parse(RouteIn, p, where)) };
     case "DEL_MFC": {
       const x = parse(RouteKeyIn, p, where);
-      return { action, source: x.source == null ? null : checkSource(x.source), group: checkGroup(x.group) };
+      return { action, source: x.source == null ? null : checkSource(x.source), group: checkRouteGroup(x.group) };
     }
     case "JOIN":
     case "LEAVE": return { action, join: toJoin(parse(JoinIn, p, where)) };

@@ -10,7 +10,7 @@
  */
 import { MfcError } from "../errors/codes.js";
 import { ifNameProblem, ttlProblem } from "../model/ifname.js";
-import { checkGroup, checkSource } from "../model/ipv4.js";
+import { checkGroup, checkRouteGroup, checkSource } from "../model/ipv4.js";
 import { emptyConfig, joinKey, routeKey, type Config, type Join, type MapConfig, type Oif, type PinnedVif, type Route } from "../model/types.js";
 
 export const STATE_FORMAT = "mfc_daemon-state";
@@ -83,7 +83,7 @@ const OIF_KEYS = ["ifname", "ttl"] as const;
 function storedRoute(x: unknown): Route {
   const o = object(x, "", ROUTE_KEYS);
   const source = o.source === null ? null : address(o.source, "source", checkSource);
-  const group = address(o.group, "group", checkGroup);
+  const group = address(o.group, "group", checkRouteGroup);
   const iif = ifName(o.iif, "iif");
   const list = array(o.oifs, "oifs");
   if (list.length < 1 || list.length > 32) fail("oifs", "must list 1-32 interfaces");
@@ -228,7 +228,7 @@ export function parseRecord(json: unknown): JournalRecord {
   const del: { source: string | null; group: string }[] = [];
   each(array(rec.del, "record.del"), "record.del", (x) => {
     const k = object(x, "", ["source", "group"]);
-    return { source: k.source === null ? null : address(k.source, "source", checkSource), group: address(k.group, "group", checkGroup) };
+    return { source: k.source === null ? null : address(k.source, "source", checkSource), group: address(k.group, "group", checkRouteGroup) };
   }, (k) => del.push(k));
   const vifsSet: PinnedVif[] = [];
   each(array(rec.vifs_set, "record.vifs_set"), "record.vifs_set", storedVif, (x) => vifsSet.push(x));

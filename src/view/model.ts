@@ -6,18 +6,25 @@ import type { Image } from "../engine/image.js";
 import { originOf } from "../engine/image.js";
 import { pendingReason } from "../engine/realize.js";
 import type { SgCounters, VifCounters } from "../kernel/port.js";
-import { neededInterfaces, type Config, type Oif, type Route } from "../model/types.js";
-import { parseIpv4 } from "../model/ipv4.js";
+import { neededInterfaces, routeKey, type Config, type Oif, type Route } from "../model/types.js";
+import { isGroupRange, parseIpv4 } from "../model/ipv4.js";
+
+const sum = <T>(xs: readonly T[], f: (x: T) => number): number => xs.reduce((acc, x) => acc + f(x), 0);
 
 export interface VifView {
   vifi: number | null; ifname: string; ifindex: number | null; threshold: number; pinned: boolean;
   pkts_in: number; bytes_in: number; pkts_out: number; bytes_out: number;
 }
 
+/** A flow a template installed (SPEC §7): an (S, G) kernel entry of its own. */
+export interface FlowView { source: string; group: string; packets: number; bytes: number }
+
 export interface RouteView {
   source: string | null; group: string; iif: string; oifs: Oif[];
   packets: number; bytes: number; wrong_if: number;
   state: "installed" | "pending"; reason?: string;
+  /** Templates only (a group range): the flows it installed; the counters above are their sums. */
+  flows?: FlowView[];
 }
 
 /** A join (SPEC §7): `installed` = the membership is held now; `pending` with the reason. */
@@ -28,9 +35,12 @@ export interface ShowView { vifs: VifView[]; joins: JoinView[]; routes: RouteVie
 export interface CounterSource {
   sgCounters(origin: string, group: string): SgCounters | undefined;
   vifCounters(vifi: number): VifCounters | undefined;
+  /** The flows a template (by route key) installed; absent: none. */
+  flowsOf?(templateKey: string): FlowView[];
 }
 
-const ipKey = (s: string | null): number => (s === null ? -1 : (parseIpv4(s) ?? 0));
+/** Sort key of an address, or of a range by its first address (a template sorts with its groups). */
+const ipKey = (s: string | null): number => (s === null ? -1 : (parseIpv4(s.split("/")[0] as string) ?? 0));
 
 export type ShowWhat = "all" | "routes" | "vifs" | "joins";
 
@@ -71,7 +81,8 @@ export class ShowSnapshot {
     let i = 0;
     for (const [key, r] of config.routes) {
       routes[i] = r;
-      installed[i] = image.mfcs.has(key) ? 1 : 0;
+      // A template is ready to take flows once its iif has a VIF (it has no entry of its own).
+      installed[i] = image.mfcs.has(key) || (isGroupRange(r.group) && image.vifs.has(r.iif)) ? 1 : 0;
       groups[i] = ipKey(r.group);
       sources[i] = ipKey(r.source);
       const reason = mayHaveReason(key, r, image) ? pendingReason(key, r, image) : undefined;
@@ -110,7 +121,8 @@ export class ShowSnapshot {
     for (let i = from; i < to && i < routes.length; i++) {
       const r = routes[i] as Route;
       const on = this.installed[i] === 1;
-      const c = on ? counters.sgCounters(originOf(r), r.group) : undefined;
+      const flows = isGroupRange(r.group) ? counters.flowsOf?.(routeKey(r.source, r.group)) ?? [] : undefined;
+      const c = flows ? { packets: sum(flows, (f) => f.packets), bytes: sum(flows, (f) => f.bytes), wrongIf: 0 } : on ? counters.sgCounters(originOf(r), r.group) : undefined;
       const view: RouteView = {
         source: r.source, group: r.group, iif: r.iif, oifs: r.oifs.map((o) => ({ ifname: o.ifname, ttl: o.ttl })),
         packets: c?.packets ?? 0, bytes: c?.bytes ?? 0, wrong_if: c?.wrongIf ?? 0,
@@ -118,6 +130,7 @@ export class ShowSnapshot {
       };
       const reason = this.reasons?.[i];
       if (reason !== undefined) view.reason = reason;
+      if (flows) view.flows = flows;
       out.push(view);
     }
     return out;

@@ -4,7 +4,10 @@ import type { JoinView, RouteView, ShowStats, ShowView, VifView } from "./model.
 
 export function renderRoute(r: RouteView): string {
   const oifs = r.oifs.map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ");
-  return `${formatSG(r)}  iif ${r.iif}  oifs ${oifs}  pkts ${r.packets}  bytes ${r.bytes}  wrong ${r.wrong_if}  ${routeStateText(r)}`;
+  const head = `${formatSG(r)}  iif ${r.iif}  oifs ${oifs}  pkts ${r.packets}  bytes ${r.bytes}  wrong ${r.wrong_if}  ${routeStateText(r)}`;
+  if (!r.flows) return head;
+  // A template: its state, then one line per flow it installed.
+  return [`${head}, template: ${r.flows.length} flow(s)`, ...r.flows.map((f) => `  flow ${formatSG(f)}  pkts ${f.packets}  bytes ${f.bytes}`)].join("\n");
 }
 
 /**

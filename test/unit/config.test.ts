@@ -35,6 +35,7 @@ void describe("parseConfig", () => {
       maxConnections: 64,
       clientTimeoutMs: 60_000,
       requestTimeoutMs: 10_000,
+      templateIdleMs: 300_000,
     };
     assert.deepEqual(DEFAULTS, expected);
     assert.equal(DEFAULT_MAX_REQUEST_BYTES, 64 * 1024 * 1024);
@@ -58,6 +59,7 @@ void describe("parseConfig", () => {
       "max_connections = 5",
       "client_timeout_s = 30",
       "request_timeout_s = 5",
+      "template_idle_s = 7",
     ].join("\n");
     assert.deepEqual(parseConfig(text, FILE), {
       socketPath: "/run/mfc/ctl.sock",
@@ -68,6 +70,7 @@ void describe("parseConfig", () => {
       maxConnections: 5,
       clientTimeoutMs: 30_000,
       requestTimeoutMs: 5_000,
+      templateIdleMs: 7_000,
     });
   });
 
