@@ -147,6 +147,7 @@ const REQUESTS: { name: string; ops: () => Op[] }[] = [
   { name: "REPLACE_MFC (existing route, new iif)", ops: () => [replace("10.0.0.2", "239.1.1.3", "e12", ["e3", "e6"])] },
   { name: "DEL_MFC (frees a VIF)", ops: () => [del("10.0.0.2", "239.1.1.3")] },
   { name: "FLUSH", ops: () => [parseOp("FLUSH", {})] },
+  { name: "ADD_MFC of a template (a group range) needing new VIFs", ops: () => [add(null, "239.8.0.0/16", "e12", ["e13"])] },
   { name: "JOIN (any-source)", ops: () => [join("e2", "239.6.6.6")] },
   { name: "JOIN (source-specific)", ops: () => [join("e1", "232.2.2.2", "10.0.0.9")] },
   { name: "LEAVE (source-specific)", ops: () => [leave("e3", "232.1.1.1", "10.0.0.8")] },

@@ -79,7 +79,9 @@ type Cmd =
 const ifnameArb = fc.oneof({ weight: 15, arbitrary: fc.constantFrom(...IFACES) }, { weight: 1, arbitrary: fc.constant(MISSING) });
 const ttlArb = fc.constantFrom(1, 1, 1, 2, 3, 64);
 const thresholdArb = fc.constantFrom(1, 1, 2, 5);
-const keyArb = fc.record({ source: fc.constantFrom(...SOURCES), group: fc.constantFrom(...GROUPS) });
+/** Routes may also be templates (a group range): VIFs like any route, no kernel entry of their own. */
+const TEMPLATE = "239.8.0.0/16";
+const keyArb = fc.record({ source: fc.constantFrom(...SOURCES), group: fc.constantFrom(...GROUPS, TEMPLATE) });
 const routeArb: fc.Arbitrary<RouteSpec> = fc.record({
   key: keyArb,
   iif: ifnameArb,
@@ -317,6 +319,7 @@ function checkKernel(m: Model, kernel: FakeKernel, links: FakeLinks): void {
   // MFC: installed iff the iif and at least one oif exist.
   const want = new Map<string, Route>();
   for (const r of m.routes.values()) {
+    if (r.group === TEMPLATE) continue; // its flows come from upcalls (daemon/flows.ts), not from the plan
     if (links.indexOf(r.iif) !== undefined && r.oifs.some((o) => links.indexOf(o.ifname) !== undefined)) want.set(`${r.source ?? "0.0.0.0"},${r.group}`, r);
   }
   assert.deepEqual([...kernel.mfcs.keys()].sort(), [...want.keys()].sort(), "kernel MFC entries");
@@ -376,7 +379,7 @@ function kernelText(kernel: FakeKernel, masked: boolean): string {
 // The runner
 
 /** How often the interesting situations came up (printed, and required to come up). */
-const seen = { joinsHeld: 0, joinsWaiting: 0, groups: 0, failedGroups: 0, woken: 0, restarts: 0, legacy: 0, vifLimit: 0, waitingForVif: 0, refusedVif: 0 };
+const seen = { templates: 0, joinsHeld: 0, joinsWaiting: 0, groups: 0, failedGroups: 0, woken: 0, restarts: 0, legacy: 0, vifLimit: 0, waitingForVif: 0, refusedVif: 0 };
 
 class World {
   links = new FakeLinks([...IFACES, ...WIDE]);
@@ -615,7 +618,7 @@ class World {
     assert.equal(imageText(image, this.links, this.dirty), kernelText(this.kernel, this.dirty), "engine image != kernel");
     // Best effort, never silent: what is not installed says why.
     for (const [key, r] of config.routes) {
-      if (!image.mfcs.has(key)) assert.ok(pendingReason(key, r, image), `${key}: not installed, and no reason given`);
+      if (!image.mfcs.has(key) && r.group !== TEMPLATE) assert.ok(pendingReason(key, r, image), `${key}: not installed, and no reason given`);
     }
     for (const r of config.routes.values()) {
       for (const n of [r.iif, ...r.oifs.map((o) => o.ifname)]) {
@@ -645,6 +648,7 @@ class World {
       if (!image.joins?.has(key)) assert.ok(image.joinsWaiting?.has(key), `join ${key}: not held, and no reason given`);
     }
     if (held.length > 0) seen.joinsHeld++;
+    if ([...config.routes.values()].some((r) => r.group === TEMPLATE)) seen.templates++;
     if ((image.joinsWaiting?.size ?? 0) > 0) seen.joinsWaiting++;
   }
 }
@@ -669,9 +673,9 @@ void test(`engine agrees with the model (seed ${SEED}, ${RUNS} runs)`, async (t)
     { seed: SEED, numRuns: RUNS, includeErrorInReport: true },
   );
   assert.ok(steps > RUNS * 5, `only ${steps} steps ran`);
-  t.diagnostic(`${RUNS} runs, ${steps} steps: ${seen.joinsHeld} checks with memberships held (${seen.joinsWaiting} with a join waiting), ${seen.groups} group commits (${seen.failedGroups} whose shared save failed), ${seen.woken} reconciles the engine asked for after freeing a VIF, ${seen.restarts} restarts (${seen.legacy} from a state past the VIF limit), ${seen.vifLimit} changes refused with E_VIF_LIMIT, ${seen.waitingForVif} checks with an interface waiting for a VIF, ${seen.refusedVif} with one refused by the kernel`);
+  t.diagnostic(`${RUNS} runs, ${steps} steps: ${seen.templates} checks with a template configured, ${seen.joinsHeld} checks with memberships held (${seen.joinsWaiting} with a join waiting), ${seen.groups} group commits (${seen.failedGroups} whose shared save failed), ${seen.woken} reconciles the engine asked for after freeing a VIF, ${seen.restarts} restarts (${seen.legacy} from a state past the VIF limit), ${seen.vifLimit} changes refused with E_VIF_LIMIT, ${seen.waitingForVif} checks with an interface waiting for a VIF, ${seen.refusedVif} with one refused by the kernel`);
   // A join waits only when a link removal hits a joined interface and a reconcile follows: the
   // default seed gets there (31 times); other seeds print how often they did.
   if (SEED === DEFAULT_SEED) assert.ok(seen.joinsWaiting > 0, "a join waited for its interface");
-  assert.ok(seen.joinsHeld > 0 && seen.groups > 0 && seen.failedGroups > 0 && seen.legacy > 0 && seen.vifLimit > 0 && seen.waitingForVif > 0 && seen.refusedVif > 0, "every situation came up");
+  assert.ok(seen.templates > 0 && seen.joinsHeld > 0 && seen.groups > 0 && seen.failedGroups > 0 && seen.legacy > 0 && seen.vifLimit > 0 && seen.waitingForVif > 0 && seen.refusedVif > 0, "every situation came up");
 });
