@@ -15,8 +15,9 @@ import { ifNameProblem } from "../model/ifname.js";
 import { checkGroup, checkSource, parseIpv4 } from "../model/ipv4.js";
 
 /**
- * A group or source range becomes one exact route (or join) per address until mfc has group-range
- * templates (SPEC §7). Up to this many per line (a /22 of groups): more is reported, not imported.
+ * A group or source range becomes one exact route (or join) per address: the imported document
+ * says exactly what is forwarded. Up to this many per line (a /22 of groups): more is reported,
+ * not imported (a group range can be written as a template by hand: `mfc add group G/LEN ...`).
  */
 export const MAX_EXPANSION = 1024;
 /** The kernel's limit of output interfaces (and VIFs) per table. */
@@ -131,7 +132,7 @@ function expand(source: string | undefined, group: string, what: string, note: (
   const sourceCount = s === undefined ? 1 : 2 ** (32 - s.len);
   if (groupCount * sourceCount > MAX_EXPANSION) {
     return `${groupCount * sourceCount} ${what}: ranges are expanded into one exact entry per address, at most ${MAX_EXPANSION} per line ` +
-      "(mfc has no group-range templates yet); split the range or list the groups that are used";
+      "; split the range, list the groups that are used, or add a template by hand (mfc add group G/LEN iif ... oif ...)";
   }
   const groups: string[] = [];
   for (let i = 0; i < groupCount; i++) groups.push(dotted(g.base + i));
