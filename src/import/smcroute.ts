@@ -131,7 +131,7 @@ function expand(source: string | undefined, group: string, what: string, note: (
   const groupCount = 2 ** (32 - g.len);
   const sourceCount = s === undefined ? 1 : 2 ** (32 - s.len);
   if (groupCount * sourceCount > MAX_EXPANSION) {
-    return `${groupCount * sourceCount} ${what}: ranges are expanded into one exact entry per address, at most ${MAX_EXPANSION} per line ` +
+    return `${groupCount * sourceCount} ${what}: ranges are expanded into one exact entry per address, at most ${MAX_EXPANSION} per line` +
       "; split the range, list the groups that are used, or add a template by hand (mfc add group G/LEN iif ... oif ...)";
   }
   const groups: string[] = [];
