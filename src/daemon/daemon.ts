@@ -41,6 +41,7 @@ export class MfcDaemon {
   private monitor: LinkMonitor | undefined;
   private upcalls: Watch | undefined;
   private flowTimer: NodeJS.Timeout | undefined;
+  private flows: FlowManager | undefined;
   private linkTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private repairTimer: NodeJS.Timeout | undefined;
@@ -133,6 +134,7 @@ export class MfcDaemon {
     const engine = new Engine(kernel, links, store, log, () => this.scheduleReconcile(), () => flowManager.sync());
     this.engine = engine;
     const flowManager = new FlowManager(kernel, engine, c.templateIdleMs, log);
+    this.flows = flowManager;
     // Upcalls from the start: a flow of a template that arrives during the restore is taken too.
     this.upcalls = kernel.watchUpcalls((u) => flowManager.onNoCache(u));
     this.flowTimer = setInterval(() => flowManager.expire(), Math.min(FLOW_CHECK_MS, c.templateIdleMs));
@@ -230,13 +232,18 @@ export class MfcDaemon {
 
   status(): Record<string, unknown> {
     const snap = this.engine?.snapshot();
+    const templates = this.flows?.templateCount() ?? 0;
     const routes = snap?.config.routes.size ?? 0;
     const installed = snap?.image.mfcs.size ?? 0;
     const waiting = Object.fromEntries(this.engine?.waitingInterfaces() ?? []);
+    const joins = snap?.config.joins.size ?? 0;
     return {
       version: VERSION, pid: process.pid, uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       table: this.config.table ?? "default", vifs: snap?.image.vifs.size ?? 0,
-      routes, routes_installed: installed, routes_pending: routes - installed, interfaces_waiting: waiting,
+      // A template has no entry of its own: counted apart, with the flows it installed.
+      routes, routes_installed: installed, routes_pending: routes - templates - installed, interfaces_waiting: waiting,
+      templates, template_flows: this.flows?.size ?? 0,
+      joins, joins_pending: joins - (snap?.image.joins?.size ?? 0),
       state_file: this.config.stateFile, socket: this.config.socketPath,
       degraded: this.engine?.degraded ?? null,
       rss_bytes: process.memoryUsage.rss(),

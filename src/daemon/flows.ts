@@ -48,6 +48,16 @@ export class FlowManager {
     return this.templates;
   }
 
+  /** How many templates the configuration has (for status). */
+  templateCount(): number {
+    return this.currentTemplates().length;
+  }
+
+  /** How many flows are installed now. */
+  get size(): number {
+    return this.flows.size;
+  }
+
   onNoCache(u: NoCache): void {
     const templates = this.currentTemplates();
     if (templates.length === 0) return;

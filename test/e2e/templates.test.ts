@@ -74,6 +74,8 @@ void test("a source-specific template installs each matching flow, first packets
   // exists, so every datagram past 4 that arrives was sent after the daemon had installed it.
   const fast = await burst("239.77.50.50", 20);
   assert.ok(fast.recv1 >= 3, `a back-to-back burst to a new flow: ${fast.recv1} of 20 arrived`);
+  const status = (JSON.parse(await mfc(["-j", "status"])) as { result: Record<string, number> }).result;
+  assert.deepEqual([status.routes, status.templates, status.template_flows, status.routes_pending], [1, 1, 3, 0], "status counts the template and its flows apart");
   t.diagnostic(`first 3 datagrams of a new flow: 3 of 3 delivered (${ms.toFixed(0)} ms with listeners and sender start); 20 back to back to another new flow: ${fast.recv1} of 20 delivered`);
 });
 
