@@ -570,3 +570,36 @@ void test("group commit on the real daemon: concurrent adds that share a failing
   await rig.restart("SIGKILL", "after the failed and the acknowledged groups");
   assert.deepEqual(rig.inconsistencies, [], "kernel, show and state file hold exactly the acknowledged adds");
 });
+
+void test("joins under file-system faults (real daemon): a join whose save fails is not held and never comes back; an acknowledged one survives SIGKILL", { timeout: 120_000 }, async (t) => {
+  const rig = await newRig(t);
+  await rig.rebase();
+  const up = rig.lab.routerIf.up;
+  const member = async (group: string): Promise<boolean> => {
+    const hex = group.split(".").map(Number).reverse().map((b) => b.toString(16).padStart(2, "0")).join("").toUpperCase();
+    const igmp = (await rig.lab.exec(rig.lab.ns.router, ["cat", "/proc/net/igmp"])).stdout;
+    const section = igmp.split(/\n(?=\d+\s)/).find((b) => new RegExp(`^\\d+\\s+${up}\\s*:`).test(b)) ?? "";
+    return section.includes(hex);
+  };
+  const join = (group: string): Promise<Json> => request(rig.d.socket, { action: "JOIN", payload: { ifname: up, group, source: null } });
+  // A join is saved as a journal record: pwrite, then fdatasync (the calls a record reaches).
+  for (const fp of ["posix/io/sync/fdatasync", "posix/io/rw/pwrite"]) {
+    await rig.fiu(`enable name=${fp},failinfo=5`);
+    let res: Json;
+    try {
+      res = await join("239.55.0.1");
+    } finally {
+      await rig.fiu(`disable name=${fp}`);
+    }
+    assert.equal(res.error_code, "E_STATE_WRITE", `${fp}: ${JSON.stringify(res)}`);
+    assert.equal(await member("239.55.0.1"), false, `${fp}: a refused join leaves no membership`);
+  }
+  assert.equal((await join("239.55.0.2")).status, "ok");
+  assert.ok(await member("239.55.0.2"));
+  await rig.d.stop("SIGKILL");
+  await rig.start();
+  assert.ok(await member("239.55.0.2"), "the acknowledged join is back after SIGKILL, before ready");
+  assert.equal(await member("239.55.0.1"), false, "the refused join never came back");
+  const shown = (await request(rig.d.socket, { action: "SHOW", payload: { what: "joins" } })).result as { joins: { group: string }[] };
+  assert.deepEqual(shown.joins.map((j) => j.group), ["239.55.0.2"]);
+});
