@@ -92,6 +92,10 @@ export class ResultPassThrough {
     }
     let from = 0; // start of the current run of kept (or passed, or skipped) bytes
     for (let i = 0; i < chunk.length; i++) {
+      if (this.mode === "value") {
+        i = this.inValue(chunk, i);
+        if (i === chunk.length) break;
+      }
       const b = chunk[i] as number;
       if (b === NEWLINE) {
         // The line ends at its first newline byte, wherever it is (none is valid inside a string).
@@ -167,6 +171,36 @@ export class ResultPassThrough {
       this.lineOpen ||= chunk.length > 0;
     }
     return undefined;
+  }
+
+  /**
+   * The bulk of a passed or skipped value (megabytes of changes): a tight loop over what matters
+   * there - strings and brackets. Returns where push() takes over: the bracket that closes the
+   * value, a newline, or the end of the chunk.
+   */
+  private inValue(chunk: Buffer, from: number): number {
+    let depth = this.depth;
+    let inString = this.inString;
+    let escaped = this.escaped;
+    let i = from;
+    for (; i < chunk.length; i++) {
+      const b = chunk[i] as number;
+      if (b === NEWLINE) break;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (b === BACKSLASH) escaped = true;
+        else if (b === QUOTE) inString = false;
+      } else if (b === QUOTE) inString = true;
+      else if (b === 0x7b || b === 0x5b) depth++;
+      else if (b === 0x7d || b === 0x5d) {
+        if (depth === 2) break;
+        depth--;
+      }
+    }
+    this.depth = depth;
+    this.inString = inString;
+    this.escaped = escaped;
+    return i;
   }
 
   /** The line's first 200 characters (what the CLI says of a line that is not a response). */
