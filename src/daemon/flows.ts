@@ -142,6 +142,11 @@ export class FlowManager {
 
   private remove(key: string, f: Flow, why: string): void {
     this.flows.delete(key);
+    // An exact route for this (S, G) that the engine installed replaced the flow's entry (and may
+    // be saving right now): the entry is the route's, and MRT_DEL_MFC (which ignores the parent)
+    // would delete it. Only a pending exact route leaves the flow's own entry to remove.
+    const { config, image } = this.engine.snapshot();
+    if (config.routes.has(key) && image.mfcs.has(key)) return;
     try {
       this.kernel.delMfc({ origin: f.entry.origin, group: f.entry.group, parent: f.entry.parent });
     } catch (err) {

@@ -100,6 +100,34 @@ void test("flows on the fake kernel: installed from an upcall, moved with their 
   assert.deepEqual(kernel.dump().mfcs, [], "deleting the template removed its flows");
 });
 
+void test("a flow that expires while an exact route for it is being saved leaves the route's kernel entry alone", async () => {
+  const links = new FakeLinks(["e0", "e1", "e2"]);
+  const kernel = new FakeKernel(links);
+  let release: (() => void) | undefined;
+  const store = new (class extends MemoryStore {
+    hold = false;
+    override async save(...args: Parameters<MemoryStore["save"]>): Promise<void> {
+      await super.save(...args);
+      if (this.hold) await new Promise<void>((r) => { release = r; });
+    }
+  })();
+  let now = 0;
+  const engine = new Engine(kernel, links, store, () => undefined, () => undefined, () => fm.sync());
+  const fm = new FlowManager(kernel, engine, 300_000, () => undefined, () => now);
+  await engine.transact([parseOp("ADD_MFC", { source: null, group: "239.1.0.0/16", iif: "e0", oifs: ["e1"] })], false);
+  fm.onNoCache({ vifi: engine.snapshot().image.vifs.get("e0")?.vifi as number, source: "10.0.0.9", group: "239.1.2.3" });
+  now = 299_000;
+  store.hold = true;
+  const tx = engine.transact([parseOp("ADD_MFC", { source: "10.0.0.9", group: "239.1.2.3", iif: "e0", oifs: ["e2"] })], false);
+  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+  now = 300_500;
+  fm.expire(); // the flow timer fires while the exact route's save is in flight
+  release?.();
+  await tx;
+  assert.ok(kernel.mfcs.has("10.0.0.9,239.1.2.3"), "the acknowledged exact route is still in the kernel");
+  assert.equal(fm.size, 0);
+});
+
 /** The TTL array of an (S,G) entry forwarding to one VIF. */
 function ttlsTo(vifi: number): number[] {
   const t = new Array<number>(vifi + 1).fill(0);
