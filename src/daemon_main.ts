@@ -84,11 +84,11 @@ async function dumpState(file: string): Promise<number> {
   try {
     const config = (await new FileStateStore(file).load()) ?? emptyConfig();
     // The shape `mfc apply` takes, so a dump can be edited and re-applied.
-    const { vifs, routes } = configToJson(config, 0);
+    const { vifs, routes, joins } = configToJson(config, 0);
     // Wait until it is written: main() ends in process.exit(), which would cut a pipe's output
     // short (a 100 000-route dump reached `| jq` as its first 128 KiB).
     await new Promise<void>((resolve, reject) => {
-      process.stdout.write(JSON.stringify({ vifs, routes }, null, 2) + "\n", (err) => (err ? reject(err) : resolve()));
+      process.stdout.write(JSON.stringify({ vifs, routes, joins }, null, 2) + "\n", (err) => (err ? reject(err) : resolve()));
     });
     return 0;
   } catch (err) {

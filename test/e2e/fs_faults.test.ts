@@ -602,4 +602,7 @@ void test("joins under file-system faults (real daemon): a join whose save fails
   assert.equal(await member("239.55.0.1"), false, "the refused join never came back");
   const shown = (await request(rig.d.socket, { action: "SHOW", payload: { what: "joins" } })).result as { joins: { group: string }[] };
   assert.deepEqual(shown.joins.map((j) => j.group), ["239.55.0.2"]);
+  // --dump-state prints the whole durable state in the shape apply takes: the join included.
+  const dumped = JSON.parse(execFileSync(process.execPath, [DAEMON_JS, "--config", rig.d.configPath, "--dump-state"], { encoding: "utf8" })) as { joins?: unknown };
+  assert.deepEqual(dumped.joins, [{ ifname: up, group: "239.55.0.2", source: null }]);
 });
