@@ -181,6 +181,8 @@ export class Engine {
   private async runGroup(group: readonly Queued[]): Promise<void> {
     const answers: (() => void)[] = [];
     const staged: { tx: Queued; steps: Step[]; undo: () => void; answer: number }[] = [];
+    /** Answers (no-ops, refusals) computed on top of staged changes: void if the save fails. */
+    const dependent: { tx: Queued; answer: number }[] = [];
     let delta: Delta | undefined = { routes: new Set(), vifs: new Set(), joins: new Set() };
     const vifsBefore = this.image.vifs.size;
     // The group runs synchronously up to its save: the interface table cannot change meanwhile,
@@ -195,11 +197,13 @@ export class Engine {
           this.applyOrThrow(plan.steps);
         }
       } catch (err) {
+        if (staged.length > 0) dependent.push({ tx, answer: answers.length });
         answers.push(() => tx.reject(err));
         continue;
       }
       // Nothing changes, so nothing is written: a no-op cannot fail on a full disk.
       if (!plan) {
+        if (staged.length > 0) dependent.push({ tx, answer: answers.length });
         answers.push(() => tx.resolve({ changes: [] }));
         continue;
       }
@@ -225,11 +229,22 @@ export class Engine {
           ...(staged.length > 1 ? { transactions_in_failed_save: staged.length } : {}),
         });
         for (const s of staged) answers[s.answer] = () => s.tx.reject(failure);
+        // A no-op or a refusal decided on top of the undone changes is not the answer on the state
+        // that stands: those transactions are planned again, first in the next group.
+        for (const d of dependent) answers[d.answer] = () => undefined;
+        if (dependent.length > 0) this.requeue(dependent.map((d) => d.tx));
       }
     }
     for (const answer of answers) answer();
     if (staged.length > 0) this.changed();
     if (this.image.vifs.size < vifsBefore && this.retryWanted()) this.wake();
+  }
+
+  private requeue(txs: readonly Queued[]): void {
+    this.queued.unshift(...txs);
+    if (this.groupScheduled) return;
+    this.groupScheduled = true;
+    void this.serial.run(() => this.commitGroup());
   }
 
   /** Validates and plans `ops` against the current state; undefined when they change nothing. */

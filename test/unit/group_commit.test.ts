@@ -204,3 +204,25 @@ void test("a dry run waits for the group before it and sees its changes; it neve
   assert.equal(w.store.started, 2);
   assert.equal(w.engine.snapshot().config.routes.size, 2);
 });
+
+void test("a no-op or a refusal decided on top of a group whose save fails is planned again, not answered from the undone state", async () => {
+  const { store, engine, kernel } = world();
+  const blocker = start(engine, [add("239.9.9.9", "e3", ["e2"])]);
+  await settle();
+  const t1 = start(engine, [add("239.1.1.1")]);
+  const t2 = start(engine, [parseOp("REPLACE_MFC", { source: "10.0.0.1", group: "239.1.1.1", iif: "e0", oifs: [{ ifname: "e1" }] })]); // a no-op on top of t1
+  const t3 = start(engine, [add("239.1.1.1", "e0", ["e2"])]); // E_MFC_EXISTS on top of t1
+  await settle();
+  store.failSaves(1);
+  store.release(); // the blocker's save
+  await settle();
+  store.release(); // the group's save fails: t1 is undone
+  await settle();
+  assert.deepEqual([t1, t2, t3].map((t) => codeOf(t.outcome)), ["E_STATE_WRITE", "pending", "pending"], "t2 and t3 are not answered from the undone state");
+  store.release(); // t2 and t3, planned again on the state that stands, share the next save
+  await Promise.all([blocker, t1, t2, t3].map((t) => t.done));
+  assert.deepEqual([t2, t3].map((t) => codeOf(t.outcome)), ["ok", "E_MFC_EXISTS"]);
+  assert.ok(engine.snapshot().config.routes.has("10.0.0.1,239.1.1.1"), "t2's REPLACE really added the route this time");
+  assert.equal(configText(store.last), configText(engine.snapshot().config));
+  assert.equal(kernel.dump().mfcs.length, 2);
+});
