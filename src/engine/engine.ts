@@ -16,7 +16,7 @@ import { describeStep, planSteps, type Step } from "./plan.js";
 import { converge, convergeJoins } from "./converge.js";
 import { admitInterfaces, realize, type Refusals } from "./realize.js";
 import { planTouched, type DeltaPlan } from "./incremental.js";
-import { planJoins, realizeJoins, type JoinTarget } from "./joins.js";
+import { liveJoins, planJoins, realizeJoins, type JoinTarget } from "./joins.js";
 import { CachedLinks } from "./link_cache.js";
 import { applyOps, configChanged, touchedBy, type Draft } from "./operations.js";
 import { Serial } from "./serial.js";
@@ -188,6 +188,7 @@ export class Engine {
     // The group runs synchronously up to its save: the interface table cannot change meanwhile,
     // so every name is looked up once for all of it.
     const links = new CachedLinks(this.links);
+    this.releaseVanishedJoins(links);
     for (const tx of group) {
       let plan: Plan | undefined;
       try {
@@ -240,6 +241,29 @@ export class Engine {
     if (this.image.vifs.size < vifsBefore && this.retryWanted()) this.wake();
   }
 
+  /**
+   * Memberships on a device that is gone (no reconcile has run since): the kernel dropped them with
+   * the device; leaving frees the socket's entry (best effort, outside any transaction: nothing to
+   * undo), and the join waits for its interface.
+   */
+  private releaseVanishedJoins(links: LinkResolver): void {
+    const held = this.image.joins;
+    if (!held) return;
+    const live = liveJoins(held, links);
+    if (live.size === held.size) return;
+    const waiting = new Map(this.image.joinsWaiting ?? []);
+    for (const [key, j] of held) {
+      if (live.has(key)) continue;
+      try {
+        this.kernel.leave(j);
+      } catch (err) {
+        if (!(err instanceof KernelError)) throw err;
+      }
+      waiting.set(key, "interface missing");
+    }
+    this.image = { ...this.image, joins: live, joinsWaiting: waiting };
+  }
+
   private requeue(txs: readonly Queued[]): void {
     this.queued.unshift(...txs);
     if (this.groupScheduled) return;
@@ -258,7 +282,9 @@ export class Engine {
       next.vifs.changedKeys().next().done === true;
     const delta = routesOnly ? planTouched(this.config, next, next.routes.changedKeys(), current, this.refs, links, refused) : undefined;
     const joins = this.joinTarget(next, current, links);
-    const joinSteps = planJoins(current.joins, joins.joins);
+    // Memberships of a vanished device are no step of this transaction (undoing a leave there
+    // would fail with ENODEV and flush the table): releaseVanishedJoins() dropped them first.
+    const joinSteps = planJoins(liveJoins(current.joins, links), joins.joins);
     if (delta) return { next, current, refused, steps: [...delta.steps, ...joinSteps], delta, joins };
     admitInterfaces(neededInterfaces(next), this.refs);
     const target = realize(next, current, links, refused);

@@ -38,3 +38,10 @@ export function planJoins(from: ReadonlyMap<string, JoinImage> | undefined, to: 
   }
   return [...leaves, ...joins];
 }
+
+/** The memberships whose device still exists (the kernel dropped the others with their device). */
+export function liveJoins(held: ReadonlyMap<string, JoinImage> | undefined, links: LinkResolver): Map<string, JoinImage> {
+  const live = new Map<string, JoinImage>();
+  for (const [key, j] of held ?? []) if (links.nameOf(j.ifindex) !== undefined) live.set(key, j);
+  return live;
+}

@@ -166,3 +166,25 @@ void test("APPLY is declarative for joins too: listed ones are joined, others le
   assert.equal(await code(engine.transact([parseOp("APPLY", { state: { routes: [] } })], false)), "ok");
   assert.deepEqual(held(kernel), [], "an APPLY without joins leaves them all");
 });
+
+void test("a join on a device that vanished is no step of an unrelated transaction (no leave to undo, no flush when it fails)", async () => {
+  const links = new FakeLinks(["e0", "e1", "e2"]);
+  const kernel = new FakeKernel(links);
+  const store = new MemoryStore();
+  const logs: string[] = [];
+  const engine = new Engine(kernel, links, store, (_p, m) => logs.push(m));
+  await engine.transact([add("239.1.1.1"), join("e2", "239.5.5.5")], false);
+  const gone = links.indexOf("e2") as number;
+  links.remove("e2");
+  kernel.dropVifOfIfindex(gone);
+  // No reconcile yet (the daemon waits ~50 ms for link events to settle): a transaction comes first.
+  assert.deepEqual((await engine.transact([add("239.1.1.2")], true)).changes.map((c) => c.action), ["add_mfc"]);
+  store.failSaves(1);
+  assert.equal(await code(engine.transact([add("239.1.1.2")], false)), "E_STATE_WRITE");
+  assert.ok(!logs.some((l) => l.includes("flushing the multicast table")), "the failed save flushed the table");
+  assert.equal(engine.degraded, undefined);
+  assert.deepEqual(joinStates(engine), ["e2 *,239.5.5.5 pending (interface missing)"]);
+  links.add("e2");
+  await engine.reconcile();
+  assert.deepEqual(joinStates(engine), ["e2 *,239.5.5.5 installed"]);
+});
