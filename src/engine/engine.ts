@@ -11,7 +11,7 @@ import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, t
 import type { Op } from "../protocol/schema.js";
 import type { Delta, StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps, type UndoFailure } from "./apply.js";
-import { emptyImage, type Image, type MfcImage } from "./image.js";
+import { emptyImage, type Image, type JoinImage, type MfcImage } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
 import { converge, convergeJoins } from "./converge.js";
 import { admitInterfaces, realize, type Refusals } from "./realize.js";
@@ -188,7 +188,7 @@ export class Engine {
     // The group runs synchronously up to its save: the interface table cannot change meanwhile,
     // so every name is looked up once for all of it.
     const links = new CachedLinks(this.links);
-    this.releaseVanishedJoins(links);
+    const vanished = [...(this.image.joins?.values() ?? [])].filter((j) => links.nameOf(j.ifindex) === undefined);
     for (const tx of group) {
       let plan: Plan | undefined;
       try {
@@ -213,9 +213,11 @@ export class Engine {
       answers.push(() => tx.resolve({ changes }));
       delta = mergeDeltas(delta, touchedBy(tx.ops));
     }
+    let saved = false;
     if (staged.length > 0) {
       try {
         await this.store.save(this.config, delta);
+        saved = true;
       } catch (err) {
         const undoFailures: UndoFailure[] = [];
         for (const s of [...staged].reverse()) {
@@ -237,31 +239,25 @@ export class Engine {
       }
     }
     for (const answer of answers) answer();
+    if (staged.length > 0 && saved) this.releaseVanishedJoins(vanished);
     if (staged.length > 0) this.changed();
     if (this.image.vifs.size < vifsBefore && this.retryWanted()) this.wake();
   }
 
   /**
-   * Memberships on a device that is gone (no reconcile has run since): the kernel dropped them with
-   * the device; leaving frees the socket's entry (best effort, outside any transaction: nothing to
-   * undo), and the join waits for its interface.
+   * Memberships on a device that was gone when the group began: the kernel dropped them with the
+   * device and the commit dropped them from the image; leaving frees the socket's entry. Best
+   * effort, after the save, outside any transaction: there is nothing to undo.
    */
-  private releaseVanishedJoins(links: LinkResolver): void {
-    const held = this.image.joins;
-    if (!held) return;
-    const live = liveJoins(held, links);
-    if (live.size === held.size) return;
-    const waiting = new Map(this.image.joinsWaiting ?? []);
-    for (const [key, j] of held) {
-      if (live.has(key)) continue;
+  private releaseVanishedJoins(vanished: readonly JoinImage[]): void {
+    for (const j of vanished) {
+      if (this.image.joins?.get(j.key)?.ifindex === j.ifindex) continue; // still listed: reconcile leaves it
       try {
         this.kernel.leave(j);
       } catch (err) {
         if (!(err instanceof KernelError)) throw err;
       }
-      waiting.set(key, "interface missing");
     }
-    this.image = { ...this.image, joins: live, joinsWaiting: waiting };
   }
 
   private requeue(txs: readonly Queued[]): void {
