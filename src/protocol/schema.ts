@@ -56,14 +56,16 @@ type ApplyOut = v.InferOutput<typeof ApplyIn>;
 export function plainApply(p: unknown): p is ApplyOut {
   if (!plainObject(p) || !onlyKeys(p, APPLY_KEYS) || !plainObject(p.state) || !onlyKeys(p.state, STATE_KEYS)) return false;
   const { vifs, routes, joins } = p.state;
-  // Joins are few: any APPLY that has them takes the schema's way.
-  return joins === undefined && (vifs === undefined || (Array.isArray(vifs) && vifs.every(plainVif))) && Array.isArray(routes) && routes.every(plainRoute);
+  return (vifs === undefined || (Array.isArray(vifs) && vifs.every(plainVif))) && Array.isArray(routes) && routes.every(plainRoute) &&
+    (joins === undefined || (Array.isArray(joins) && joins.every(plainJoin)));
 }
 
 const APPLY_KEYS = new Set(["state"]);
 const STATE_KEYS = new Set(["vifs", "routes", "joins"]);
 const VIF_KEYS = new Set(["ifname", "threshold", "pinned", "vifi", "ifindex", "pkts_in", "bytes_in", "pkts_out", "bytes_out"]);
-const ROUTE_KEYS = new Set(["source", "group", "iif", "oifs", "packets", "bytes", "wrong_if", "state", "reason"]);
+const ROUTE_KEYS = new Set(["source", "group", "iif", "oifs", "packets", "bytes", "wrong_if", "state", "reason", "flows"]);
+const FLOW_KEYS = new Set(["source", "group", "packets", "bytes"]);
+const JOIN_KEYS = new Set(["ifname", "group", "source", "state", "reason"]);
 const OIF_KEYS = new Set(["ifname", "ttl"]);
 
 function plainObject(x: unknown): x is Record<string, unknown> {
@@ -93,7 +95,19 @@ function plainRoute(x: unknown): boolean {
     Array.isArray(oifs) && oifs.length >= 1 && oifs.length <= 32 &&
     oifs.every((o) => isIfName(o) || (plainObject(o) && onlyKeys(o, OIF_KEYS) && isIfName(o.ifname) && optional(o.ttl, isTtl))) &&
     optional(x.packets, isNumber) && optional(x.bytes, isNumber) && optional(x.wrong_if, isNumber) &&
-    optional(x.state, (y) => typeof y === "string") && optional(x.reason, (y) => typeof y === "string");
+    optional(x.state, (y) => typeof y === "string") && optional(x.reason, (y) => typeof y === "string") &&
+    optional(x.flows, (y) => Array.isArray(y) && y.every(plainFlow));
+}
+
+function plainFlow(x: unknown): boolean {
+  return plainObject(x) && onlyKeys(x, FLOW_KEYS) && typeof x.source === "string" && typeof x.group === "string" &&
+    optional(x.packets, isNumber) && optional(x.bytes, isNumber);
+}
+
+function plainJoin(x: unknown): boolean {
+  return plainObject(x) && onlyKeys(x, JOIN_KEYS) && isIfName(x.ifname) && isAddress(x.group) &&
+    optional(x.source, (y) => y === null || isAddress(y)) && optional(x.state, (y) => typeof y === "string") &&
+    optional(x.reason, (y) => typeof y === "string");
 }
 const ShowIn = v.strictObject({ what: v.optional(v.picklist(["all", "routes", "vifs", "joins"])) });
 

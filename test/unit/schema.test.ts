@@ -336,18 +336,28 @@ void describe("APPLY shortcut (plainApply) agrees with the schema it stands in f
     fc.constant([]), fc.constant({}),
   );
   const oif = fc.oneof(fc.constantFrom("eth1", "eth2", "", "bad name"), fc.record({ ifname: value, ttl: value }, { requiredKeys: [] }), value);
+  const flow = fc.record({ source: value, group: value, packets: value, bytes: value, extra: value }, { requiredKeys: [] });
   const route = fc.record({
     source: value, group: value, iif: value, oifs: fc.oneof(fc.array(oif, { maxLength: 34 }), value),
-    packets: value, bytes: value, wrong_if: value, state: value, reason: value, extra: value,
+    packets: value, bytes: value, wrong_if: value, state: value, reason: value, flows: fc.oneof(fc.array(flow, { maxLength: 2 }), value), extra: value,
   }, { requiredKeys: [] });
+  const join = fc.record({ ifname: value, group: value, source: value, state: value, reason: value, extra: value }, { requiredKeys: [] });
+  const goodJoin = fc.record({
+    ifname: fc.constantFrom("eth0", "eth1"), group: fc.constantFrom("239.1.1.1", "232.1.1.1"), source: fc.constantFrom(null, "10.0.0.1", undefined),
+    state: fc.constantFrom("installed", "pending"), reason: fc.constantFrom("interface missing", undefined),
+  }, { requiredKeys: ["ifname", "group"] });
   const goodRoute = fc.record({
     source: fc.constantFrom(null, "10.0.0.1", undefined), group: fc.constantFrom("239.1.1.1", "239.9.9.9"), iif: fc.constant("eth0"),
     oifs: fc.array(fc.oneof(fc.constantFrom("eth1", "eth2"), fc.record({ ifname: fc.constantFrom("eth1", "eth3"), ttl: fc.integer({ min: 1, max: 255 }) }, { requiredKeys: ["ifname"] })), { minLength: 1, maxLength: 32 }),
     packets: fc.nat(), state: fc.constantFrom("installed", "pending"),
+    flows: fc.array(fc.record({ source: fc.constant("10.0.0.1"), group: fc.constant("239.1.2.3"), packets: fc.nat(), bytes: fc.nat() }), { maxLength: 2 }),
   }, { requiredKeys: ["group", "iif", "oifs"] });
   const vif = fc.record({ ifname: value, threshold: value, pinned: value, vifi: value, ifindex: value, pkts_in: value }, { requiredKeys: [] });
   const payload = fc.oneof(
-    fc.record({ state: fc.record({ vifs: fc.oneof(fc.array(vif, { maxLength: 3 }), value), routes: fc.oneof(fc.array(fc.oneof(route, goodRoute), { maxLength: 4 }), value) }, { requiredKeys: [] }) }, { requiredKeys: [] }),
+    fc.record({ state: fc.record({
+      vifs: fc.oneof(fc.array(vif, { maxLength: 3 }), value), routes: fc.oneof(fc.array(fc.oneof(route, goodRoute), { maxLength: 4 }), value),
+      joins: fc.oneof(fc.array(fc.oneof(join, goodJoin), { maxLength: 3 }), value),
+    }, { requiredKeys: [] }) }, { requiredKeys: [] }),
     value,
   );
   // JSON round trip: the daemon only ever sees what JSON.parse makes (no undefined values).
@@ -373,9 +383,9 @@ void describe("APPLY shortcut (plainApply) agrees with the schema it stands in f
     }
     return back();
   }
-  const nearlyGood = fc.tuple(fc.array(goodRoute, { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), value, fc.integer({ min: 30, max: 34 }))
-    .map(([routes, pick, to, many]) => {
-      const p = asJson({ state: { vifs: [{ ifname: "eth2", threshold: 4 }], routes } }) as { state: { routes: { oifs: unknown[] }[] } };
+  const nearlyGood = fc.tuple(fc.array(goodRoute, { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), value, fc.integer({ min: 30, max: 34 }), fc.array(goodJoin, { maxLength: 2 }))
+    .map(([routes, pick, to, many, joins]) => {
+      const p = asJson({ state: { vifs: [{ ifname: "eth2", threshold: 4 }], routes, joins } }) as { state: { routes: { oifs: unknown[] }[] } };
       // Sometimes right at the 32-oif limit.
       if ((pick[0] ?? 0) % 3 === 0) (p.state.routes[0] as { oifs: unknown[] }).oifs = Array.from({ length: many }, (_, i) => `e${i}`);
       return mutate(p, pick, to);
@@ -400,7 +410,7 @@ void describe("APPLY shortcut (plainApply) agrees with the schema it stands in f
 
   void test("well-formed APPLY payloads take the shortcut", () => {
     fc.assert(fc.property(fc.array(goodRoute, { maxLength: 20 }), (routes) => {
-      assert.equal(plainApply(asJson({ state: { vifs: [{ ifname: "eth2", threshold: 4, pinned: true, vifi: 0, ifindex: 5, pkts_in: 0 }], routes } })), true);
+      assert.equal(plainApply(asJson({ state: { vifs: [{ ifname: "eth2", threshold: 4, pinned: true, vifi: 0, ifindex: 5, pkts_in: 0 }], routes, joins: [{ ifname: "eth0", group: "239.1.1.1", source: null, state: "installed" }] } })), true);
     }), { seed: 7, numRuns: 300 });
   });
 });
