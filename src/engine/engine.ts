@@ -41,6 +41,15 @@ interface Plan {
   joins: JoinTarget;
 }
 
+/** Operations per group at most (one APPLY counts its routes, pins and joins). */
+export const GROUP_WORK = 10_000;
+
+function workOf(ops: readonly Op[]): number {
+  let n = 0;
+  for (const op of ops) n += op.action === "APPLY" ? op.routes.length + op.vifs.length + op.joins.length : 1;
+  return n;
+}
+
 function mergeDeltas(a: Delta | undefined, b: Delta | undefined): Delta | undefined {
   if (!a || !b) return undefined; // one of them rewrites everything: so does the group's save
   for (const key of b.routes) a.routes.add(key);
@@ -168,8 +177,9 @@ export class Engine {
    * (SPEC §6.1/§6.2 hold per transaction: none of them is acknowledged, none remains).
    */
   private async commitGroup(): Promise<void> {
-    const group = this.queued.splice(0);
-    this.groupScheduled = false;
+    const group = this.takeGroup();
+    this.groupScheduled = this.queued.length > 0;
+    if (this.groupScheduled) void this.serial.run(() => this.commitGroup());
     try {
       await this.runGroup(group);
     } catch (err) {
@@ -258,6 +268,23 @@ export class Engine {
         if (!(err instanceof KernelError)) throw err;
       }
     }
+  }
+
+  /**
+   * The next group: everything queued, up to GROUP_WORK operations (a group runs synchronously up
+   * to its save: a bound keeps other clients and the watchdog from waiting on many big applies).
+   */
+  private takeGroup(): Queued[] {
+    const group: Queued[] = [];
+    let work = 0;
+    for (let tx = this.queued[0]; tx !== undefined; tx = this.queued[0]) {
+      const w = workOf(tx.ops);
+      if (group.length > 0 && work + w > GROUP_WORK) break;
+      group.push(tx);
+      this.queued.shift();
+      work += w;
+    }
+    return group;
   }
 
   private requeue(txs: readonly Queued[]): void {

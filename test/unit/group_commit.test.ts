@@ -8,7 +8,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Engine, type TxResult } from "../../src/engine/engine.js";
+import { Engine, GROUP_WORK, type TxResult } from "../../src/engine/engine.js";
 import { MfcError } from "../../src/errors/codes.js";
 import type { Config } from "../../src/model/types.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
@@ -225,4 +225,27 @@ void test("a no-op or a refusal decided on top of a group whose save fails is pl
   assert.ok(engine.snapshot().config.routes.has("10.0.0.1,239.1.1.1"), "t2's REPLACE really added the route this time");
   assert.equal(configText(store.last), configText(engine.snapshot().config));
   assert.equal(kernel.dump().mfcs.length, 2);
+});
+
+void test("a group is bounded (GROUP_WORK operations): big applies queued together are committed one after the other", async () => {
+  const { store, engine } = world();
+  const apply = (base: number): Op => parseOp("APPLY", { state: { routes: Array.from({ length: 6_000 }, (_, i) => ({ source: "10.0.0.1", group: `239.${base}.${Math.floor(i / 250)}.${(i % 250) + 1}`, iif: "e0", oifs: ["e1"] })) } });
+  assert.ok(2 * 6_000 > GROUP_WORK && 6_000 + 5 <= GROUP_WORK, "premise: two applies exceed a group, one with the adds does not");
+  const blocker = start(engine, [add("239.9.9.9", "e3", ["e2"])]);
+  await settle();
+  const a = start(engine, [apply(10)]);
+  const b = start(engine, [apply(20)]);
+  const adds = Array.from({ length: 5 }, (_, i) => start(engine, [add(`239.30.0.${i + 1}`)]));
+  await settle();
+  store.release();
+  await settle();
+  assert.equal(store.started, 2, "the first apply alone makes the next group");
+  store.release();
+  await settle();
+  assert.equal(codeOf(a.outcome), "ok");
+  assert.equal(store.started, 3, "the second apply and the adds share the one after");
+  store.release();
+  await Promise.all([blocker, a, b, ...adds].map((t) => t.done));
+  assert.deepEqual([b, ...adds].map((t) => codeOf(t.outcome)), Array(6).fill("ok"));
+  assert.equal(engine.snapshot().config.routes.size, 6_005);
 });
