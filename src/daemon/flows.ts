@@ -14,7 +14,7 @@ import { templateFor, templatesOf, type Template } from "../engine/templates.js"
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, MfcEntry } from "../kernel/port.js";
 import type { NoCache } from "../kernel/mroute.js";
-import { routeKey } from "../model/types.js";
+import { routeKey, type Route } from "../model/types.js";
 import type { FlowView } from "../view/model.js";
 
 interface Flow {
@@ -39,10 +39,16 @@ export class FlowManager {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Rescanned only when the configuration changed since the last look (O(routes)). */
+  /** Rebuilt when the configuration changed since the last look, from the engine's template keys (O(templates)). */
   private currentTemplates(): Template[] {
     if (this.templatesOfVersion !== this.engine.configVersion) {
-      this.templates = templatesOf(this.engine.snapshot().config.routes);
+      const { routes } = this.engine.snapshot().config;
+      const entries: [string, Route][] = [];
+      for (const key of this.engine.templates()) {
+        const route = routes.get(key);
+        if (route) entries.push([key, route]);
+      }
+      this.templates = templatesOf(entries);
       this.templatesOfVersion = this.engine.configVersion;
     }
     return this.templates;

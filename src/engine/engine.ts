@@ -8,6 +8,7 @@ import { MfcError } from "../errors/codes.js";
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
 import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, type Config, type Join, type MapConfig, type Route } from "../model/types.js";
+import { isGroupRange } from "../model/ipv4.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta, StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps, type UndoFailure } from "./apply.js";
@@ -39,6 +40,12 @@ interface Plan {
   delta?: DeltaPlan;
   target?: Image;
   joins: JoinTarget;
+}
+
+function templateKeysOf(config: Config): Set<string> {
+  const keys = new Set<string>();
+  for (const [key, route] of config.routes) if (isGroupRange(route.group)) keys.add(key);
+  return keys;
 }
 
 /** Operations per group at most (one APPLY counts its routes, pins and joins). */
@@ -98,6 +105,13 @@ export class Engine {
   }
 
   private version = 0;
+  /** Keys of the routes that are templates (group ranges), kept in O(change) for the flows. */
+  private templateKeys = new Set<string>();
+
+  /** The route keys of the templates: read synchronously, like snapshot(). */
+  templates(): ReadonlySet<string> {
+    return this.templateKeys;
+  }
 
   /** Why the daemon cannot promise kernel = configuration = state file right now, if it cannot. */
   get degraded(): string | undefined {
@@ -144,6 +158,7 @@ export class Engine {
     return this.serial.run(() => {
       this.config = loaded; // a store hands over a config of its own, not one it keeps
       this.refs = interfaceRefs(this.config);
+      this.templateKeys = templateKeysOf(this.config);
       this.version++;
       this.converge(emptyImage());
       this.changed();
@@ -332,12 +347,17 @@ export class Engine {
    * remembers the entries it replaces; the full path builds new objects and keeps the old ones.
    */
   private commitInMemory(plan: Plan): () => void {
-    const { config, refs } = this;
+    const { config, refs, templateKeys } = this;
     this.version++;
     const image = plan.current;
     if (plan.delta) {
       const oldRoutes = new Map<string, Route | undefined>();
       for (const key of plan.next.routes.changedKeys()) oldRoutes.set(key, config.routes.get(key));
+      for (const key of oldRoutes.keys()) {
+        const route = plan.next.routes.get(key);
+        if (route && isGroupRange(route.group)) templateKeys.add(key);
+        else templateKeys.delete(key);
+      }
       const oldJoins = new Map<string, Join | undefined>();
       for (const key of plan.next.joins.changedKeys()) oldJoins.set(key, config.joins.get(key));
       const oldMfcs = new Map<string, MfcImage | undefined>();
@@ -357,17 +377,23 @@ export class Engine {
         putBack(config.routes, oldRoutes);
         putBack(config.joins, oldJoins);
         putBack(image.mfcs, oldMfcs);
-        this.restoreCommitted(config, refs, image);
+        for (const [key, old] of oldRoutes) {
+          if (old && isGroupRange(old.group)) templateKeys.add(key);
+          else templateKeys.delete(key);
+        }
+        this.restoreCommitted(config, refs, image, templateKeys);
       };
     }
     this.config = cloneConfig(plan.next);
     this.refs = interfaceRefs(this.config);
+    this.templateKeys = templateKeysOf(this.config);
     this.image = { ...(plan.target as Image), refusedRoutes: plan.refused.routes, joins: plan.joins.joins, joinsWaiting: plan.joins.waiting };
-    return () => this.restoreCommitted(config, refs, image);
+    return () => this.restoreCommitted(config, refs, image, templateKeys);
   }
 
-  private restoreCommitted(config: MapConfig, refs: Map<string, number>, image: Image): void {
+  private restoreCommitted(config: MapConfig, refs: Map<string, number>, image: Image, templateKeys: Set<string>): void {
     this.version++;
+    this.templateKeys = templateKeys;
     this.config = config;
     this.refs = refs;
     this.image = image;

@@ -667,6 +667,8 @@ class World {
     }
     if (held.length > 0) seen.joinsHeld++;
     if ([...config.routes.values()].some((r) => r.group === TEMPLATE)) seen.templates++;
+    // The engine's template index (kept in O(change) for the flows) = the templates of the config.
+    assert.deepEqual([...this.engine.templates()].sort(), [...config.routes].filter(([, r]) => r.group === TEMPLATE).map(([k]) => k).sort(), "template index");
     if ((image.joinsWaiting?.size ?? 0) > 0) seen.joinsWaiting++;
   }
 }
