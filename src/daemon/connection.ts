@@ -7,7 +7,7 @@
  * raw bytes and one answer - never a queue of parsed requests. A client that hangs up loses the
  * one request taken (it runs; its answer goes nowhere) and nothing else is executed for it.
  *
- * A streamed answer (a large SHOW, protocol/streamed.ts) is one line written piece by piece: the
+ * A streamed answer (a large SHOW or transaction answer, protocol/streamed.ts) is one line written piece by piece: the
  * next piece is made only once the previous one has been taken by the kernel ('drain'), and never
  * in the same event-loop turn, so other connections, timers and the watchdog run in between, and
  * a client that stops reading holds one piece, not the answer. A hang-up stops it at once.
