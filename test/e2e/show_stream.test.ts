@@ -6,7 +6,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { createConnection, type Socket } from "node:net";
+import { connect, readLine } from "../support/socket_lines.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
@@ -23,25 +23,7 @@ const group = (i: number): string => `239.${(i >> 16) & 255}.${(i >> 8) & 255}.$
 const vmRssMb = (pid: number | undefined): number =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
 
-function connect(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection(path);
-    s.once("connect", () => resolve(s));
-    s.once("error", reject);
-  });
-}
 
-function readLine(s: Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    s.on("data", (c: Buffer) => {
-      chunks.push(c);
-      if (c.includes(0x0a)) resolve(Buffer.concat(chunks).toString("utf8"));
-    });
-    s.once("error", reject);
-    s.once("close", () => reject(new Error("closed before the end of the answer")));
-  });
-}
 
 async function request(d: DaemonHandle, req: object): Promise<Record<string, unknown>> {
   const [res] = await exchange(d.socket, JSON.stringify(req) + "\n", 1, 30_000);

@@ -6,13 +6,9 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Connection } from "../../src/daemon/connection.js";
+import { startConnectionServer, type ConnectionServer } from "../support/connection_server.js";
+import { connect, readLine, settledCount } from "../support/socket_lines.js";
 import { RequestHandler } from "../../src/daemon/handlers.js";
-import { RunQueue } from "../../src/daemon/run_queue.js";
 import { Engine } from "../../src/engine/engine.js";
 import { emptyConfig } from "../../src/model/types.js";
 import { CHANGES_PER_PIECE, StreamedOk, type Answer } from "../../src/protocol/streamed.js";
@@ -25,12 +21,9 @@ const ROUTES = 20_000; // ~2 MB of changes: far more than the socket buffers hol
 /** Pieces of streamed answers taken so far, and how many the last one has in all. */
 const made = { pieces: 0, streamed: 0 };
 
-let dir: string;
 let path: string;
-let server: Server;
+let srv: ConnectionServer;
 let handler: RequestHandler;
-const queue = new RunQueue();
-const accepted: { socket: Socket; conn: Connection }[] = [];
 
 async function serve(line: Buffer): Promise<Answer> {
   const answer = await handler.handleLine(line);
@@ -58,56 +51,19 @@ before(async () => {
   const engine = new Engine(new FakeKernel(links), links, new MemoryStore(undefined, emptyConfig()));
   await engine.restore();
   handler = new RequestHandler(engine, { sgCounters: () => undefined, vifCounters: () => undefined }, { status: () => ({}) }, () => ({ interfaces: new Map(), vifsInUse: 0, unrouted: [] }));
-  dir = mkdtempSync(join(tmpdir(), "mfct-answer-"));
-  path = join(dir, "s.sock");
-  server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
-    const limits = { maxRequestBytes: 64 << 20, clientTimeoutMs: 60_000, requestTimeoutMs: 60_000 };
-    accepted.push({ socket, conn: new Connection(socket, "test", limits, queue, serve) });
-  });
-  await new Promise<void>((r) => server.listen(path, r));
+  srv = await startConnectionServer(serve, 64 << 20);
+  path = srv.path;
 });
-after(async () => {
-  for (const a of accepted) a.socket.destroy();
-  await new Promise<void>((r) => server.close(() => r()));
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => srv.close());
 
-function connect(): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection(path);
-    s.once("connect", () => resolve(s));
-    s.once("error", reject);
-  });
-}
 
-function readLine(s: Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    s.on("data", (c: Buffer) => {
-      chunks.push(c);
-      if (c.includes(0x0a)) resolve(Buffer.concat(chunks).toString("utf8"));
-    });
-    s.once("error", reject);
-    s.once("close", () => reject(new Error("closed before the end of the line")));
-  });
-}
 
-/** Waits until the count stops moving (the stream waits on the client, or is over). */
-async function settled(): Promise<number> {
-  let last = -1;
-  let still = 0;
-  for (let i = 0; i < 500 && still < 10; i++) {
-    await sleep(20);
-    still = made.pieces === last ? still + 1 : 0;
-    last = made.pieces;
-  }
-  return made.pieces;
-}
+const settled = (): Promise<number> => settledCount(() => made.pieces);
 
 void describe("a transaction answer on a connection", () => {
   void test("a client that hangs up mid-answer stops it: no piece is made after the hang-up", async () => {
     made.pieces = made.streamed = 0;
-    const s = await connect();
+    const s = await connect(path);
     let got = 0;
     const gone = new Promise<void>((resolve) => {
       s.on("data", (c: Buffer) => {
@@ -120,7 +76,7 @@ void describe("a transaction answer on a connection", () => {
     });
     s.write(apply(true));
     await gone;
-    await accepted.at(-1)?.conn.closed;
+    await srv.accepted.at(-1)?.conn.closed;
     const atClose = made.pieces;
     const final = await settled();
     assert.equal(made.streamed, 1, "the answer was not streamed");
@@ -130,7 +86,7 @@ void describe("a transaction answer on a connection", () => {
 
   void test("a client that does not read holds a few pieces; another is served meanwhile; then it gets the whole answer", async () => {
     made.pieces = made.streamed = 0;
-    const slow = await connect();
+    const slow = await connect(path);
     slow.pause();
     slow.write(apply(false));
     await sleep(50);
@@ -138,7 +94,7 @@ void describe("a transaction answer on a connection", () => {
     assert.equal(made.streamed, 1, "the answer was not streamed");
     assert.ok(stalled < TOTAL / 2, `${stalled} of ${TOTAL} pieces made for a client that reads nothing`);
 
-    const other = await connect();
+    const other = await connect(path);
     const pong = readLine(other);
     other.write('{"action":"PING","id":1}\n');
     assert.equal(await pong, '{"status":"ok","dry_run":false,"changes":[],"result":{"pong":true},"id":1}\n');

@@ -6,15 +6,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Connection } from "../../src/daemon/connection.js";
-import { RunQueue } from "../../src/daemon/run_queue.js";
+import type { Socket } from "node:net";
+import { startConnectionServer, type ConnectionServer } from "../support/connection_server.js";
+import { connect, readLine, settledCount } from "../support/socket_lines.js";
 import { StreamedOk, type Answer } from "../../src/protocol/streamed.js";
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** What the stand-in answers have done so far. */
 const made = { pieces: 0, atPing: -1 };
@@ -38,79 +34,36 @@ function serve(line: Buffer): Promise<Answer> {
   return Promise.resolve(new StreamedOk(blob(req.count ?? 0, req.size ?? 0), false));
 }
 
-let dir: string;
 let path: string;
-let server: Server;
-const queue = new RunQueue();
-/** The daemon side of every connection, in accept order. */
-const accepted: { socket: Socket; conn: Connection }[] = [];
+let srv: ConnectionServer;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "mfct-stream-"));
-  path = join(dir, "s.sock");
-  server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
-    const limits = { maxRequestBytes: 1 << 20, clientTimeoutMs: 60_000, requestTimeoutMs: 60_000 };
-    accepted.push({ socket, conn: new Connection(socket, "test", limits, queue, serve) });
-  });
-  await new Promise<void>((r) => server.listen(path, r));
+  srv = await startConnectionServer(serve, 1 << 20);
+  path = srv.path;
 });
-after(async () => {
-  for (const a of accepted) a.socket.destroy();
-  await new Promise<void>((r) => server.close(() => r()));
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => srv.close());
 
-function connect(): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection(path);
-    s.once("connect", () => resolve(s));
-    s.once("error", reject);
-  });
-}
 
-/** Reads one answer line to its end. */
-function readLine(s: Socket, onFirst?: () => void): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    s.on("data", (c: Buffer) => {
-      if (chunks.length === 0) onFirst?.();
-      chunks.push(c);
-      if (c.includes(0x0a)) resolve(Buffer.concat(chunks).toString("utf8"));
-    });
-    s.once("error", reject);
-    s.once("close", () => reject(new Error("closed before the end of the line")));
-  });
-}
 
-/** Waits until the count stops moving (nothing more is made: the stream waits on the client). */
-async function settled(): Promise<number> {
-  let last = -1;
-  let still = 0;
-  for (let i = 0; i < 500 && still < 10; i++) {
-    await sleep(20);
-    still = made.pieces === last ? still + 1 : 0;
-    last = made.pieces;
-  }
-  return made.pieces;
-}
+const settled = (): Promise<number> => settledCount(() => made.pieces);
 
 void describe("a streamed answer", () => {
   void test("a client that does not read holds a piece or two, not the answer; it is served whole once it reads", async (t) => {
     made.pieces = 0;
     const count = 400;
     const size = 40_000; // 16 MB in all
-    const slow = await connect();
+    const slow = await connect(path);
     slow.pause();
     slow.write(JSON.stringify({ action: "SHOW", count, size }) + "\n");
     const stalled = await settled();
-    const daemonSide = accepted.at(-1)?.socket;
+    const daemonSide = srv.accepted.at(-1)?.socket;
     const buffered = daemonSide?.writableLength ?? NaN;
     t.diagnostic(`client not reading: ${stalled} of ${count} pieces made; ${buffered} bytes buffered in the connection`);
     assert.ok(stalled < count / 8, `${stalled} of ${count} pieces (${(stalled * size / 2 ** 20).toFixed(1)} MiB) made for a client that reads nothing`);
     assert.ok(buffered <= 2 * size, `${buffered} bytes buffered in the connection`);
 
     // Another client is answered meanwhile.
-    const other = await connect();
+    const other = await connect(path);
     const pong = readLine(other);
     other.write('{"action":"PING"}\n');
     assert.match(await pong, /"pong":true/);
@@ -129,7 +82,7 @@ void describe("a streamed answer", () => {
   void test("a client that hangs up mid-answer stops it: no piece is made after the hang-up", async () => {
     made.pieces = 0;
     const count = 400;
-    const s = await connect();
+    const s = await connect(path);
     let got = 0;
     const gone = new Promise<void>((resolve) => {
       s.on("data", (c: Buffer) => {
@@ -142,7 +95,7 @@ void describe("a streamed answer", () => {
     });
     s.write(JSON.stringify({ action: "SHOW", count, size: 40_000 }) + "\n");
     await gone;
-    const conn = accepted.at(-1)?.conn;
+    const conn = srv.accepted.at(-1)?.conn;
     await conn?.closed;
     const atClose = made.pieces;
     const final = await settled();
@@ -154,13 +107,13 @@ void describe("a streamed answer", () => {
     made.pieces = 0;
     made.atPing = -1;
     const count = 300; // ~3 KB in all: never held up by the socket buffers
-    const reader = await connect();
+    const reader = await connect(path);
     let pongFirst: boolean | undefined;
     let other: Socket | undefined;
     const pinged = new Promise<string>((resolve, reject) => {
       const whole = readLine(reader, () => {
         // At its first bytes, another client asks.
-        connect().then((o) => {
+        connect(path).then((o) => {
           other = o;
           const pong = readLine(o);
           o.write('{"action":"PING"}\n');
