@@ -199,7 +199,8 @@ export class Engine {
       await this.runGroup(group);
     } catch (err) {
       // A bug, not a refusal: nobody may wait for an answer forever (answered ones ignore this).
-      for (const tx of group) tx.reject(err);
+      // One sent back to be planned again is not answered here: it still runs, and answers then.
+      for (const tx of group) if (!this.queued.includes(tx)) tx.reject(err);
     }
   }
 
