@@ -12,7 +12,7 @@
  * line; what mfc expresses in another way (ranges expanded, duplicates merged) is a note.
  */
 import { ifNameProblem } from "../model/ifname.js";
-import { checkGroup, checkSource, parseIpv4 } from "../model/ipv4.js";
+import { checkGroup, checkSource, formatIpv4, parseIpv4 } from "../model/ipv4.js";
 
 /**
  * A group or source range becomes one exact route (or join) per address: the imported document
@@ -99,8 +99,7 @@ function parsePrefix(text: string, what: string): Prefix | string {
   return { base: (n & mask) >>> 0, len, text };
 }
 
-const dotted = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-const rangeText = (p: Prefix): string => `${dotted(p.base)}/${p.len}`;
+const rangeText = (p: Prefix): string => `${formatIpv4(p.base)}/${p.len}`;
 
 /** Whether check() accepts `text` (model/ipv4.ts: the daemon's own rules). */
 function accepted(check: (text: string) => string, text: string): boolean {
@@ -125,7 +124,7 @@ function expand(source: string | undefined, group: string, what: string, note: (
   }
   for (const p of [g, s]) {
     if (p === undefined) continue;
-    if (/\/0+$/.test(p.text)) note(`'${p.text}' is the single address ${dotted(p.base)} (to smcrouted, length 0 means no range)`);
+    if (/\/0+$/.test(p.text)) note(`'${p.text}' is the single address ${formatIpv4(p.base)} (to smcrouted, length 0 means no range)`);
     else if (p.len < 32 && !p.text.startsWith(`${rangeText(p)}`)) note(`'${p.text}' is the range ${rangeText(p)} (the host bits are ignored, as by smcrouted)`);
   }
   const groupCount = 2 ** (32 - g.len);
@@ -135,7 +134,7 @@ function expand(source: string | undefined, group: string, what: string, note: (
       "; split the range, list the groups that are used, or add a template by hand (mfc add group G/LEN iif ... oif ...)";
   }
   const groups: string[] = [];
-  for (let i = 0; i < groupCount; i++) groups.push(dotted(g.base + i));
+  for (let i = 0; i < groupCount; i++) groups.push(formatIpv4(g.base + i));
   const forwarded = groups.filter((x) => accepted(checkGroup, x));
   if (forwarded.length === 0) {
     return `group '${group}' is link-local (224.0.0.0/24): the kernel never forwards it and mfc refuses it`;
@@ -144,7 +143,7 @@ function expand(source: string | undefined, group: string, what: string, note: (
   let sources: (string | null)[] = [null];
   if (s !== undefined) {
     const all: string[] = [];
-    for (let i = 0; i < sourceCount; i++) all.push(dotted(s.base + i));
+    for (let i = 0; i < sourceCount; i++) all.push(formatIpv4(s.base + i));
     sources = all.filter((x) => accepted(checkSource, x));
     if (sources.length === 0) return `source '${s.text}' is not a unicast host address (mfc refuses loopback, multicast and reserved sources)`;
     if (sources.length < all.length) note(`the ${all.length - sources.length} addresses of ${rangeText(s)} that are not unicast host addresses left out`);

@@ -5,6 +5,7 @@
 import { AF_INET, IPPROTO_IGMP, IPPROTO_IP, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
 import { lastErrno, sys } from "./libc.js";
+import { formatIpv4 } from "../model/ipv4.js";
 import { MembershipSockets } from "./membership.js";
 import { watchReadable, type Watch } from "./poll.js";
 import type { KernelPort, LinkResolver, Membership, MfcEntry, SgCounters, VifCounters, VifSpec } from "./port.js";
@@ -31,8 +32,6 @@ const IGMPMSG_SIZE = 20;
 
 /** A kernel upcall: a packet of (source, group) arrived on VIF `vifi` and no MFC entry matched. */
 export interface NoCache { vifi: number; source: string; group: string }
-
-const dotted = (b: Buffer, at: number): string => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 
 /** Thrown when another process (smcroute, pimd, a second mfc_daemon) already owns the table. */
 export class TableBusyError extends Error {}
@@ -113,7 +112,7 @@ export class MrouteSocket implements KernelPort {
           return; // EAGAIN: drained (any other error: nothing to read now either)
         }
         if (n < IGMPMSG_SIZE || buf[9] !== 0 || buf[8] !== IGMPMSG_NOCACHE) continue;
-        onNoCache({ vifi: (buf[10] as number) | ((buf[11] as number) << 8), source: dotted(buf, 12), group: dotted(buf, 16) });
+        onNoCache({ vifi: (buf[10] as number) | ((buf[11] as number) << 8), source: formatIpv4(buf.readUInt32BE(12)), group: formatIpv4(buf.readUInt32BE(16)) });
       }
     });
   }

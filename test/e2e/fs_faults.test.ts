@@ -45,6 +45,7 @@ import { join } from "node:path";
 import { createLab, type Lab } from "../lab/lab.js";
 import { DAEMON_JS, startDaemon, type DaemonHandle } from "../lab/daemon.js";
 import { until } from "../lab/wait.js";
+import { igmpMemberships, procHex } from "../lab/kernel_view.js";
 
 const EXHAUSTIVE = process.env.MFC_EXHAUSTIVE === "1";
 type Json = Record<string, unknown>;
@@ -575,12 +576,7 @@ void test("joins under file-system faults (real daemon): a join whose save fails
   const rig = await newRig(t);
   await rig.rebase();
   const up = rig.lab.routerIf.up;
-  const member = async (group: string): Promise<boolean> => {
-    const hex = group.split(".").map(Number).reverse().map((b) => b.toString(16).padStart(2, "0")).join("").toUpperCase();
-    const igmp = (await rig.lab.exec(rig.lab.ns.router, ["cat", "/proc/net/igmp"])).stdout;
-    const section = igmp.split(/\n(?=\d+\s)/).find((b) => new RegExp(`^\\d+\\s+${up}\\s*:`).test(b)) ?? "";
-    return section.includes(hex);
-  };
+  const member = async (group: string): Promise<boolean> => (await igmpMemberships(rig.lab, up)).includes(procHex(group));
   const join = (group: string): Promise<Json> => request(rig.d.socket, { action: "JOIN", payload: { ifname: up, group, source: null } });
   // A join is saved as a journal record: pwrite, then fdatasync (the calls a record reaches).
   for (const fp of ["posix/io/sync/fdatasync", "posix/io/rw/pwrite"]) {

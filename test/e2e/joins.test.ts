@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { createLab } from "../lab/lab.js";
 import { startDaemon } from "../lab/daemon.js";
 import { until } from "../lab/wait.js";
+import { igmpMemberships, procHex } from "../lab/kernel_view.js";
 
 const lab = await createLab();
 after(() => lab.destroy());
@@ -60,24 +61,9 @@ async function deliveredBecomes(want: number, what: string): Promise<void> {
   await until(what, async () => ((await delivered()) === want ? true : undefined), 15_000, 200);
 }
 
-/** Groups the router's up0 is a member of, from /proc/net/igmp (hex, host byte order on x86). */
-async function igmpGroups(): Promise<string[]> {
-  const text = (await lab.exec(lab.ns.router, ["cat", "/proc/net/igmp"])).stdout;
-  const groups: string[] = [];
-  let dev = "";
-  for (const line of text.split("\n")) {
-    const head = /^\d+\s+(\S+)\s*:/.exec(line);
-    if (head) {
-      dev = head[1] as string;
-      continue;
-    }
-    const g = /^\s+([0-9A-F]{8})\s/.exec(line);
-    if (g && dev === up) {
-      const n = parseInt(g[1] as string, 16);
-      groups.push([n & 255, (n >> 8) & 255, (n >> 16) & 255, n >>> 24].join("."));
-    }
-  }
-  return groups;
+/** Whether the router's up0 is a member of `group` (/proc/net/igmp). */
+async function member(group: string): Promise<boolean> {
+  return (await igmpMemberships(lab, up)).includes(procHex(group));
 }
 
 void test("the issue's lab: join -> the stream flows through the snooping bridge; leave (no join) -> not a packet; restarts join again before ready", async () => {
@@ -88,30 +74,30 @@ void test("the issue's lab: join -> the stream flows through the snooping bridge
   const findings = (JSON.parse(check.stdout) as { result: { findings: { code: string; fix?: string }[] } }).result.findings;
   assert.deepEqual(findings.filter((f) => f.code === "NO_JOIN").map((f) => f.fix), [`mfc join dev ${up} group ${GROUP} source ${lab.addr.sender}`], check.stdout);
   await mfc(["join", "dev", up, "group", GROUP]);
-  assert.ok((await igmpGroups()).includes(GROUP), "after the join the router is a member on the interface");
+  assert.ok(await member(GROUP), "after the join the router is a member on the interface");
   await deliveredBecomes(5, "the stream to reach the receiver once the router joined");
   const shown = JSON.parse(await mfc(["show", "-j"])) as { joins: { ifname: string; group: string; source: string | null; state: string }[] };
   assert.deepEqual(shown.joins, [{ ifname: up, group: GROUP, source: null, state: "installed" }]);
 
   await mfc(["leave", "dev", up, "group", GROUP]);
-  assert.ok(!(await igmpGroups()).includes(GROUP), "after the leave the router is no member");
+  assert.ok(!await member(GROUP), "after the leave the router is no member");
   await deliveredBecomes(0, "the stream to stop at the bridge after the leave");
   assert.equal(await delivered(), 0, "without a join not one packet reaches the router");
 
   await mfc(["join", "dev", up, "group", GROUP]);
   await deliveredBecomes(5, "the stream to flow again after a new join");
   await d.stop("SIGTERM");
-  assert.ok(!(await igmpGroups()).includes(GROUP), "a stopped daemon holds no membership");
+  assert.ok(!await member(GROUP), "a stopped daemon holds no membership");
   const d2 = await startDaemon(lab, { dir: d.dir });
   after(() => d2.cleanup());
   // startDaemon returns once the daemon is ready: the membership must already be there.
-  assert.ok((await igmpGroups()).includes(GROUP), "the join is restored before the daemon is ready");
+  assert.ok(await member(GROUP), "the join is restored before the daemon is ready");
   await deliveredBecomes(5, "the stream to flow after the restart");
   await d2.stop("SIGKILL");
-  assert.ok(!(await igmpGroups()).includes(GROUP), "SIGKILL: the kernel leaves with the sockets");
+  assert.ok(!await member(GROUP), "SIGKILL: the kernel leaves with the sockets");
   const d3 = await startDaemon(lab, { dir: d.dir });
   after(() => d3.cleanup());
-  assert.ok((await igmpGroups()).includes(GROUP), "after SIGKILL the next start joins again before ready");
+  assert.ok(await member(GROUP), "after SIGKILL the next start joins again before ready");
   await deliveredBecomes(5, "the stream to flow after the start that followed SIGKILL");
   await d3.stop("SIGTERM");
 });
@@ -128,12 +114,35 @@ void test("more joins on one interface than the kernel's per-socket cap, and a s
   const show = JSON.parse(await d3.mfcOk(["show", "joins", "-j"])) as { joins: { state: string }[] };
   assert.equal(show.joins.length, n + 1);
   assert.ok(show.joins.every((j) => j.state === "installed"), "every join is held");
-  const igmp = (await lab.exec(lab.ns.router, ["cat", "/proc/net/igmp"])).stdout;
-  const section = igmp.split(/\n(?=\d+\s)/).find((b) => new RegExp(`^\\d+\\s+${lab.routerIf.dn2}\\s*:`).test(b)) ?? "";
-  const held = section.split("\n").filter((l) => /^\s+[0-9A-F]{8}\s/.test(l) && !/^\s+010000E0/.test(l)).length;
+  const held = (await igmpMemberships(lab, lab.routerIf.dn2)).length;
   assert.equal(held, n + 1, `the kernel holds all ${n + 1} memberships on ${lab.routerIf.dn2} (cap per socket: ${cap})`);
   const mcfilter = (await lab.exec(lab.ns.router, ["cat", "/proc/net/mcfilter"])).stdout;
   // Group 232.9.9.9 = 0xE8090909, source in hex; the line names the interface.
   assert.match(mcfilter, new RegExp(`${lab.routerIf.dn2}\\s+0xe8090909`, "i"), "the source-specific join is an INCLUDE filter");
   await d3.stop("SIGTERM");
+});
+
+void test("an any-source and a source-specific join of one group side by side; their device goes and comes back", async () => {
+  const d4 = await startDaemon(lab);
+  after(() => d4.cleanup());
+  const dev = "jn0";
+  await lab.addDummy(dev);
+  // One socket cannot hold both (the kernel answers EINVAL): the daemon puts them on two.
+  await d4.mfcOk(["join", "dev", dev, "group", "232.7.7.7", "source", lab.addr.sender]);
+  await d4.mfcOk(["join", "dev", dev, "group", "232.7.7.7"]);
+  const states = async (): Promise<string[]> =>
+    (JSON.parse(await d4.mfcOk(["show", "joins", "-j"])) as { joins: { source: string | null; state: string; reason?: string }[] }).joins
+      .map((j) => `${j.source ?? "*"} ${j.state}${j.reason ? ` (${j.reason})` : ""}`).sort();
+  assert.deepEqual(await states(), ["* installed", `${lab.addr.sender} installed`]);
+  assert.ok((await igmpMemberships(lab, dev)).includes(procHex("232.7.7.7")));
+  // The device goes: a source-specific leave there gets ENODEV, so the daemon leaves the whole
+  // group on that index instead; nothing is left half-done (status not degraded).
+  await lab.delLink(dev);
+  await until("the joins to wait for their interface", async () => ((await states()).every((s) => s.endsWith("pending (interface missing)")) ? true : undefined), 10_000, 100);
+  const status = (JSON.parse(await d4.mfcOk(["-j", "status"])) as { result: { degraded: unknown; joins_pending: number } }).result;
+  assert.deepEqual([status.degraded, status.joins_pending], [null, 2]);
+  await lab.addDummy(dev);
+  await until("the joins to come back on the new device", async () => ((await states()).every((s) => s.endsWith("installed")) ? true : undefined), 10_000, 100);
+  assert.ok((await igmpMemberships(lab, dev)).includes(procHex("232.7.7.7")));
+  await d4.stop("SIGTERM");
 });

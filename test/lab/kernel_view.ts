@@ -8,6 +8,16 @@ export function procHex(ip: string): string {
   return ip.split(".").reverse().map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0")).join("");
 }
 
+/**
+ * The groups `dev` is a member of in the router's netns, from /proc/net/igmp, as procHex() prints
+ * them; the all-hosts group 224.0.0.1 (every multicast device has it) is left out.
+ */
+export async function igmpMemberships(lab: Lab, dev: string): Promise<string[]> {
+  const text = (await lab.exec(lab.ns.router, ["cat", "/proc/net/igmp"])).stdout;
+  const section = text.split(/\n(?=\d+\s)/).find((b) => new RegExp(`^\\d+\\s+${dev}\\s*:`).test(b)) ?? "";
+  return section.split("\n").flatMap((l) => /^\s+([0-9A-F]{8})\s/.exec(l)?.[1] ?? []).filter((g) => g !== procHex("224.0.0.1"));
+}
+
 /** The part of `mfc -j show` the comparison reads. */
 export interface ShownTables {
   vifs: { vifi: number | null; ifname: string }[];

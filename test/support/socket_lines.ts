@@ -34,3 +34,17 @@ export async function settledCount(count: () => number): Promise<number> {
   }
   return count();
 }
+
+/** Hangs up once `bytes` of an answer have arrived; resolves with how many had arrived then. */
+export function hangUpAfter(s: Socket, bytes: number): Promise<number> {
+  let got = 0;
+  return new Promise((resolve) => {
+    s.on("data", (c: Buffer) => {
+      got += c.length;
+      if (got >= bytes && !s.destroyed) {
+        s.destroy();
+        resolve(got);
+      }
+    });
+  });
+}

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startConnectionServer, type ConnectionServer } from "../support/connection_server.js";
-import { connect, readLine, settledCount } from "../support/socket_lines.js";
+import { connect, hangUpAfter, readLine, settledCount } from "../support/socket_lines.js";
 import { RequestHandler } from "../../src/daemon/handlers.js";
 import { Engine } from "../../src/engine/engine.js";
 import { emptyConfig } from "../../src/model/types.js";
@@ -64,18 +64,9 @@ void describe("a transaction answer on a connection", () => {
   void test("a client that hangs up mid-answer stops it: no piece is made after the hang-up", async () => {
     made.pieces = made.streamed = 0;
     const s = await connect(path);
-    let got = 0;
-    const gone = new Promise<void>((resolve) => {
-      s.on("data", (c: Buffer) => {
-        got += c.length;
-        if (got >= 100_000 && !s.destroyed) {
-          s.destroy();
-          resolve();
-        }
-      });
-    });
+    const gone = hangUpAfter(s, 100_000);
     s.write(apply(true));
-    await gone;
+    const got = await gone;
     await srv.accepted.at(-1)?.conn.closed;
     const atClose = made.pieces;
     const final = await settled();

@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import { startConnectionServer, type ConnectionServer } from "../support/connection_server.js";
-import { connect, readLine, settledCount } from "../support/socket_lines.js";
+import { connect, hangUpAfter, readLine, settledCount } from "../support/socket_lines.js";
 import { StreamedOk, type Answer } from "../../src/protocol/streamed.js";
 
 
@@ -83,18 +83,9 @@ void describe("a streamed answer", () => {
     made.pieces = 0;
     const count = 400;
     const s = await connect(path);
-    let got = 0;
-    const gone = new Promise<void>((resolve) => {
-      s.on("data", (c: Buffer) => {
-        got += c.length;
-        if (got >= 100_000 && !s.destroyed) {
-          s.destroy();
-          resolve();
-        }
-      });
-    });
+    const gone = hangUpAfter(s, 100_000);
     s.write(JSON.stringify({ action: "SHOW", count, size: 40_000 }) + "\n");
-    await gone;
+    const got = await gone;
     const conn = srv.accepted.at(-1)?.conn;
     await conn?.closed;
     const atClose = made.pieces;

@@ -128,6 +128,25 @@ void test("a flow that expires while an exact route for it is being saved leaves
   assert.equal(fm.size, 0);
 });
 
+void test("a flow the kernel refuses to install is not listed, is logged, and its next upcall tries again", async () => {
+  const links = new FakeLinks(["e0", "e1"]);
+  const kernel = new FakeKernel(links);
+  const logs: string[] = [];
+  const engine = new Engine(kernel, links, new MemoryStore(), () => undefined, () => undefined, () => fm.sync());
+  const fm = new FlowManager(kernel, engine, 10_000, (_p, m) => logs.push(m));
+  await engine.transact([parseOp("ADD_MFC", { source: null, group: "239.1.0.0/16", iif: "e0", oifs: ["e1"] })], false);
+  const upcall = { vifi: engine.snapshot().image.vifs.get("e0")?.vifi as number, source: "10.0.0.9", group: "239.1.4.4" };
+  kernel.resetCalls();
+  kernel.failAt({ at: 1, errno: "ENOBUFS" });
+  fm.onNoCache(upcall);
+  assert.equal(fm.size, 0, "a refused flow is not listed");
+  assert.deepEqual(kernel.dump().mfcs, []);
+  assert.match(logs.join("\n"), /flow \(10\.0\.0\.9, 239\.1\.4\.4\) refused by the kernel: .*ENOBUFS/);
+  kernel.clearFaults();
+  fm.onNoCache(upcall);
+  assert.equal(fm.size, 1, "the next upcall installs it");
+});
+
 /** The TTL array of an (S,G) entry forwarding to one VIF. */
 function ttlsTo(vifi: number): number[] {
   const t = new Array<number>(vifi + 1).fill(0);
