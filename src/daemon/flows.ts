@@ -12,8 +12,7 @@ import type { Engine, Logger } from "../engine/engine.js";
 import { realizeEntry } from "../engine/realize.js";
 import { templateFor, templatesOf, type Template } from "../engine/templates.js";
 import { KernelError } from "../kernel/errors.js";
-import type { KernelPort, MfcEntry } from "../kernel/port.js";
-import type { NoCache } from "../kernel/mroute.js";
+import { familyOf, type KernelPort, type MfcEntry, type NoCache } from "../kernel/port.js";
 import { routeKey, type Route } from "../model/types.js";
 import type { FlowView } from "../view/model.js";
 
@@ -69,7 +68,8 @@ export class FlowManager {
     if (templates.length === 0) return;
     const { config, image } = this.engine.snapshot();
     let iif: string | undefined;
-    for (const v of image.vifs.values()) if (v.vifi === u.vifi) iif = v.ifname;
+    const family = familyOf(u.group);
+    for (const v of image.vifs.values()) if (v.vifi === u.vifi && v.family === family) iif = v.ifname;
     if (iif === undefined) return;
     const t = templateFor(config, templates, iif, u.source, u.group);
     if (!t) return;

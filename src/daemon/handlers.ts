@@ -6,14 +6,16 @@ import { showResultPieces } from "../view/show_json.js";
 import { MUTATING_ACTIONS, type ErrorResponse, type Response } from "../protocol/messages.js";
 import { CHANGES_PER_PIECE, StreamedOk, jsonArrayPieces, type Answer } from "../protocol/streamed.js";
 import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics/checks.js";
-import { formatSG, routeInterfaces, routeKey, type Route } from "../model/types.js";
+import { formatSG, routeFamily, routeKey, type Route } from "../model/types.js";
 import { summarizeApply } from "../engine/operations.js";
 import { originOf } from "../engine/image.js";
+import type { Family } from "../model/family.js";
 import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery, type Query } from "../protocol/schema.js";
 
 export interface StatusSource { status(): Record<string, unknown> }
 
-export type FactSource = (ifnames: Iterable<string>, vifsInUse: number, tableWide: boolean) => Facts;
+/** `vifsInUse`: VIFs (4) and MIFs (6) the image holds, each against its own kernel limit. */
+export type FactSource = (ifnames: Iterable<string>, vifsInUse: Record<Family, number>, tableWide: boolean) => Facts;
 
 /** Who asked for a change, what it was, and how it ended: one audit record per mutating request. */
 export interface AuditRecord { uid: number; pid: number; action: string; dryRun: boolean; outcome: string; kernelSteps: number }
@@ -34,8 +36,10 @@ export class RequestHandler {
    * the routes' packet counters too, so a route that gets no traffic can say why.
    */
   private diagnose(routes: Route[], withTable: boolean, withCounters: boolean): Finding[] {
-    const names = new Set(routes.flatMap(routeInterfaces));
-    const facts = this.facts(names, this.engine.snapshot().image.vifs.size, withTable);
+    const names = new Set(routes.flatMap((r) => [r.iif, ...r.oifs.map((o) => o.ifname)]));
+    const inUse: Record<Family, number> = { 4: 0, 6: 0 };
+    for (const v of this.engine.snapshot().image.vifs.values()) inUse[v.family]++;
+    const facts = this.facts(names, inUse, withTable);
     if (withCounters) {
       const packets = new Map<string, number>();
       for (const r of routes) {
@@ -86,7 +90,7 @@ export class RequestHandler {
       case "CHECK": {
         const { config } = this.engine.snapshot();
         if (q.group === undefined) {
-          const routes = [...config.routes.values()];
+          const routes = [...config.routes.values()].filter((r) => q.family === undefined || routeFamily(r) === q.family);
           return { routes_checked: routes.length, findings: this.diagnose(routes, true, true) };
         }
         const route = config.routes.get(routeKey(q.source, q.group));
@@ -109,7 +113,7 @@ export class RequestHandler {
         // the connection writes it (100 000 routes: ~15 MB that never exist at once).
         const { config, image } = this.engine.snapshot();
         this.handled(config.routes.size);
-        const snap = ShowSnapshot.take(config, image, this.counters, q.what);
+        const snap = ShowSnapshot.take(config, image, this.counters, q.what, q.family);
         return new StreamedOk(showResultPieces(snap, this.counters), dryRun);
       }
       default: {

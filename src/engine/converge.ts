@@ -9,7 +9,7 @@ import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
 import type { Config, Join } from "../model/types.js";
 import { runStep, runUntilRefused } from "./apply.js";
-import type { Image, JoinImage } from "./image.js";
+import { keyOfVif, type Image, type JoinImage } from "./image.js";
 import { planJoins, realizeJoins } from "./joins.js";
 import { planSteps, type Step } from "./plan.js";
 import { realize } from "./realize.js";
@@ -53,7 +53,7 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
     if (!failure) return { image: { ...image, waiting }, refused, applied, problems };
     const { step, err } = failure;
     const why = `kernel refused ${step.op === "add_vif" ? "VIF" : "route"}: ${err.errnoName}`;
-    if (step.op === "add_vif") refused.vifs.set(step.vif.ifname, why);
+    if (step.op === "add_vif") refused.vifs.set(keyOfVif(step.vif), why);
     else if (step.op === "add_mfc" || step.op === "replace_mfc") refused.routes.set(step.entry.key, why);
     else {
       // A removal the kernel refuses leaves the object in the table: the image keeps it (so the
@@ -70,7 +70,7 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
 function isStuck(step: Step, stuck: ReadonlySet<Step>): boolean {
   if (step.op !== "del_vif" && step.op !== "del_mfc") return false;
   for (const s of stuck) {
-    if (s.op === "del_vif" && step.op === "del_vif" && s.vif.ifname === step.vif.ifname && s.vif.vifi === step.vif.vifi) return true;
+    if (s.op === "del_vif" && step.op === "del_vif" && keyOfVif(s.vif) === keyOfVif(step.vif) && s.vif.vifi === step.vif.vifi) return true;
     if (s.op === "del_mfc" && step.op === "del_mfc" && s.entry.key === step.entry.key) return true;
   }
   return false;
@@ -81,8 +81,8 @@ const alreadyGone = (step: Step, err: KernelError): boolean => step.op === "del_
 
 function applyToImage(image: Image, step: Step): void {
   switch (step.op) {
-    case "add_vif": image.vifs.set(step.vif.ifname, step.vif); break;
-    case "del_vif": image.vifs.delete(step.vif.ifname); break;
+    case "add_vif": image.vifs.set(keyOfVif(step.vif), step.vif); break;
+    case "del_vif": image.vifs.delete(keyOfVif(step.vif)); break;
     case "add_mfc":
     case "replace_mfc": image.mfcs.set(step.entry.key, step.entry); break;
     case "del_mfc": image.mfcs.delete(step.entry.key); break;

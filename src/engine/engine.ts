@@ -7,12 +7,12 @@
 import { MfcError } from "../errors/codes.js";
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
-import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, type Config, type Join, type MapConfig, type Route } from "../model/types.js";
+import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, vifKeyFamily, vifKeyIfname, type Config, type Join, type MapConfig, type Route } from "../model/types.js";
 import { isGroupRange } from "../model/ipv4.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta, StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps, type UndoFailure } from "./apply.js";
-import { emptyImage, type Image, type JoinImage, type MfcImage } from "./image.js";
+import { emptyImage, entrySlots, keyOfVif, vifSlot, type Image, type JoinImage, type MfcImage } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
 import { converge, convergeJoins } from "./converge.js";
 import { admitInterfaces, realize, type Refusals } from "./realize.js";
@@ -456,7 +456,7 @@ export class Engine {
     const result = converge(this.kernel, this.config, from, this.links);
     const joins = convergeJoins(this.kernel, this.config.joins, from.joins, this.links);
     this.image = { ...result.image, refusedRoutes: result.refused.routes, joins: joins.joins, joinsWaiting: joins.waiting };
-    for (const [name, why] of result.refused.vifs) this.log(4, `interface ${name}: ${why}; its routes stay pending`);
+    for (const [name, why] of result.refused.vifs) this.log(4, `interface ${vifKeyIfname(name)}${vifKeyFamily(name) === 6 ? " (IPv6)" : ""}: ${why}; its routes stay pending`);
     for (const [key, why] of result.refused.routes) this.log(4, `route ${key}: ${why}; it stays pending`);
     for (const [key, why] of joins.waiting) if (why !== "interface missing") this.log(4, `join ${key}: ${why}; it stays pending`);
     const problems = [...result.problems, ...joins.problems];
@@ -477,15 +477,15 @@ export class Engine {
   private liveImage(links: LinkResolver = this.links): Image {
     const vanished = new Set<number>();
     for (const vif of this.image.vifs.values()) {
-      if (links.nameOf(vif.ifindex) === undefined) vanished.add(vif.vifi);
+      if (links.nameOf(vif.ifindex) === undefined) vanished.add(vifSlot(vif.family, vif.vifi));
     }
     if (vanished.size === 0) return this.image;
-    const vifs = new Map([...this.image.vifs].filter(([, v]) => !vanished.has(v.vifi)));
+    const vifs = new Map([...this.image.vifs].filter(([, v]) => !vanished.has(vifSlot(v.family, v.vifi))));
     // Entries naming a vanished VIF are stale: the kernel still holds the old index, and re-adding
     // them (an undo) would silently lose that OIF. Marked stale, every plan rewrites them.
     const mfcs = new Map<string, MfcImage>();
     for (const [key, m] of this.image.mfcs) {
-      const stale = vanished.has(m.parent) || m.oifs.some((o) => vanished.has(o.vifi));
+      const stale = entrySlots(m).some((slot) => vanished.has(slot));
       mfcs.set(key, stale ? { ...m, stale: true } : m);
     }
     const staleVifis = new Set([...(this.image.staleVifis ?? []), ...vanished]);
@@ -531,7 +531,7 @@ export class Engine {
     for (const step of planSteps(emptyImage(), want)) {
       try {
         runStep(this.kernel, step);
-        if (step.op === "add_vif") got.vifs.set(step.vif.ifname, step.vif);
+        if (step.op === "add_vif") got.vifs.set(keyOfVif(step.vif), step.vif);
         else if (step.op === "add_mfc") got.mfcs.set(step.entry.key, step.entry);
       } catch (err) {
         if (!(err instanceof KernelError)) throw err;

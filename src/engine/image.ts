@@ -2,9 +2,11 @@
  * The kernel image: exactly what the daemon believes is programmed in its IPMR table. It is derived
  * from the operator's Config plus which interfaces exist (`realize`), and diffed into kernel steps.
  */
-import type { Oif } from "../model/types.js";
+import { anySource, familyOf, type Family } from "../model/family.js";
+import { vifKey, type Oif } from "../model/types.js";
 
-export interface VifImage { vifi: number; ifname: string; ifindex: number; threshold: number }
+/** A VIF (family 4) or MIF (family 6), keyed by vifKey() in Image.vifs. */
+export interface VifImage { family: Family; vifi: number; ifname: string; ifindex: number; threshold: number }
 
 export interface MfcImage {
   key: string;
@@ -23,9 +25,10 @@ export interface MfcImage {
 export interface JoinImage { key: string; ifname: string; ifindex: number; group: string; source: string | null }
 
 export interface Image {
+  /** By vifKey(): an interface's VIF and its MIF are two entries. */
   vifs: Map<string, VifImage>;
   mfcs: Map<string, MfcImage>;
-  /** VIF numbers that stale entries still name: not handed out again until they are rewritten. */
+  /** VIF slots (vifSlot) that stale entries still name: not handed out again until they are rewritten. */
   staleVifis?: ReadonlySet<number>;
   /** Interfaces the config needs that have no VIF, with the reason (missing, VIF limit, refused). */
   waiting?: ReadonlyMap<string, string>;
@@ -42,7 +45,7 @@ export function emptyImage(): Image {
 }
 
 export function sameVif(a: VifImage, b: VifImage): boolean {
-  return a.vifi === b.vifi && a.ifindex === b.ifindex && a.threshold === b.threshold && a.ifname === b.ifname;
+  return a.family === b.family && a.vifi === b.vifi && a.ifindex === b.ifindex && a.threshold === b.threshold && a.ifname === b.ifname;
 }
 
 export function sameMfc(a: MfcImage, b: MfcImage): boolean {
@@ -52,6 +55,20 @@ export function sameMfc(a: MfcImage, b: MfcImage): boolean {
     a.oifs.every((o, i) => o.ifname === b.oifs[i]?.ifname);
 }
 
-export function originOf(m: { source: string | null }): string {
-  return m.source ?? "0.0.0.0";
+export function originOf(m: { source: string | null; group: string }): string {
+  return m.source ?? anySource(familyOf(m.group));
 }
+
+/** One number per VIF or MIF: VIFs are 0-31, MIF n is 32 + n (two kernel tables of 32). */
+export function vifSlot(family: Family, vifi: number): number {
+  return family === 6 ? 32 + vifi : vifi;
+}
+
+/** The slots an MFC entry names: its parent and its oifs, in its family's table. */
+export function entrySlots(m: MfcImage): number[] {
+  const f = familyOf(m.group);
+  return [vifSlot(f, m.parent), ...m.oifs.map((o) => vifSlot(f, o.vifi))];
+}
+
+/** A VIF's key in Image.vifs (and Config.vifs): vifKey of its family and interface. */
+export const keyOfVif = (v: Pick<VifImage, "family" | "ifname">): string => vifKey(v.family, v.ifname);

@@ -5,7 +5,8 @@
 import { MfcError, invalid } from "../errors/codes.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { OverlayMap } from "../model/overlay.js";
-import { formatJoin, formatSG, joinKey, routeKey, sameRoute, type Config, type Join, type PinnedVif, type Route } from "../model/types.js";
+import type { Family } from "../model/family.js";
+import { formatJoin, formatSG, joinKey, routeFamily, routeKey, sameRoute, vifKey, type Config, type Join, type PinnedVif, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta } from "../state/format.js";
 
@@ -29,17 +30,18 @@ export function applyOps(base: Config, ops: readonly Op[], links: LinkResolver):
 function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): void {
   switch (op.action) {
     case "ADD_VIF": {
-      if (config.vifs.has(op.vif.ifname)) throw invalid("E_VIF_EXISTS", `VIF for interface '${op.vif.ifname}' already exists.`);
+      const key = vifKey(op.vif.family, op.vif.ifname);
+      if (config.vifs.has(key)) throw invalid("E_VIF_EXISTS", `${vifWord(op.vif.family)} for interface '${op.vif.ifname}' already exists.`);
       requireInterface(op.vif.ifname, links);
-      config.vifs.set(op.vif.ifname, op.vif);
+      config.vifs.set(key, op.vif);
       return;
     }
     case "DEL_VIF": {
-      const users = routesUsing(config, op.ifname);
+      const users = routesUsing(config, op.ifname, op.family);
       if (users.length > 0) {
-        throw invalid("E_VIF_IN_USE", `VIF '${op.ifname}' is used by ${users.length} route(s), e.g. ${users[0]}.`, { routes: users.slice(0, 10) });
+        throw invalid("E_VIF_IN_USE", `${vifWord(op.family)} '${op.ifname}' is used by ${users.length} route(s), e.g. ${users[0]}.`, { routes: users.slice(0, 10) });
       }
-      if (!config.vifs.delete(op.ifname)) throw invalid("E_VIF_NOT_FOUND", `Interface '${op.ifname}' has no VIF.`);
+      if (!config.vifs.delete(vifKey(op.family, op.ifname))) throw invalid("E_VIF_NOT_FOUND", `Interface '${op.ifname}' has no ${vifWord(op.family)}.`);
       return;
     }
     case "ADD_MFC":
@@ -84,9 +86,10 @@ function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): voi
         config.joins.set(key, join);
       }
       for (const vif of op.vifs) {
-        if (config.vifs.has(vif.ifname)) throw invalid("E_INVALID_ARGUMENT", `VIF '${vif.ifname}' is listed twice.`);
-        if (!base.vifs.has(vif.ifname)) requireInterface(vif.ifname, links);
-        config.vifs.set(vif.ifname, vif);
+        const key = vifKey(vif.family, vif.ifname);
+        if (config.vifs.has(key)) throw invalid("E_INVALID_ARGUMENT", `${vifWord(vif.family)} '${vif.ifname}' is listed twice.`);
+        if (!base.vifs.has(key)) requireInterface(vif.ifname, links);
+        config.vifs.set(key, vif);
       }
       for (const route of op.routes) {
         const key = routeKey(route.source, route.group);
@@ -121,14 +124,17 @@ function requireInterface(ifname: string, links: LinkResolver): void {
   if (links.indexOf(ifname) === undefined) throw invalid("E_IF_NOT_FOUND", `Interface '${ifname}' not found.`, { ifname });
 }
 
-/** O(table): only `vif del` asks, and it must name the routes in its error message. */
-function routesUsing(config: Config, ifname: string): string[] {
+/** O(table): only `vif del` asks, and it must name the routes (of the VIF's family) in its error message. */
+function routesUsing(config: Config, ifname: string, family: Family): string[] {
   const users: string[] = [];
   for (const r of config.routes.values()) {
+    if (routeFamily(r) !== family) continue;
     if (r.iif === ifname || r.oifs.some((o) => o.ifname === ifname)) users.push(formatSG(r));
   }
   return users;
 }
+
+const vifWord = (family: Family | undefined): string => (family === 6 ? "MIF" : "VIF");
 
 /** What a list of operations can change, for an O(change) journal record; undefined = everything. */
 export function touchedBy(ops: readonly Op[]): Delta | undefined {
@@ -137,8 +143,8 @@ export function touchedBy(ops: readonly Op[]): Delta | undefined {
     switch (op.action) {
       case "JOIN":
       case "LEAVE": delta.joins.add(joinKey(op.join)); break;
-      case "ADD_VIF": delta.vifs.add(op.vif.ifname); break;
-      case "DEL_VIF": delta.vifs.add(op.ifname); break;
+      case "ADD_VIF": delta.vifs.add(vifKey(op.vif.family, op.vif.ifname)); break;
+      case "DEL_VIF": delta.vifs.add(vifKey(op.family, op.ifname)); break;
       case "ADD_MFC":
       case "REPLACE_MFC": delta.routes.add(routeKey(op.route.source, op.route.group)); break;
       case "DEL_MFC": delta.routes.add(routeKey(op.source, op.group)); break;

@@ -7,7 +7,7 @@
  * undoing the steps in reverse order restores every entry while its VIFs exist.
  */
 import type { Image, JoinImage, MfcImage, VifImage } from "./image.js";
-import { sameMfc, sameVif } from "./image.js";
+import { entrySlots, sameMfc, sameVif, vifSlot } from "./image.js";
 
 export type Step =
   | { op: "del_mfc"; entry: MfcImage }
@@ -22,10 +22,9 @@ export function planSteps(from: Image, to: Image): Step[] {
   const stable = new Set<number>();
   for (const [name, v] of to.vifs) {
     const old = from.vifs.get(name);
-    if (old && sameVif(old, v)) stable.add(v.vifi);
+    if (old && sameVif(old, v)) stable.add(vifSlot(v.family, v.vifi));
   }
-  const usesOnlyStable = (m: MfcImage): boolean =>
-    stable.has(m.parent) && m.oifs.every((o) => stable.has(o.vifi));
+  const usesOnlyStable = (m: MfcImage): boolean => entrySlots(m).every((slot) => stable.has(slot));
 
   const early: Step[] = [];
   const late: Step[] = [];
@@ -77,7 +76,7 @@ export function describeStep(step: Step): Record<string, unknown> {
   switch (step.op) {
     case "add_vif":
     case "del_vif":
-      return { action: step.op, vifi: step.vif.vifi, ifname: step.vif.ifname, ifindex: step.vif.ifindex, threshold: step.vif.threshold };
+      return { action: step.op, family: step.vif.family, vifi: step.vif.vifi, ifname: step.vif.ifname, ifindex: step.vif.ifindex, threshold: step.vif.threshold };
     case "add_mfc":
     case "del_mfc":
     case "replace_mfc":

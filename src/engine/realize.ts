@@ -8,12 +8,15 @@ import { invalid } from "../errors/codes.js";
 import { isGroupRange } from "../model/ipv4.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { MAXVIFS } from "../kernel/port.js";
-import { DEFAULT_THRESHOLD, neededInterfaces, type Config, type PinnedVif, type Route } from "../model/types.js";
-import type { Image, MfcImage, VifImage } from "./image.js";
+import { familyOf, type Family } from "../model/family.js";
+import {
+  DEFAULT_THRESHOLD, neededInterfaces, routeInterfaces, vifKey, vifKeyFamily, vifKeyIfname, type Config, type PinnedVif, type Route,
+} from "../model/types.js";
+import { vifSlot, type Image, type MfcImage, type VifImage } from "./image.js";
 
 /** What the kernel refused while converging (engine/converge.ts): left out until the next retry. */
 export interface Refusals {
-  /** Interface name -> why it has no VIF (e.g. "kernel refused VIF: EADDRNOTAVAIL"). */
+  /** VIF key (vifKey) -> why it has no VIF (e.g. "kernel refused VIF: EADDRNOTAVAIL"). */
   vifs: ReadonlyMap<string, string>;
   /** Route key -> why it is not installed. */
   routes: ReadonlyMap<string, string>;
@@ -34,7 +37,7 @@ export function realize(config: Config, current: Image, links: LinkResolver, ref
 
 export interface VifAssignment {
   vifs: Map<string, VifImage>;
-  /** Needed interfaces that got no VIF, with the reason. */
+  /** Needed VIF keys that got no VIF, with the reason. */
   waiting: Map<string, string>;
 }
 
@@ -44,63 +47,71 @@ export function assignVifs(
 ): VifAssignment {
   const vifs = new Map<string, VifImage>();
   const waiting = new Map<string, string>();
+  // Per family: VIFs and MIFs are numbered in two kernel tables of MAXVIFS each.
   const used = new Set<number>();
-  const wanted: { ifname: string; ifindex: number; threshold: number }[] = [];
-  for (const ifname of [...needed].sort()) {
+  const wanted: { key: string; family: Family; ifname: string; ifindex: number; threshold: number }[] = [];
+  for (const key of [...needed].sort()) {
+    const ifname = vifKeyIfname(key);
     const ifindex = links.indexOf(ifname);
     if (ifindex === undefined) {
-      waiting.set(ifname, "interface missing");
+      waiting.set(key, "interface missing");
       continue;
     }
-    const why = refused.get(ifname);
+    const why = refused.get(key);
     if (why !== undefined) {
-      waiting.set(ifname, why);
+      waiting.set(key, why);
       continue;
     }
-    const threshold = pinned.get(ifname)?.threshold ?? DEFAULT_THRESHOLD;
-    const cur = current.vifs.get(ifname);
+    const family = vifKeyFamily(key);
+    const threshold = pinned.get(key)?.threshold ?? DEFAULT_THRESHOLD;
+    const cur = current.vifs.get(key);
     if (cur && cur.ifindex === ifindex) {
       // Keep the VIF number: MFC entries that do not change keep forwarding untouched.
-      vifs.set(ifname, { ...cur, threshold });
-      used.add(cur.vifi);
+      vifs.set(key, { ...cur, threshold });
+      used.add(vifSlot(family, cur.vifi));
     } else {
-      wanted.push({ ifname, ifindex, threshold });
+      wanted.push({ key, family, ifname, ifindex, threshold });
     }
   }
   // Prefer numbers nobody held before this transaction: an MFC entry still naming an old VIF
   // number must never forward into a new interface that inherited it (STACK.md, stale indices).
-  const previouslyHeld = new Set([...current.vifs.values()].map((v) => v.vifi).concat([...(current.staleVifis ?? [])]));
-  for (const w of wanted) {
-    const vifi = firstFree(used, previouslyHeld) ?? firstFree(used, new Set());
+  const previouslyHeld = new Set([...current.vifs.values()].map((v) => vifSlot(v.family, v.vifi)).concat([...(current.staleVifis ?? [])]));
+  for (const { key, ...w } of wanted) {
+    const vifi = firstFree(w.family, used, previouslyHeld) ?? firstFree(w.family, used, new Set());
     if (vifi === undefined) {
-      waiting.set(w.ifname, `VIF limit: ${MAXVIFS} in use`);
+      waiting.set(key, `${w.family === 6 ? "MIF" : "VIF"} limit: ${MAXVIFS} in use`);
       continue;
     }
-    used.add(vifi);
-    vifs.set(w.ifname, { vifi, ...w });
+    used.add(vifSlot(w.family, vifi));
+    vifs.set(key, { vifi, ...w });
   }
   return { vifs, waiting };
 }
 
 /**
  * Admission of a change (never of a restore): a transaction may not bring the number of
- * interfaces the configuration names, present or missing, past the kernel's VIF limit — else a
- * route accepted over a missing interface would not fit when it returns. A configuration already
- * past the limit (acknowledged before) blocks only changes that name yet another interface.
+ * interfaces the configuration names, present or missing, past the kernel's VIF limit (or MIF
+ * limit, counted apart) — else a route accepted over a missing interface would not fit when it
+ * returns. A configuration already past the limit (acknowledged before) blocks only changes that
+ * name yet another interface of that family.
  */
 export function admitInterfaces(nextNames: ReadonlySet<string> | ReadonlyMap<string, unknown>, currentNames: ReadonlyMap<string, unknown>): void {
   if (nextNames.size <= MAXVIFS) return;
-  for (const name of nextNames.keys()) {
-    if (!currentNames.has(name)) {
-      throw invalid("E_VIF_LIMIT", `the change needs more than ${MAXVIFS} VIFs (kernel limit); '${name}' has none left (interfaces that are missing now count too).`, {
-        needed: nextNames.size, limit: MAXVIFS,
+  const count: Record<Family, number> = { 4: 0, 6: 0 };
+  for (const key of nextNames.keys()) count[vifKeyFamily(key)]++;
+  for (const key of nextNames.keys()) {
+    const family = vifKeyFamily(key);
+    if (count[family] > MAXVIFS && !currentNames.has(key)) {
+      const what = family === 6 ? "MIFs" : "VIFs";
+      throw invalid("E_VIF_LIMIT", `the change needs more than ${MAXVIFS} ${what} (kernel limit); '${vifKeyIfname(key)}' has none left (interfaces that are missing now count too).`, {
+        needed: count[family], limit: MAXVIFS, family,
       });
     }
   }
 }
 
-function firstFree(used: Set<number>, avoid: Set<number>): number | undefined {
-  for (let i = 0; i < MAXVIFS; i++) if (!used.has(i) && !avoid.has(i)) return i;
+function firstFree(family: Family, used: Set<number>, avoid: Set<number>): number | undefined {
+  for (let i = 0; i < MAXVIFS; i++) if (!used.has(vifSlot(family, i)) && !avoid.has(vifSlot(family, i))) return i;
   return undefined;
 }
 
@@ -115,28 +126,31 @@ export function realizeRoute(key: string, route: Route, vifs: Map<string, VifIma
  * a template (source and group of the flow, always an (S,G) entry).
  */
 export function realizeEntry(key: string, route: Route, source: string | null, group: string, vifs: ReadonlyMap<string, VifImage>): MfcImage | undefined {
-  const iif = vifs.get(route.iif);
+  const family = familyOf(group);
+  const iif = vifs.get(vifKey(family, route.iif));
   if (!iif) return undefined;
   // Exact-size arrays: at 100 000 routes, push()-grown spare capacity measured tens of MB.
   let present = 0;
-  for (const o of route.oifs) if (vifs.has(o.ifname)) present++;
+  for (const o of route.oifs) if (vifs.has(vifKey(family, o.ifname))) present++;
   if (present === 0) return undefined;
   const oifs: MfcImage["oifs"] = new Array<MfcImage["oifs"][number]>(present);
+  const thresholds: number[] = new Array<number>(present);
   let top = source === null ? iif.vifi : -1;
   let n = 0;
   for (const o of route.oifs) {
-    const v = vifs.get(o.ifname);
+    const v = vifs.get(vifKey(family, o.ifname));
     if (!v) continue;
+    thresholds[n] = v.threshold;
     oifs[n++] = { ifname: o.ifname, ttl: o.ttl, vifi: v.vifi };
     if (v.vifi > top) top = v.vifi;
   }
   // Sized to the highest VIF used: no trailing zeros, so entries compare by value.
   const ttls: number[] = new Array<number>(top + 1).fill(0);
-  for (const o of oifs) {
+  oifs.forEach((o, i) => {
     // The kernel forwards on VIF v only if packet TTL > ttls[v]; it ignores the VIF threshold
-    // itself, so the stricter of the two goes into the entry.
-    ttls[o.vifi] = Math.max(o.ttl, (vifs.get(o.ifname) as VifImage).threshold);
-  }
+    // itself, so the stricter of the two goes into the entry. (IPv6: both are 1, schema.ts.)
+    ttls[o.vifi] = Math.max(o.ttl, thresholds[i] as number);
+  });
   // (*,G) matches only when ttls[parent] is set (kernel-native any-source entry, STACK.md).
   if (source === null) ttls[iif.vifi] = 1;
   return { key, source, group, iif: route.iif, parent: iif.vifi, oifs, ttls };
@@ -146,13 +160,13 @@ export function realizeEntry(key: string, route: Route, source: string | null, g
 export function pendingReason(key: string, route: Route, image: Image): string | undefined {
   const refused = image.refusedRoutes?.get(key);
   if (refused !== undefined) return refused;
-  const missing = [route.iif, ...route.oifs.map((o) => o.ifname)].filter((n) => !image.vifs.has(n));
+  const missing = routeInterfaces(route).filter((k) => !image.vifs.has(k));
   if (missing.length === 0) return undefined;
   // Grouped by reason: "interface 'eth1', 'eth2' missing; interface 'eth9': VIF limit: 32 in use".
   const byReason = new Map<string, string[]>();
-  for (const name of missing) {
-    const reason = image.waiting?.get(name) ?? "interface missing";
-    byReason.set(reason, [...(byReason.get(reason) ?? []), `'${name}'`]);
+  for (const k of missing) {
+    const reason = image.waiting?.get(k) ?? "interface missing";
+    byReason.set(reason, [...(byReason.get(reason) ?? []), `'${vifKeyIfname(k)}'`]);
   }
   return [...byReason].map(([reason, names]) => reason === "interface missing"
     ? `interface ${names.join(", ")} missing`

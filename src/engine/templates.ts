@@ -3,16 +3,16 @@
  * kernel entry of its own; when the kernel reports a flow it has no entry for (an upcall: (S, G)
  * arrived on a VIF), the template that covers it gives the (S, G) entry to install (daemon/flows.ts).
  */
-import { parseGroupRange, parseIpv4, rangeContains, type GroupRange } from "../model/ipv4.js";
+import { groupMatcher, type GroupMatcher } from "../model/address.js";
 import { routeKey, type Config, type Route } from "../model/types.js";
 
-export interface Template { key: string; route: Route; range: GroupRange }
+export interface Template { key: string; route: Route; range: GroupMatcher }
 
 /** The templates among the routes (O(routes): call it when the configuration changed). */
 export function templatesOf(routes: Iterable<[string, Route]>): Template[] {
   const out: Template[] = [];
   for (const [key, route] of routes) {
-    const range = parseGroupRange(route.group);
+    const range = groupMatcher(route.group);
     if (range) out.push({ key, route, range });
   }
   // Most specific first: the longest range, then a source-specific template before an any-source one.
@@ -25,7 +25,5 @@ export function templatesOf(routes: Iterable<[string, Route]>): Template[] {
  */
 export function templateFor(config: Config, templates: readonly Template[], iif: string, source: string, group: string): Template | undefined {
   if (config.routes.has(routeKey(source, group)) || config.routes.has(routeKey(null, group))) return undefined;
-  const g = parseIpv4(group);
-  if (g === undefined) return undefined;
-  return templates.find((t) => t.route.iif === iif && (t.route.source === null || t.route.source === source) && rangeContains(t.range, g));
+  return templates.find((t) => t.route.iif === iif && (t.route.source === null || t.route.source === source) && t.range.contains(group));
 }

@@ -1,4 +1,6 @@
 /** The operator's configuration: what the daemon must keep installed. Persisted in the state file. */
+import { familyOf, type Family } from "./family.js";
+
 export interface Oif { ifname: string; ttl: number }
 
 export interface Route {
@@ -9,8 +11,32 @@ export interface Route {
   oifs: Oif[];
 }
 
-/** A VIF the operator pinned with `vif add` (others exist only while routes name them). */
-export interface PinnedVif { ifname: string; threshold: number }
+/**
+ * A VIF the operator pinned with `vif add` (others exist only while routes name them); a MIF with
+ * family 6. Keyed by vifKey() in Config.vifs.
+ */
+export interface PinnedVif { ifname: string; threshold: number; family?: Family }
+
+/**
+ * The key of an interface's VIF (IPv4) or MIF (IPv6): the kernel numbers them in two tables, so one
+ * device can hold one of each. "eth0" and "eth0/6" ('/' never appears in a device name).
+ */
+export function vifKey(family: Family | undefined, ifname: string): string {
+  return family === 6 ? `${ifname}/6` : ifname;
+}
+
+export function vifKeyFamily(key: string): Family {
+  return key.endsWith("/6") ? 6 : 4;
+}
+
+export function vifKeyIfname(key: string): string {
+  return key.endsWith("/6") ? key.slice(0, -2) : key;
+}
+
+/** A route's family: its group's (source and group are one family, model/address.ts). */
+export function routeFamily(r: { readonly group: string }): Family {
+  return familyOf(r.group);
+}
 
 /**
  * A group the router joins on an interface (SPEC §7), so that IGMP-snooping switches upstream send
@@ -75,8 +101,10 @@ export function interfaceRefs(c: Config): Map<string, number> {
   return refs;
 }
 
+/** The VIF keys a route needs (vifKey: its interfaces in its family's table). */
 export function routeInterfaces(r: Route): string[] {
-  return [r.iif, ...r.oifs.map((o) => o.ifname)];
+  const f = routeFamily(r);
+  return [vifKey(f, r.iif), ...r.oifs.map((o) => vifKey(f, o.ifname))];
 }
 
 export function addRefs(refs: Map<string, number>, names: Iterable<string>, delta: 1 | -1): void {
@@ -87,12 +115,16 @@ export function addRefs(refs: Map<string, number>, names: Iterable<string>, delt
   }
 }
 
-/** Interfaces a config needs a VIF for, in a stable order. */
+/** VIF keys (vifKey) a config needs a VIF or MIF for, in a stable order. */
 export function neededInterfaces(c: Config): Set<string> {
   const names = new Set<string>(c.vifs.keys());
   for (const r of c.routes.values()) {
-    names.add(r.iif);
-    for (const o of r.oifs) names.add(o.ifname);
+    if (routeFamily(r) === 4) {
+      names.add(r.iif);
+      for (const o of r.oifs) names.add(o.ifname);
+    } else {
+      for (const k of routeInterfaces(r)) names.add(k);
+    }
   }
   return names;
 }

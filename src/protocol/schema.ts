@@ -5,7 +5,8 @@
 import * as v from "valibot";
 import { MfcError, invalid } from "../errors/codes.js";
 import { ifNameProblem } from "../model/ifname.js";
-import { checkGroup, checkRouteGroup, checkSource } from "../model/ipv4.js";
+import { checkGroup, checkRouteGroup, checkSource, checkSourceGroup } from "../model/address.js";
+import { familyOf, type Family } from "../model/family.js";
 import { DEFAULT_THRESHOLD, DEFAULT_TTL, type Join, type Oif, type PinnedVif, type Route } from "../model/types.js";
 import { ACTIONS, type Action } from "./messages.js";
 
@@ -17,8 +18,9 @@ const IfName = v.pipe(
   }),
 );
 const Ttl = v.pipe(v.number(), v.integer("must be an integer"), v.minValue(1, "must be 1-255"), v.maxValue(255, "must be 1-255"));
-// Long enough for any IPv6 spelling, so those get E_INVALID_ADDRESS from model/ipv4.ts too.
-const Address = v.pipe(v.string(), v.maxLength(64, "is not an IPv4 address"));
+// Long enough for any IPv6 spelling with a prefix length; the address rules are model/address.ts's.
+const Address = v.pipe(v.string(), v.maxLength(64, "is not an IP address"));
+const FamilyIn = v.optional(v.picklist([4, 6], "must be 4 or 6"));
 // A template's flows, as `show -j` lists them: read-only, accepted and ignored by APPLY.
 const ShownFlow = v.strictObject({ source: v.string(), group: v.string(), packets: v.optional(v.number()), bytes: v.optional(v.number()) });
 const Source = v.optional(v.nullable(Address));
@@ -26,14 +28,14 @@ const Source = v.optional(v.nullable(Address));
 const OifIn = v.union([v.strictObject({ ifname: IfName, ttl: v.optional(Ttl) }), IfName], "must be an interface name or {ifname, ttl}");
 const RouteIn = v.strictObject({ source: Source, group: Address, iif: IfName, oifs: v.pipe(v.array(OifIn), v.minLength(1, "needs at least one interface"), v.maxLength(32, "has more than 32 interfaces")) });
 const RouteKeyIn = v.strictObject({ source: Source, group: Address });
-const VifIn = v.strictObject({ ifname: IfName, threshold: v.optional(Ttl) });
+const VifIn = v.strictObject({ ifname: IfName, threshold: v.optional(Ttl), family: FamilyIn });
 const JoinIn = v.strictObject({ ifname: IfName, group: Address, source: Source });
 const Empty = v.strictObject({});
 
 // `apply` accepts what `show -j` prints, so the read-only fields of that shape are allowed too.
 const Counter = v.optional(v.number());
 const ShownVif = v.strictObject({
-  ifname: IfName, threshold: v.optional(Ttl), pinned: v.optional(v.boolean()),
+  ifname: IfName, threshold: v.optional(Ttl), family: FamilyIn, pinned: v.optional(v.boolean()),
   vifi: v.optional(v.nullable(v.number())), ifindex: v.optional(v.nullable(v.number())),
   pkts_in: Counter, bytes_in: Counter, pkts_out: Counter, bytes_out: Counter,
 });
@@ -62,7 +64,7 @@ export function plainApply(p: unknown): p is ApplyOut {
 
 const APPLY_KEYS = new Set(["state"]);
 const STATE_KEYS = new Set(["vifs", "routes", "joins"]);
-const VIF_KEYS = new Set(["ifname", "threshold", "pinned", "vifi", "ifindex", "pkts_in", "bytes_in", "pkts_out", "bytes_out"]);
+const VIF_KEYS = new Set(["ifname", "threshold", "family", "pinned", "vifi", "ifindex", "pkts_in", "bytes_in", "pkts_out", "bytes_out"]);
 const ROUTE_KEYS = new Set(["source", "group", "iif", "oifs", "packets", "bytes", "wrong_if", "state", "reason", "flows"]);
 const FLOW_KEYS = new Set(["source", "group", "packets", "bytes"]);
 const JOIN_KEYS = new Set(["ifname", "group", "source", "state", "reason"]);
@@ -82,7 +84,7 @@ const isNumber = (x: unknown): boolean => typeof x === "number";
 const isAddress = (x: unknown): boolean => typeof x === "string" && x.length <= 64;
 
 function plainVif(x: unknown): boolean {
-  return plainObject(x) && onlyKeys(x, VIF_KEYS) && isIfName(x.ifname) && optional(x.threshold, isTtl) &&
+  return plainObject(x) && onlyKeys(x, VIF_KEYS) && isIfName(x.ifname) && optional(x.threshold, isTtl) && optional(x.family, (y) => y === 4 || y === 6) &&
     optional(x.pinned, (y) => typeof y === "boolean") && optional(x.vifi, (y) => y === null || isNumber(y)) &&
     optional(x.ifindex, (y) => y === null || isNumber(y)) && optional(x.pkts_in, isNumber) && optional(x.bytes_in, isNumber) &&
     optional(x.pkts_out, isNumber) && optional(x.bytes_out, isNumber);
@@ -109,7 +111,7 @@ function plainJoin(x: unknown): boolean {
     optional(x.source, (y) => y === null || isAddress(y)) && optional(x.state, (y) => typeof y === "string") &&
     optional(x.reason, (y) => typeof y === "string");
 }
-const ShowIn = v.strictObject({ what: v.optional(v.picklist(["all", "routes", "vifs", "joins"])) });
+const ShowIn = v.strictObject({ what: v.optional(v.picklist(["all", "routes", "vifs", "joins"])), family: FamilyIn });
 
 /**
  * A payload: any JSON object, passed on untouched for the strict schema of its action to check.
@@ -127,7 +129,7 @@ const BatchIn = v.strictObject({
 
 export type Op =
   | { action: "ADD_VIF"; vif: PinnedVif }
-  | { action: "DEL_VIF"; ifname: string }
+  | { action: "DEL_VIF"; ifname: string; family: Family }
   | { action: "ADD_MFC" | "REPLACE_MFC"; route: Route }
   | { action: "DEL_MFC"; source: string | null; group: string }
   | { action: "JOIN" | "LEAVE"; join: Join }
@@ -136,8 +138,8 @@ export type Op =
 
 export type Query =
   | { action: "PING" | "STATUS" }
-  | { action: "SHOW"; what: "all" | "routes" | "vifs" | "joins" }
-  | { action: "CHECK"; source: string | null; group: string | undefined };
+  | { action: "SHOW"; what: "all" | "routes" | "vifs" | "joins"; family?: Family }
+  | { action: "CHECK"; source: string | null; group: string | undefined; family?: Family };
 
 function parse<S extends v.GenericSchema>(schema: S, input: unknown, where: string): v.InferOutput<S> {
   const r = v.safeParse(schema, input, { abortEarly: true });
@@ -159,11 +161,27 @@ function parse<S extends v.GenericSchema>(schema: S, input: unknown, where: stri
 
 function toRoute(r: v.InferOutput<typeof RouteIn>): Route {
   const oifs: Oif[] = r.oifs.map((o) => (typeof o === "string" ? { ifname: o, ttl: DEFAULT_TTL } : { ifname: o.ifname, ttl: o.ttl ?? DEFAULT_TTL }));
-  return { source: r.source == null ? null : checkSource(r.source), group: checkRouteGroup(r.group), iif: r.iif, oifs };
+  const { source, group } = checkSourceGroup(r.source == null ? null : checkSource(r.source), checkRouteGroup(r.group));
+  if (familyOf(group) === 6) {
+    const o = oifs.find((x) => x.ttl !== 1);
+    if (o) throw invalid("E_INVALID_ARGUMENT", `oif '${o.ifname}': ttl ${o.ttl} cannot apply to IPv6: the kernel's MRT6 entries keep no per-interface threshold, every oif forwards packets with hop limit 2 or more.`, { field: "oifs" });
+  }
+  return { source, group, iif: r.iif, oifs };
 }
 
 function toJoin(j: v.InferOutput<typeof JoinIn>): Join {
-  return { ifname: j.ifname, group: checkGroup(j.group), source: j.source == null ? null : checkSource(j.source) };
+  const { source, group } = checkSourceGroup(j.source == null ? null : checkSource(j.source), checkGroup(j.group));
+  return { ifname: j.ifname, group, source };
+}
+
+/** A pinned VIF, or MIF (family 6): MIFs have no threshold of their own (see toRoute). */
+function toVif(x: { ifname: string; threshold?: number | undefined; family?: 4 | 6 | undefined }): PinnedVif {
+  if (x.family === 6 && x.threshold !== undefined && x.threshold !== 1) {
+    throw invalid("E_INVALID_ARGUMENT", `a MIF (IPv6) has no threshold: the kernel forwards IPv6 packets with hop limit 2 or more on every oif.`, { field: "threshold" });
+  }
+  const vif: PinnedVif = { ifname: x.ifname, threshold: x.threshold ?? DEFAULT_THRESHOLD };
+  if (x.family === 6) vif.family = 6;
+  return vif;
 }
 
 export function isAction(s: unknown): s is Action {
@@ -175,15 +193,17 @@ export function parseOp(action: string, payload: unknown, where = "payload"): Op
   const p = payload ?? {};
   switch (action) {
     case "ADD_VIF": {
-      const x = parse(VifIn, p, where);
-      return { action, vif: { ifname: x.ifname, threshold: x.threshold ?? DEFAULT_THRESHOLD } };
+      return { action, vif: toVif(parse(VifIn, p, where)) };
     }
-    case "DEL_VIF": return { action, ifname: parse(v.strictObject({ ifname: IfName }), p, where).ifname };
+    case "DEL_VIF": {
+      const x = parse(v.strictObject({ ifname: IfName, family: FamilyIn }), p, where);
+      return { action, ifname: x.ifname, family: x.family ?? 4 };
+    }
     case "ADD_MFC":
     case "REPLACE_MFC": return { action, route: toRoute(parse(RouteIn, p, where)) };
     case "DEL_MFC": {
       const x = parse(RouteKeyIn, p, where);
-      return { action, source: x.source == null ? null : checkSource(x.source), group: checkRouteGroup(x.group) };
+      return { action, ...checkSourceGroup(x.source == null ? null : checkSource(x.source), checkRouteGroup(x.group)) };
     }
     case "JOIN":
     case "LEAVE": return { action, join: toJoin(parse(JoinIn, p, where)) };
@@ -192,7 +212,7 @@ export function parseOp(action: string, payload: unknown, where = "payload"): Op
       const x = plainApply(p) ? p : parse(ApplyIn, p, where);
       return {
         action,
-        vifs: (x.state.vifs ?? []).filter((vf) => vf.pinned !== false).map((vf) => ({ ifname: vf.ifname, threshold: vf.threshold ?? DEFAULT_THRESHOLD })),
+        vifs: (x.state.vifs ?? []).filter((vf) => vf.pinned !== false).map((vf) => toVif(vf)),
         routes: x.state.routes.map((r) => toRoute({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs })),
         joins: (x.state.joins ?? []).map((j) => toJoin({ ifname: j.ifname, group: j.group, source: j.source })),
       };
@@ -218,13 +238,19 @@ export function parseBatch(payload: unknown): Op[] {
   });
 }
 
-const CheckIn = v.strictObject({ source: Source, group: v.optional(Address) });
+const CheckIn = v.strictObject({ source: Source, group: v.optional(Address), family: FamilyIn });
 
 export function parseQuery(action: "PING" | "STATUS" | "SHOW" | "CHECK", payload: unknown): Query {
-  if (action === "SHOW") return { action, what: parse(ShowIn, payload ?? {}, "payload").what ?? "all" };
+  if (action === "SHOW") {
+    const x = parse(ShowIn, payload ?? {}, "payload");
+    return x.family === undefined ? { action, what: x.what ?? "all" } : { action, what: x.what ?? "all", family: x.family };
+  }
   if (action === "CHECK") {
     const x = parse(CheckIn, payload ?? {}, "payload");
-    return { action, source: x.source == null ? null : checkSource(x.source), group: x.group === undefined ? undefined : checkGroup(x.group) };
+    const source = x.source == null ? null : checkSource(x.source);
+    const group = x.group === undefined ? undefined : checkGroup(x.group);
+    if (group !== undefined) checkSourceGroup(source, group);
+    return x.family === undefined ? { action, source, group } : { action, source, group, family: x.family };
   }
   parse(Empty, payload ?? {}, "payload");
   return { action };

@@ -10,8 +10,9 @@
  */
 import { MfcError } from "../errors/codes.js";
 import { ifNameProblem, ttlProblem } from "../model/ifname.js";
-import { checkGroup, checkRouteGroup, checkSource } from "../model/ipv4.js";
-import { emptyConfig, joinKey, routeKey, type Config, type Join, type MapConfig, type Oif, type PinnedVif, type Route } from "../model/types.js";
+import { checkGroup, checkRouteGroup, checkSource } from "../model/address.js";
+import { familyOf } from "../model/family.js";
+import { emptyConfig, joinKey, routeKey, vifKey, vifKeyIfname, type Config, type Join, type MapConfig, type Oif, type PinnedVif, type Route } from "../model/types.js";
 
 export const STATE_FORMAT = "mfc_daemon-state";
 export const STATE_VERSION = 1;
@@ -84,6 +85,7 @@ function storedRoute(x: unknown): Route {
   const o = object(x, "", ROUTE_KEYS);
   const source = o.source === null ? null : address(o.source, "source", checkSource);
   const group = address(o.group, "group", checkRouteGroup);
+  sameFamily(source, group);
   const iif = ifName(o.iif, "iif");
   const list = array(o.oifs, "oifs");
   if (list.length < 1 || list.length > 32) fail("oifs", "must list 1-32 interfaces");
@@ -106,14 +108,35 @@ function storedRoute(x: unknown): Route {
   return { source, group, iif, oifs: list as Oif[] };
 }
 
+/** A pinned VIF; `"family": 6` marks a MIF (absent in files written before IPv6: all VIFs). */
 function storedVif(x: unknown): PinnedVif {
-  const o = object(x, "", ["ifname", "threshold"]);
-  return { ifname: ifName(o.ifname, "ifname"), threshold: ttl(o.threshold, "threshold") };
+  const o = object(x, "", ["ifname", "threshold"], ["family"]);
+  const vif: PinnedVif = { ifname: ifName(o.ifname, "ifname"), threshold: ttl(o.threshold, "threshold") };
+  if (o.family !== undefined) {
+    if (o.family !== 6) fail("family", `${JSON.stringify(o.family)} is not 6`);
+    vif.family = 6;
+  }
+  return vif;
+}
+
+const plainVif = (x: PinnedVif): object => (x.family === 6 ? { ifname: x.ifname, threshold: x.threshold, family: 6 } : { ifname: x.ifname, threshold: x.threshold });
+
+/** A vifKey() in a journal's vifs_del: an interface name, with "/6" for a MIF. */
+function storedVifKey(x: unknown): string {
+  if (typeof x !== "string") return ifName(x, "");
+  return x.endsWith("/6") ? vifKey(6, ifName(vifKeyIfname(x), "")) : ifName(x, "");
 }
 
 function storedJoin(x: unknown): Join {
   const o = object(x, "", ["ifname", "group", "source"]);
-  return { ifname: ifName(o.ifname, "ifname"), group: address(o.group, "group", checkGroup), source: o.source === null ? null : address(o.source, "source", checkSource) };
+  const join: Join = { ifname: ifName(o.ifname, "ifname"), group: address(o.group, "group", checkGroup), source: o.source === null ? null : address(o.source, "source", checkSource) };
+  sameFamily(join.source, join.group);
+  return join;
+}
+
+/** Source and group of one family, as clients must send them (model/address.ts). */
+function sameFamily(source: string | null, group: string): void {
+  if (source !== null && familyOf(source) !== familyOf(group)) fail("source", "is not of the group's address family");
 }
 
 /** Checks each element of a list; an error names the element (`prefix[i]...`). */
@@ -138,7 +161,7 @@ function seqOf(x: unknown, where: string, min: number): number {
 export function configToJson(config: Config, seq: number): { format: string; version: number; seq: number; vifs: object[]; routes: object[]; joins: object[] } {
   return {
     format: STATE_FORMAT, version: STATE_VERSION, seq,
-    vifs: [...config.vifs.values()].map((x) => ({ ifname: x.ifname, threshold: x.threshold })),
+    vifs: [...config.vifs.values()].map(plainVif),
     routes: [...config.routes.values()].map((r) => ({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs })),
     joins: [...config.joins.values()].map(plainJoin),
   };
@@ -160,8 +183,9 @@ export function configFromJson(json: unknown): { config: MapConfig; seq: number 
   const seq = snap.seq === undefined ? 0 : seqOf(snap.seq, "state.seq", 0);
   const config = emptyConfig();
   each(array(snap.vifs, "state.vifs"), "state.vifs", storedVif, (vif, i) => {
-    if (config.vifs.has(vif.ifname)) fail(`state.vifs[${i}]`, `lists VIF '${vif.ifname}' twice`);
-    config.vifs.set(vif.ifname, vif);
+    const key = vifKey(vif.family, vif.ifname);
+    if (config.vifs.has(key)) fail(`state.vifs[${i}]`, `lists ${vif.family === 6 ? "MIF" : "VIF"} '${vif.ifname}' twice`);
+    config.vifs.set(key, vif);
   });
   each(array(snap.routes, "state.routes"), "state.routes", storedRoute, (route, i) => {
     const key = routeKey(route.source, route.group);
@@ -213,7 +237,7 @@ export function journalRecord(seq: number, config: Config, delta: Delta): Journa
   }
   for (const name of delta.vifs) {
     const x = config.vifs.get(name);
-    if (x) rec.vifs_set.push({ ifname: x.ifname, threshold: x.threshold });
+    if (x) rec.vifs_set.push(plainVif(x) as PinnedVif);
     else rec.vifs_del.push(name);
   }
   return rec;
@@ -228,12 +252,14 @@ export function parseRecord(json: unknown): JournalRecord {
   const del: { source: string | null; group: string }[] = [];
   each(array(rec.del, "record.del"), "record.del", (x) => {
     const k = object(x, "", ["source", "group"]);
-    return { source: k.source === null ? null : address(k.source, "source", checkSource), group: address(k.group, "group", checkRouteGroup) };
+    const key = { source: k.source === null ? null : address(k.source, "source", checkSource), group: address(k.group, "group", checkRouteGroup) };
+    sameFamily(key.source, key.group);
+    return key;
   }, (k) => del.push(k));
   const vifsSet: PinnedVif[] = [];
   each(array(rec.vifs_set, "record.vifs_set"), "record.vifs_set", storedVif, (x) => vifsSet.push(x));
   const vifsDel: string[] = [];
-  each(array(rec.vifs_del, "record.vifs_del"), "record.vifs_del", (x) => ifName(x, ""), (x) => vifsDel.push(x));
+  each(array(rec.vifs_del, "record.vifs_del"), "record.vifs_del", storedVifKey, (x) => vifsDel.push(x));
   const keys = new Set<string>();
   for (const r of [...set, ...del]) {
     const key = routeKey(r.source, r.group);
@@ -241,7 +267,7 @@ export function parseRecord(json: unknown): JournalRecord {
     keys.add(key);
   }
   const names = new Set<string>();
-  for (const name of [...vifsSet.map((v) => v.ifname), ...vifsDel]) {
+  for (const name of [...vifsSet.map((v) => vifKey(v.family, v.ifname)), ...vifsDel]) {
     if (names.has(name)) fail("record", `names VIF '${name}' twice`);
     names.add(name);
   }
@@ -267,7 +293,7 @@ export function parseRecord(json: unknown): JournalRecord {
 export function applyRecord(config: Config, rec: JournalRecord): void {
   for (const route of rec.set) config.routes.set(routeKey(route.source, route.group), route);
   for (const k of rec.del) config.routes.delete(routeKey(k.source, k.group));
-  for (const vif of rec.vifs_set) config.vifs.set(vif.ifname, vif);
+  for (const vif of rec.vifs_set) config.vifs.set(vifKey(vif.family, vif.ifname), vif);
   for (const name of rec.vifs_del) config.vifs.delete(name);
   for (const join of rec.joins_set ?? []) config.joins.set(joinKey(join), join);
   for (const join of rec.joins_del ?? []) config.joins.delete(joinKey(join));

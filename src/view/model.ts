@@ -6,13 +6,18 @@ import type { Image } from "../engine/image.js";
 import { originOf } from "../engine/image.js";
 import { pendingReason } from "../engine/realize.js";
 import type { SgCounters, VifCounters } from "../kernel/port.js";
-import { neededInterfaces, routeKey, type Config, type Oif, type Route } from "../model/types.js";
+import { familyOf, type Family } from "../model/family.js";
+import {
+  neededInterfaces, routeFamily, routeKey, vifKey, vifKeyFamily, vifKeyIfname, type Config, type Oif, type Route,
+} from "../model/types.js";
 import { isGroupRange, parseIpv4 } from "../model/ipv4.js";
+import { parseIpv6 } from "../model/ipv6.js";
 
 const sum = <T>(xs: readonly T[], f: (x: T) => number): number => xs.reduce((acc, x) => acc + f(x), 0);
 
+/** A VIF (family 4) or a MIF (family 6): `vifi` is its number in its family's table. */
 export interface VifView {
-  vifi: number | null; ifname: string; ifindex: number | null; threshold: number; pinned: boolean;
+  family: Family; vifi: number | null; ifname: string; ifindex: number | null; threshold: number; pinned: boolean;
   pkts_in: number; bytes_in: number; pkts_out: number; bytes_out: number;
 }
 
@@ -34,13 +39,33 @@ export interface ShowView { vifs: VifView[]; joins: JoinView[]; routes: RouteVie
 
 export interface CounterSource {
   sgCounters(origin: string, group: string): SgCounters | undefined;
-  vifCounters(vifi: number): VifCounters | undefined;
+  vifCounters(family: Family, vifi: number): VifCounters | undefined;
   /** The flows a template (by route key) installed; absent: none. */
   flowsOf?(templateKey: string): FlowView[];
 }
 
-/** Sort key of an address, or of a range by its first address (a template sorts with its groups). */
-const ipKey = (s: string | null): number => (s === null ? -1 : (parseIpv4(s.split("/")[0] as string) ?? 0));
+/**
+ * Sort keys of addresses, or of ranges by their first address (a template sorts with its groups):
+ * IPv4 by value (below 2^32), then IPv6 by rank among the IPv6 addresses given (2^32 + rank), so
+ * the keys stay exact doubles.
+ */
+function ipKeys(addresses: readonly (string | null)[]): Float64Array {
+  const keys = new Float64Array(addresses.length);
+  const v6: string[] = [];
+  addresses.forEach((a, i) => {
+    if (a === null) keys[i] = -1;
+    else if (familyOf(a) === 4) keys[i] = parseIpv4(a.split("/")[0] as string) ?? 0;
+    else v6.push(a);
+  });
+  if (v6.length === 0) return keys;
+  const hex = (a: string): string => Array.from(parseIpv6(a.split("/")[0] as string) ?? [], (b) => b.toString(16).padStart(2, "0")).join("");
+  const ranked = [...new Set(v6)].map((a) => [a, hex(a)] as const).sort((x, y) => (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0));
+  const rank = new Map(ranked.map(([a], r) => [a, 2 ** 32 + r]));
+  addresses.forEach((a, i) => {
+    if (a !== null && familyOf(a) === 6) keys[i] = rank.get(a) as number;
+  });
+  return keys;
+}
 
 export type ShowWhat = "all" | "routes" | "vifs" | "joins";
 
@@ -66,25 +91,27 @@ export class ShowSnapshot {
     readonly joins: JoinView[] | undefined,
   ) {}
 
-  static take(config: Config, image: Image, counters: CounterSource, what: ShowWhat): ShowSnapshot {
-    const vifs = what === "all" || what === "vifs" ? vifViews(config, image, counters) : undefined;
-    const joins = what === "all" || what === "joins" ? joinViews(config, image) : undefined;
+  /** `family`: only that family's rows (`mfc -4`/`-6`); undefined: both. */
+  static take(config: Config, image: Image, counters: CounterSource, what: ShowWhat, family?: Family): ShowSnapshot {
+    const vifs = what === "all" || what === "vifs" ? vifViews(config, image, counters, family) : undefined;
+    const joins = what === "all" || what === "joins" ? joinViews(config, image, family) : undefined;
     if (what === "vifs" || what === "joins") return new ShowSnapshot(vifs, undefined, new Uint8Array(0), undefined, joins);
-    const n = config.routes.size;
+    let n = config.routes.size;
+    if (family !== undefined) {
+      n = 0;
+      for (const r of config.routes.values()) if (routeFamily(r) === family) n++;
+    }
     const routes: Route[] = new Array<Route>(n);
     const installed = new Uint8Array(n);
-    const groups = new Float64Array(n);
-    const sources = new Float64Array(n);
     let reasons: (string | undefined)[] | undefined;
     /** One string per distinct reason: a table whose routes all wait on one interface holds it once. */
     const pool = new Map<string, string>();
     let i = 0;
     for (const [key, r] of config.routes) {
+      if (family !== undefined && routeFamily(r) !== family) continue;
       routes[i] = r;
       // A template is ready to take flows once its iif has a VIF (it has no entry of its own).
-      installed[i] = image.mfcs.has(key) || (isGroupRange(r.group) && image.vifs.has(r.iif)) ? 1 : 0;
-      groups[i] = ipKey(r.group);
-      sources[i] = ipKey(r.source);
+      installed[i] = image.mfcs.has(key) || (isGroupRange(r.group) && image.vifs.has(vifKey(routeFamily(r), r.iif))) ? 1 : 0;
       const reason = mayHaveReason(key, r, image) ? pendingReason(key, r, image) : undefined;
       if (reason !== undefined) {
         let shared = pool.get(reason);
@@ -93,7 +120,7 @@ export class ShowSnapshot {
       }
       i++;
     }
-    const order = displayOrder(groups, sources);
+    const order = displayOrder(ipKeys(routes.map((r) => r.group)), ipKeys(routes.map((r) => r.source)));
     const sorted = order.map((k) => routes[k] as Route);
     const sortedInstalled = new Uint8Array(n);
     let sortedReasons: (string | undefined)[] | undefined;
@@ -170,14 +197,15 @@ function displayOrder(groups: Float64Array, sources: Float64Array): number[] {
  * without a VIF. The common installed route is decided here without allocating.
  */
 function mayHaveReason(key: string, r: Route, image: Image): boolean {
-  if (image.refusedRoutes?.has(key) === true || !image.vifs.has(r.iif)) return true;
-  for (const o of r.oifs) if (!image.vifs.has(o.ifname)) return true;
+  const f = routeFamily(r);
+  if (image.refusedRoutes?.has(key) === true || !image.vifs.has(vifKey(f, r.iif))) return true;
+  for (const o of r.oifs) if (!image.vifs.has(vifKey(f, o.ifname))) return true;
   return false;
 }
 
 /** The whole view at once (tests, and anything small); the daemon writes SHOW in pieces (show_json.ts). */
-export function buildShowView(config: Config, image: Image, counters: CounterSource, what: ShowWhat): Partial<ShowView> {
-  const snap = ShowSnapshot.take(config, image, counters, what);
+export function buildShowView(config: Config, image: Image, counters: CounterSource, what: ShowWhat, family?: Family): Partial<ShowView> {
+  const snap = ShowSnapshot.take(config, image, counters, what, family);
   const view: Partial<ShowView> = {};
   if (snap.vifs) view.vifs = snap.vifs;
   if (snap.joins) view.joins = snap.joins;
@@ -187,30 +215,37 @@ export function buildShowView(config: Config, image: Image, counters: CounterSou
 }
 
 /** Joins by interface, group, source; few enough to take whole. */
-function joinViews(config: Config, image: Image): JoinView[] {
+function joinViews(config: Config, image: Image, family: Family | undefined): JoinView[] {
   const out: JoinView[] = [];
   for (const [key, j] of config.joins) {
+    if (family !== undefined && familyOf(j.group) !== family) continue;
     const view: JoinView = { ifname: j.ifname, group: j.group, source: j.source, state: image.joins?.has(key) === true ? "installed" : "pending" };
     const why = image.joinsWaiting?.get(key);
     if (view.state === "pending") view.reason = why ?? "not joined yet";
     out.push(view);
   }
-  return out.sort((a, b) => a.ifname.localeCompare(b.ifname) || ipKey(a.group) - ipKey(b.group) || ipKey(a.source) - ipKey(b.source));
+  const groups = ipKeys(out.map((j) => j.group));
+  const sources = ipKeys(out.map((j) => j.source));
+  const order = out.map((_, i) => i).sort((a, b) => (out[a] as JoinView).ifname.localeCompare((out[b] as JoinView).ifname) ||
+    (groups[a] as number) - (groups[b] as number) || (sources[a] as number) - (sources[b] as number));
+  return order.map((i) => out[i] as JoinView);
 }
 
-function vifViews(config: Config, image: Image, counters: CounterSource): VifView[] {
+function vifViews(config: Config, image: Image, counters: CounterSource, family: Family | undefined): VifView[] {
   const out: VifView[] = [];
-  for (const ifname of neededInterfaces(config)) {
-    const v = image.vifs.get(ifname);
-    const c = v ? counters.vifCounters(v.vifi) : undefined;
+  for (const key of neededInterfaces(config)) {
+    const f = vifKeyFamily(key);
+    if (family !== undefined && f !== family) continue;
+    const v = image.vifs.get(key);
+    const c = v ? counters.vifCounters(f, v.vifi) : undefined;
     out.push({
-      vifi: v?.vifi ?? null, ifname, ifindex: v?.ifindex ?? null,
-      threshold: config.vifs.get(ifname)?.threshold ?? v?.threshold ?? 1, pinned: config.vifs.has(ifname),
+      family: f, vifi: v?.vifi ?? null, ifname: vifKeyIfname(key), ifindex: v?.ifindex ?? null,
+      threshold: config.vifs.get(key)?.threshold ?? v?.threshold ?? 1, pinned: config.vifs.has(key),
       pkts_in: c?.pktsIn ?? 0, bytes_in: c?.bytesIn ?? 0, pkts_out: c?.pktsOut ?? 0, bytes_out: c?.bytesOut ?? 0,
     });
   }
-  // Installed VIFs by number, then the missing ones by name.
-  return out.sort((a, b) => (a.vifi ?? 99) - (b.vifi ?? 99) || a.ifname.localeCompare(b.ifname));
+  // VIFs, then MIFs; installed ones by number, then the missing ones by name.
+  return out.sort((a, b) => a.family - b.family || (a.vifi ?? 99) - (b.vifi ?? 99) || a.ifname.localeCompare(b.ifname));
 }
 
 export interface ShowStats {
