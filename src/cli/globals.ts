@@ -3,6 +3,8 @@ import { instanceNameProblem } from "../config/instance.js";
 
 export interface Globals {
   dryRun: boolean; verbose: boolean; output: "text" | "json";
+  /** -4 / -6: limit the command to one address family, as in iproute2. */
+  family?: 4 | 6;
   socket?: string; config?: string; instance?: string; help: boolean; version: boolean;
   words: string[];
   /** The first usage problem among the options; reported only after all of them were read, so
@@ -27,6 +29,12 @@ export function parseGlobals(argv: string[]): Globals {
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     if (arg === "-j" || arg === "--json") { g.output = "json"; continue; }
+    if (arg === "-4" || arg === "-6") {
+      const family = arg === "-4" ? 4 : 6;
+      if (g.family !== undefined && g.family !== family) problem("-4 and -6 exclude each other");
+      g.family = family;
+      continue;
+    }
     const flag = FLAGS[name];
     if (flag && eq < 0) { (g as unknown as Record<string, boolean>)[flag] = true; continue; }
     const key = VALUED[name];

@@ -157,7 +157,7 @@ export const COMMANDS: CommandSpec[] = [
       return { action: "SHOW", payload: { what: a[0] ?? "all" } };
     },
   },
-  { words: ["vif", "add"], synopsis: "vif add dev IF [threshold N]", summary: "pin a VIF on an interface", parse: (a) => ({ action: "ADD_VIF", payload: vifDev(a, true) }) },
+  { words: ["vif", "add"], synopsis: "vif add dev IF [threshold N]", summary: "pin a VIF on an interface (-6: a MIF)", parse: (a) => ({ action: "ADD_VIF", payload: vifDev(a, true) }) },
   { words: ["vif", "del"], synopsis: "vif del dev IF", summary: "remove a pinned VIF", parse: (a) => ({ action: "DEL_VIF", payload: vifDev(a, false) }) },
   { words: ["vif", "show"], synopsis: "vif show", summary: "show VIFs with counters", parse: (a) => { noArgs(a); return { action: "SHOW", payload: { what: "vifs" } }; } },
   { words: ["join"], synopsis: "join dev IF group G [source S]", summary: "join a group on an interface (kept like a route)", parse: (a) => parseJoin("JOIN", a) },
@@ -181,9 +181,34 @@ export const COMMANDS: CommandSpec[] = [
 ];
 
 /** Commands whose first argument is a FILE, not a keyword. */
+/**
+ * `-4` / `-6` (SPEC §7): `show`, `check`, `vif` and `flush` act on that family alone; a route or
+ * join of the other family is a usage error (its addresses already say its family).
+ */
+export function withFamily(cmd: ParsedCommand, family: 4 | 6 | undefined): ParsedCommand {
+  if (family === undefined) return cmd;
+  const name = family === 6 ? "IPv6" : "IPv4";
+  const check = (p: Record<string, unknown>): void => {
+    for (const field of ["group", "source"]) {
+      const value = p[field];
+      if (typeof value === "string" && value.includes(":") !== (family === 6)) throw new UsageError(`-${family}: ${field} '${value}' is not an ${name} address`);
+    }
+  };
+  switch (cmd.action) {
+    case "SHOW": case "CHECK": case "ADD_VIF": case "DEL_VIF": case "FLUSH":
+      check(cmd.payload);
+      return { ...cmd, payload: { ...cmd.payload, family } };
+    case "ADD_MFC": case "REPLACE_MFC": case "DEL_MFC": case "JOIN": case "LEAVE":
+      check(cmd.payload);
+      return cmd;
+    default:
+      throw new UsageError(`-${family} does not apply to this command (its input names each address, and so its family)`);
+  }
+}
+
 const FILE_COMMANDS = new Set(COMMANDS.filter((c) => c.synopsis.startsWith(`${c.words.join(" ")} FILE`)));
 
-export const GLOBAL_SYNOPSIS = "GLOBAL: -n|--dry-run  -v|--verbose  -o|--output text|json  -j  -s|--socket PATH  -c|--config PATH  -i|--instance NAME  -h|--help  -V|--version";
+export const GLOBAL_SYNOPSIS = "GLOBAL: -4|-6  -n|--dry-run  -v|--verbose  -o|--output text|json  -j  -s|--socket PATH  -c|--config PATH  -i|--instance NAME  -h|--help  -V|--version";
 
 /** `mfc help` fits an 80-column terminal. */
 export const HELP_WIDTH = 80;

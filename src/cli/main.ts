@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import type { Response } from "../protocol/messages.js";
 import type { ApplySummaryView, FindingView } from "../view/render.js";
 import { VERSION } from "../version.js";
-import { UsageError, helpRequest, jsonOutput, parseBatchFile, parseCommand, type ParsedCommand } from "./grammar.js";
+import { UsageError, helpRequest, jsonOutput, parseBatchFile, parseCommand, withFamily, type ParsedCommand } from "./grammar.js";
 import { parseGlobals, type Globals } from "./globals.js";
 import { loadConfigFile, loadImporter, loadOutput } from "./lazy.js";
 import type { AnswerHandling, Output } from "./pass_result.js";
@@ -175,7 +175,7 @@ async function run(argv: string[]): Promise<number> {
       process.stdout.write(help);
       return EXIT.ok;
     }
-    cmd = parseCommand(g.words);
+    cmd = withFamily(parseCommand(g.words), g.family);
     if (cmd.file?.kind === "import") return await runImport(cmd.file.path);
     built = buildRequest(cmd, g);
   } catch (err) {

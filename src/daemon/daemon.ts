@@ -5,7 +5,9 @@
 import type { Facts } from "../diagnostics/checks.js";
 import { Engine } from "../engine/engine.js";
 import { openLinkMonitor, type LinkMonitor } from "../kernel/link_monitor.js";
-import { MrouteSocket, SystemLinks, TableBusyError } from "../kernel/mroute.js";
+import { SystemLinks } from "../kernel/mroute.js";
+import { TableBusyError } from "../kernel/errors.js";
+import { KernelTables } from "../kernel/tables.js";
 import type { Watch } from "../kernel/poll.js";
 import type { CounterSource } from "../view/model.js";
 import { FlowManager } from "./flows.js";
@@ -35,7 +37,7 @@ const MAX_RETRY_BACKOFF = 64;
 const LARGE = 10_000;
 
 export class MfcDaemon {
-  private kernel: MrouteSocket | undefined;
+  private kernel: KernelTables | undefined;
   private engine: Engine | undefined;
   private server: ControlServer | undefined;
   private monitor: LinkMonitor | undefined;
@@ -119,7 +121,9 @@ export class MfcDaemon {
       throw new StartupError(`missing capability ${missing.join(" and ")} (run as root, or grant it: AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN)`);
     }
     try {
-      this.kernel = new MrouteSocket(c.table);
+      // The IPv4 table now; the IPv6 one on first use (tables.ts), so a router without IPv6
+      // routes leaves it to others. A restore that finds it owned keeps its IPv6 routes pending.
+      this.kernel = new KernelTables(c.table);
     } catch (err) {
       if (err instanceof TableBusyError) throw new StartupError(err.message);
       throw new StartupError(`cannot take the multicast routing table: ${(err as Error).message} (needs CAP_NET_RAW${c.table !== undefined ? " and CAP_NET_ADMIN" : ""})`);
@@ -162,7 +166,7 @@ export class MfcDaemon {
     };
     const counters: CounterSource = {
       sgCounters: (origin, group) => kernel.sgCounters(origin, group),
-      vifCounters: (vifi) => kernel.vifCounters(vifi),
+      vifCounters: (family, vifi) => kernel.vifCounters(family, vifi),
       flowsOf: (key) => flowManager.of(key),
     };
     const handler = new RequestHandler(engine, counters, { status: () => this.status() }, facts, (a) => {
@@ -237,9 +241,11 @@ export class MfcDaemon {
     const installed = snap?.image.mfcs.size ?? 0;
     const waiting = Object.fromEntries(this.engine?.waitingInterfaces() ?? []);
     const joins = snap?.config.joins.size ?? 0;
+    const vifs = { 4: 0, 6: 0 };
+    for (const v of snap?.image.vifs.values() ?? []) vifs[v.family]++;
     return {
       version: VERSION, pid: process.pid, uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
-      table: this.config.table ?? "default", vifs: snap?.image.vifs.size ?? 0,
+      table: this.config.table ?? "default", vifs: vifs[4], mifs: vifs[6], ipv6_table: this.kernel?.isIpv6Open() === true ? "owned" : "not in use",
       // A template has no entry of its own: counted apart, with the flows it installed.
       routes, routes_installed: installed, routes_pending: routes - templates - installed, interfaces_waiting: waiting,
       templates, template_flows: this.flows?.size ?? 0,

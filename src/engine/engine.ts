@@ -7,7 +7,7 @@
 import { MfcError } from "../errors/codes.js";
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
-import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, vifKeyFamily, vifKeyIfname, type Config, type Join, type MapConfig, type Route } from "../model/types.js";
+import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, vifKeyIfname, vifLabel, type Config, type Join, type MapConfig, type Route } from "../model/types.js";
 import { isGroupRange } from "../model/ipv4.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta, StateStore } from "../state/store.js";
@@ -130,15 +130,16 @@ export class Engine {
   }
 
   /** Interfaces the configuration needs that have no VIF, and why (for status). */
+  /** Interfaces without a VIF (or MIF: "eth0 (IPv6)"), with the reason. */
   waitingInterfaces(): ReadonlyMap<string, string> {
-    return this.image.waiting ?? new Map();
+    return new Map([...this.image.waiting ?? []].map(([key, why]) => [vifLabel(key), why]));
   }
 
   /** Something waits that a retry could install (a refusal, or a VIF that may have come free). */
   retryWanted(): boolean {
     if ((this.image.refusedRoutes?.size ?? 0) > 0) return true;
     for (const [name, why] of this.image.waiting ?? []) {
-      if (why !== "interface missing" || this.links.indexOf(name) !== undefined) return true;
+      if (why !== "interface missing" || this.links.indexOf(vifKeyIfname(name)) !== undefined) return true;
     }
     for (const [key, why] of this.image.joinsWaiting ?? []) {
       const join = this.config.joins.get(key);
@@ -456,7 +457,7 @@ export class Engine {
     const result = converge(this.kernel, this.config, from, this.links);
     const joins = convergeJoins(this.kernel, this.config.joins, from.joins, this.links);
     this.image = { ...result.image, refusedRoutes: result.refused.routes, joins: joins.joins, joinsWaiting: joins.waiting };
-    for (const [name, why] of result.refused.vifs) this.log(4, `interface ${vifKeyIfname(name)}${vifKeyFamily(name) === 6 ? " (IPv6)" : ""}: ${why}; its routes stay pending`);
+    for (const [name, why] of result.refused.vifs) this.log(4, `interface ${vifLabel(name)}: ${why}; its routes stay pending`);
     for (const [key, why] of result.refused.routes) this.log(4, `route ${key}: ${why}; it stays pending`);
     for (const [key, why] of joins.waiting) if (why !== "interface missing") this.log(4, `join ${key}: ${why}; it stays pending`);
     const problems = [...result.problems, ...joins.problems];

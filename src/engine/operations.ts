@@ -5,8 +5,8 @@
 import { MfcError, invalid } from "../errors/codes.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { OverlayMap } from "../model/overlay.js";
-import type { Family } from "../model/family.js";
-import { formatJoin, formatSG, joinKey, routeFamily, routeKey, sameRoute, vifKey, type Config, type Join, type PinnedVif, type Route } from "../model/types.js";
+import { familyOf, type Family } from "../model/family.js";
+import { formatJoin, formatSG, joinKey, routeFamily, routeKey, sameRoute, vifKey, vifKeyFamily, type Config, type Join, type PinnedVif, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta } from "../state/format.js";
 
@@ -69,11 +69,20 @@ function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): voi
       if (!config.joins.delete(joinKey(op.join))) throw invalid("E_JOIN_NOT_FOUND", `Join ${formatJoin(op.join)} does not exist.`);
       return;
     }
-    case "FLUSH":
-      config.routes.clear();
-      config.vifs.clear();
-      config.joins.clear();
+    case "FLUSH": {
+      if (op.family === undefined) {
+        config.routes.clear();
+        config.vifs.clear();
+        config.joins.clear();
+        return;
+      }
+      // `mfc -6 flush`: that family's routes, MIFs and joins only.
+      const f = op.family;
+      for (const [key, r] of [...config.routes]) if (routeFamily(r) === f) config.routes.delete(key);
+      for (const key of [...config.vifs.keys()]) if (vifKeyFamily(key) === f) config.vifs.delete(key);
+      for (const [key, j] of [...config.joins]) if (familyOf(j.group) === f) config.joins.delete(key);
       return;
+    }
     case "APPLY": {
       config.routes.clear();
       config.vifs.clear();

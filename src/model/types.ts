@@ -33,6 +33,11 @@ export function vifKeyIfname(key: string): string {
   return key.endsWith("/6") ? key.slice(0, -2) : key;
 }
 
+/** A VIF key for people: "eth0", or "eth0 (IPv6)" for a MIF. */
+export function vifLabel(key: string): string {
+  return vifKeyFamily(key) === 6 ? `${vifKeyIfname(key)} (IPv6)` : key;
+}
+
 /** A route's family: its group's (source and group are one family, model/address.ts). */
 export function routeFamily(r: { readonly group: string }): Family {
   return familyOf(r.group);

@@ -133,7 +133,7 @@ export type Op =
   | { action: "ADD_MFC" | "REPLACE_MFC"; route: Route }
   | { action: "DEL_MFC"; source: string | null; group: string }
   | { action: "JOIN" | "LEAVE"; join: Join }
-  | { action: "FLUSH" }
+  | { action: "FLUSH"; family?: Family }
   | { action: "APPLY"; vifs: PinnedVif[]; routes: Route[]; joins: Join[] };
 
 export type Query =
@@ -207,7 +207,10 @@ export function parseOp(action: string, payload: unknown, where = "payload"): Op
     }
     case "JOIN":
     case "LEAVE": return { action, join: toJoin(parse(JoinIn, p, where)) };
-    case "FLUSH": parse(Empty, p, where); return { action };
+    case "FLUSH": {
+      const x = parse(v.strictObject({ family: FamilyIn }), p, where);
+      return x.family === undefined ? { action } : { action, family: x.family };
+    }
     case "APPLY": {
       const x = plainApply(p) ? p : parse(ApplyIn, p, where);
       return {

@@ -252,7 +252,8 @@ export interface ShowStats {
   /** `installed` counts the `partial` routes too (installed, some oifs without a VIF). */
   routes: number; installed: number; partial: number; pending: number;
   packets: number; bytes: number; wrong_if: number;
-  vifs: number; vif_limit: number;
+  /** VIFs (IPv4) and MIFs (IPv6) installed, each of its own limit `vif_limit`. */
+  vifs: number; mifs: number; vif_limit: number;
   busiest: { source: string | null; group: string; packets: number; bytes: number }[];
 }
 
@@ -265,7 +266,8 @@ export function summarizeShow(view: Partial<ShowView>, top = 5): ShowStats {
     routes: routes.length, installed, partial: routes.filter((r) => r.state === "installed" && r.reason !== undefined).length,
     pending: routes.length - installed,
     packets: sum((r) => r.packets), bytes: sum((r) => r.bytes), wrong_if: sum((r) => r.wrong_if),
-    vifs: (view.vifs ?? []).filter((v) => v.vifi !== null).length, vif_limit: 32,
+    vifs: (view.vifs ?? []).filter((v) => v.vifi !== null && v.family !== 6).length,
+    mifs: (view.vifs ?? []).filter((v) => v.vifi !== null && v.family === 6).length, vif_limit: 32,
     busiest: [...routes].sort((a, b) => b.packets - a.packets).slice(0, top).filter((r) => r.packets > 0)
       .map((r) => ({ source: r.source, group: r.group, packets: r.packets, bytes: r.bytes })),
   };

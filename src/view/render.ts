@@ -20,12 +20,20 @@ export function routeStateText(r: Pick<RouteView, "state" | "reason">): string {
   return r.reason ? `partial (${r.reason})` : "installed";
 }
 
+/** The VIF table, then (if any) the MIF table of IPv6, each numbered in its own kernel table. */
 export function renderVifs(vifs: VifView[]): string[] {
+  const mifs = vifs.filter((v) => v.family === 6);
+  if (mifs.length === 0) return vifTable("vif", vifs);
+  const v4 = vifs.filter((v) => v.family !== 6);
+  return [...(v4.length > 0 ? [...vifTable("vif", v4), ""] : []), ...vifTable("mif", mifs)];
+}
+
+function vifTable(label: "vif" | "mif", vifs: VifView[]): string[] {
   const rows = vifs.map((v) => [
     v.vifi === null ? "-" : String(v.vifi), v.ifname, v.ifindex === null ? "missing" : String(v.ifindex), String(v.threshold),
     v.pinned ? "pinned" : "auto", String(v.pkts_in), String(v.bytes_in), String(v.pkts_out), String(v.bytes_out),
   ]);
-  return table(["vif", "ifname", "ifindex", "thresh", "kind", "pkts_in", "bytes_in", "pkts_out", "bytes_out"], rows);
+  return table([label, "ifname", "ifindex", "thresh", "kind", "pkts_in", "bytes_in", "pkts_out", "bytes_out"], rows);
 }
 
 /** `(*, 239.1.1.1) on eth0  installed`, in the vocabulary of routes. */
@@ -37,7 +45,7 @@ export function renderStats(s: ShowStats): string {
   const lines = [
     `routes ${s.routes}  installed ${s.installed}${s.partial > 0 ? ` (partial ${s.partial})` : ""}  pending ${s.pending}`,
     `pkts ${s.packets}  bytes ${s.bytes}  wrong ${s.wrong_if}`,
-    `vifs ${s.vifs} of ${s.vif_limit}`,
+    `vifs ${s.vifs} of ${s.vif_limit}${s.mifs > 0 ? `  mifs ${s.mifs} of ${s.vif_limit}` : ""}`,
   ];
   if (s.busiest.length > 0) lines.push("busiest:", ...s.busiest.map((r) => `  ${formatSG(r)}  pkts ${r.packets}  bytes ${r.bytes}`));
   return lines.join("\n");
@@ -71,7 +79,7 @@ export function renderFinding(f: FindingView): string {
 export function renderChange(c: Record<string, unknown>): string {
   const a = String(c.action);
   if (a === "join" || a === "leave") return `${a} ${formatSG({ source: typeof c.source === "string" ? c.source : null, group: String(c.group) })} on ${String(c.ifname)}`;
-  if (a.endsWith("_vif")) return `${a.replace("_", " ")} ${String(c.vifi)} ${String(c.ifname)} (ifindex ${String(c.ifindex)}, threshold ${String(c.threshold)})`;
+  if (a.endsWith("_vif")) return `${a.replace("_", " ").replace("vif", c.family === 6 ? "mif" : "vif")} ${String(c.vifi)} ${String(c.ifname)} (ifindex ${String(c.ifindex)}, threshold ${String(c.threshold)})`;
   const oifs = Array.isArray(c.oifs) ? (c.oifs as { ifname: string; ttl: number }[]).map((o) => (o.ttl === 1 ? o.ifname : `${o.ifname}(ttl ${o.ttl})`)).join(" ") : "";
   return `${a.replace("_", " ")} ${formatSG({ source: typeof c.source === "string" ? c.source : null, group: String(c.group) })} iif ${String(c.iif)} oifs ${oifs}`;
 }
