@@ -113,6 +113,9 @@ setup_machine() {
     setup_need lintian lintian
     setup_need rpmbuild rpm
     setup_need smcrouted smcroute
+    # test/kernel/structs.test.ts compiles against the kernel headers; gcc only recommends libc6-dev.
+    setup_need gcc gcc
+    [ -e /usr/include/linux/mroute6.h ] && [ -e /usr/include/stdio.h ] || SETUP_PKGS+=(libc6-dev)
     if [ "${MFC_SKIP_INSTALL_TEST:-0}" != 1 ]; then
       setup_need debootstrap debootstrap
       setup_need systemd-nspawn systemd-container

@@ -2,8 +2,10 @@
  * Encoders for the kernel's mroute structs (x86_64/aarch64 layouts from linux/mroute.h, verified in
  * STACK.md). Buffers are reused: object-to-struct conversion would be ~3x slower on the hot path.
  */
-import { parseIpv4 } from "../model/ipv4.js";
-import type { MfcEntry, VifSpec } from "./port.js";
+import { AF_INET } from "./abi.js";
+import { formatIpv4, parseIpv4 } from "../model/ipv4.js";
+import { familyOf, type MfcEntry, type NoCache, type SgCounters, type VifCounters, type VifSpec } from "./port.js";
+import { writeSockaddrIn6 } from "./structs6.js";
 
 export const VIFF_USE_IFINDEX = 0x8;
 export const VIFCTL_SIZE = 16;
@@ -17,7 +19,6 @@ export const SIOC_VIF_REQ_SIZE = 40;
 export const GROUP_REQ_SIZE = 136;
 export const GROUP_SOURCE_REQ_SIZE = 264;
 const SOCKADDR_STORAGE_SIZE = 128;
-const AF_INET = 2;
 
 function writeAddr(buf: Buffer, offset: number, dotted: string): void {
   const n = parseIpv4(dotted);
@@ -25,7 +26,7 @@ function writeAddr(buf: Buffer, offset: number, dotted: string): void {
   buf.writeUInt32BE(n, offset); // network byte order
 }
 
-export function encodeVifctl(buf: Buffer, vif: VifSpec): Buffer {
+export function encodeVifctl(buf: Buffer, vif: Pick<VifSpec, "vifi" | "ifindex" | "threshold">): Buffer {
   buf.fill(0, 0, VIFCTL_SIZE);
   buf.writeUInt16LE(vif.vifi, 0);
   buf.writeUInt8(VIFF_USE_IFINDEX, 2); // no IP address needed on the interface
@@ -56,18 +57,48 @@ export function encodeVifReq(buf: Buffer, vifi: number): Buffer {
   return buf;
 }
 
+/** The counters SIOCGETSGCNT wrote into sioc_sg_req (u64 pktcnt @8, bytecnt @16, wrong_if @24). */
+export function decodeSgReq(b: Buffer): SgCounters {
+  return { packets: Number(b.readBigUInt64LE(8)), bytes: Number(b.readBigUInt64LE(16)), wrongIf: Number(b.readBigUInt64LE(24)) };
+}
+
+/** The counters SIOCGETVIFCNT wrote into sioc_vif_req (u64 icount @8, ocount @16, ibytes @24, obytes @32). */
+export function decodeVifReq(b: Buffer): VifCounters {
+  return {
+    pktsIn: Number(b.readBigUInt64LE(8)), pktsOut: Number(b.readBigUInt64LE(16)),
+    bytesIn: Number(b.readBigUInt64LE(24)), bytesOut: Number(b.readBigUInt64LE(32)),
+  };
+}
+
+const IGMPMSG_NOCACHE = 1;
+export const IGMPMSG_SIZE = 20;
+
+/**
+ * An IGMPMSG_NOCACHE upcall in the `n` bytes read (struct igmpmsg: msgtype @8, mbz @9, vif @10,
+ * vif_hi @11, src @12, dst @16), or undefined. Real IGMP packets arrive on the same socket with an
+ * IP header, whose byte 9 is the protocol (2), never the 0 of im_mbz.
+ */
+export function decodeIgmpmsg(b: Buffer, n: number): NoCache | undefined {
+  if (n < IGMPMSG_SIZE || b[9] !== 0 || b[8] !== IGMPMSG_NOCACHE) return undefined;
+  return { vifi: (b[10] as number) | ((b[11] as number) << 8), source: formatIpv4(b.readUInt32BE(12)), group: formatIpv4(b.readUInt32BE(16)) };
+}
+
 /** struct sockaddr_in at `offset`: family (host order), port 0, address (network order). */
 function writeSockaddrIn(buf: Buffer, offset: number, dotted: string): void {
   buf.writeUInt16LE(AF_INET, offset);
   writeAddr(buf, offset + 4, dotted);
 }
 
-/** group_req, or group_source_req when `source` is given (MCAST_JOIN_SOURCE_GROUP and friends). */
+/**
+ * group_req, or group_source_req when `source` is given (MCAST_JOIN_SOURCE_GROUP and friends): a
+ * sockaddr_in for an IPv4 group, a sockaddr_in6 for an IPv6 one (the source is of the same family).
+ */
 export function encodeGroupReq(buf: Buffer, ifindex: number, group: string, source: string | null): number {
   const size = source === null ? GROUP_REQ_SIZE : GROUP_SOURCE_REQ_SIZE;
+  const write = familyOf(group) === 6 ? writeSockaddrIn6 : writeSockaddrIn;
   buf.fill(0, 0, size);
   buf.writeUInt32LE(ifindex, 0);
-  writeSockaddrIn(buf, 8, group);
-  if (source !== null) writeSockaddrIn(buf, 8 + SOCKADDR_STORAGE_SIZE, source);
+  write(buf, 8, group);
+  if (source !== null) write(buf, 8 + SOCKADDR_STORAGE_SIZE, source);
   return size;
 }
