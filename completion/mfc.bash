@@ -72,7 +72,7 @@ _mfc() {
     COMPREPLY=()
     local cword=$COMP_CWORD
     local cur=${COMP_WORDS[cword]} prev=${COMP_WORDS[cword-1]:-}
-    local globals="-n --dry-run -v --verbose -o --output -j --json -s --socket -c --config -i --instance -h --help -V --version"
+    local globals="-4 -6 -n --dry-run -v --verbose -o --output -j --json -s --socket -c --config -i --instance -h --help -V --version"
     local commands="add replace del show vif flush batch apply join leave import status check help"
 
     # --output=VALUE: readline may split it at '=' (COMP_WORDBREAKS), or not.

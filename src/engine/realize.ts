@@ -104,7 +104,7 @@ export function admitInterfaces(nextNames: ReadonlySet<string> | ReadonlyMap<str
     if (count[family] > MAXVIFS && !currentNames.has(key)) {
       const what = family === 6 ? "MIFs" : "VIFs";
       throw invalid("E_VIF_LIMIT", `the change needs more than ${MAXVIFS} ${what} (kernel limit); '${vifKeyIfname(key)}' has none left (interfaces that are missing now count too).`, {
-        needed: count[family], limit: MAXVIFS, family,
+        needed: count[family], limit: MAXVIFS, ...(family === 6 ? { family } : {}),
       });
     }
   }

@@ -4,7 +4,7 @@
  * Tests run the same scenarios against the real kernel so this fake stays honest.
  */
 import { KernelError, errnoOf } from "../../src/kernel/errors.js";
-import { MAXVIFS, type KernelPort, type LinkResolver, type Membership, type MfcEntry, type SgCounters, type VifCounters, type VifSpec } from "../../src/kernel/port.js";
+import { MAXVIFS, familyOf, type Family, type KernelPort, type LinkResolver, type Membership, type MfcEntry, type SgCounters, type VifCounters, type VifSpec } from "../../src/kernel/port.js";
 
 export interface FakeFault {
   /** 1-based index of the mutating call that fails. */
@@ -59,7 +59,10 @@ export class FakeLinks implements LinkResolver {
 }
 
 export class FakeKernel implements KernelPort {
+  /** VIFs of the IPv4 table, by number. */
   readonly vifs = new Map<number, VifSpec>();
+  /** MIFs of the IPv6 table, by number (numbered apart, like the kernel's two tables). */
+  readonly mifs = new Map<number, VifSpec>();
   readonly mfcs = new Map<string, MfcEntry>();
   calls = 0;
   closed = false;
@@ -90,30 +93,41 @@ export class FakeKernel implements KernelPort {
     }
   }
 
+  private table(family: Family): Map<number, VifSpec> {
+    return family === 6 ? this.mifs : this.vifs;
+  }
+
   addVif(vif: VifSpec): void {
-    this.mutate("MRT_ADD_VIF");
-    if (vif.vifi >= MAXVIFS) throw new KernelError("MRT_ADD_VIF", errnoOf("ENFILE"));
-    if (this.vifs.has(vif.vifi)) throw new KernelError("MRT_ADD_VIF", errnoOf("EADDRINUSE"));
-    if (this.links.nameOf(vif.ifindex) === undefined || this.refusedIfindexes.has(vif.ifindex)) throw new KernelError("MRT_ADD_VIF", errnoOf("EADDRNOTAVAIL"));
-    this.vifs.set(vif.vifi, { ...vif });
+    const call = vif.family === 6 ? "MRT6_ADD_MIF" : "MRT_ADD_VIF";
+    this.mutate(call);
+    const table = this.table(vif.family);
+    if (vif.vifi >= MAXVIFS) throw new KernelError(call, errnoOf("ENFILE"));
+    if (table.has(vif.vifi)) throw new KernelError(call, errnoOf("EADDRINUSE"));
+    if (this.links.nameOf(vif.ifindex) === undefined || this.refusedIfindexes.has(vif.ifindex)) throw new KernelError(call, errnoOf("EADDRNOTAVAIL"));
+    table.set(vif.vifi, { ...vif });
   }
 
   delVif(vif: VifSpec): void {
-    this.mutate("MRT_DEL_VIF");
-    if (!this.vifs.delete(vif.vifi)) throw new KernelError("MRT_DEL_VIF", errnoOf("EADDRNOTAVAIL"));
+    const call = vif.family === 6 ? "MRT6_DEL_MIF" : "MRT_DEL_VIF";
+    this.mutate(call);
+    if (!this.table(vif.family).delete(vif.vifi)) throw new KernelError(call, errnoOf("EADDRNOTAVAIL"));
   }
 
   addMfc(entry: MfcEntry): void {
-    this.mutate("MRT_ADD_MFC");
-    if (entry.parent >= MAXVIFS) throw new KernelError("MRT_ADD_MFC", errnoOf("ENFILE"));
+    const family = familyOf(entry.group);
+    const call = family === 6 ? "MRT6_ADD_MFC" : "MRT_ADD_MFC";
+    this.mutate(call);
+    if (entry.parent >= MAXVIFS) throw new KernelError(call, errnoOf("ENFILE"));
     // Silent replace by (origin, group), like the kernel; OIFs naming missing VIFs are dropped.
-    const ttls = entry.ttls.map((t, v) => (this.vifs.has(v) ? t : 0));
+    const table = this.table(family);
+    const ttls = entry.ttls.map((t, v) => (table.has(v) ? t : 0));
     this.mfcs.set(`${entry.origin},${entry.group}`, { ...entry, ttls });
   }
 
   delMfc(entry: Pick<MfcEntry, "origin" | "group" | "parent">): void {
-    this.mutate("MRT_DEL_MFC");
-    if (!this.mfcs.delete(`${entry.origin},${entry.group}`)) throw new KernelError("MRT_DEL_MFC", errnoOf("ENOENT"));
+    const call = familyOf(entry.group) === 6 ? "MRT6_DEL_MFC" : "MRT_DEL_MFC";
+    this.mutate(call);
+    if (!this.mfcs.delete(`${entry.origin},${entry.group}`)) throw new KernelError(call, errnoOf("ENOENT"));
   }
 
   /** Memberships by "ifindex/group/source" (source "*" = any). */
@@ -138,6 +152,7 @@ export class FakeKernel implements KernelPort {
   flushAll(): void {
     // MRT_FLUSH is about the routing table: memberships stay.
     this.vifs.clear();
+    this.mifs.clear();
     this.mfcs.clear();
   }
 
@@ -146,7 +161,7 @@ export class FakeKernel implements KernelPort {
    * the device's memberships go (the sockets' lists keep them until left: our leave is idempotent).
    */
   dropVifOfIfindex(ifindex: number): void {
-    for (const [vifi, v] of this.vifs) if (v.ifindex === ifindex) this.vifs.delete(vifi);
+    for (const table of [this.vifs, this.mifs]) for (const [vifi, v] of table) if (v.ifindex === ifindex) table.delete(vifi);
     for (const key of this.memberships) if (key.startsWith(`${ifindex}/`)) this.memberships.delete(key);
   }
 
@@ -154,21 +169,24 @@ export class FakeKernel implements KernelPort {
     return this.mfcs.has(`${origin},${group}`) ? { packets: 0, bytes: 0, wrongIf: 0 } : undefined;
   }
 
-  vifCounters(vifi: number): VifCounters | undefined {
-    return this.vifs.has(vifi) ? { pktsIn: 0, bytesIn: 0, pktsOut: 0, bytesOut: 0 } : undefined;
+  vifCounters(family: Family, vifi: number): VifCounters | undefined {
+    return this.table(family).has(vifi) ? { pktsIn: 0, bytesIn: 0, pktsOut: 0, bytesOut: 0 } : undefined;
   }
 
   close(): void {
     this.closed = true;
     this.vifs.clear();
+    this.mifs.clear();
     this.mfcs.clear();
     this.memberships.clear();
   }
 
   /** A comparable dump: VIFs by index and MFC entries by (origin, group), trailing zero TTLs trimmed. */
-  dump(): { vifs: [number, number, number][]; mfcs: [string, number, number[]][] } {
+  dump(): { vifs: [number, number, number][]; mifs: [number, number, number][]; mfcs: [string, number, number[]][] } {
+    const rows = (t: Map<number, VifSpec>): [number, number, number][] =>
+      [...t.values()].map((v) => [v.vifi, v.ifindex, v.threshold] as [number, number, number]).sort((a, b) => a[0] - b[0]);
     return {
-      vifs: [...this.vifs.values()].map((v) => [v.vifi, v.ifindex, v.threshold] as [number, number, number]).sort((a, b) => a[0] - b[0]),
+      vifs: rows(this.vifs), mifs: rows(this.mifs),
       mfcs: [...this.mfcs.entries()].map(([k, m]) => {
         const t = [...m.ttls];
         while (t.length && t[t.length - 1] === 0) t.pop();

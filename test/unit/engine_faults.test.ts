@@ -54,7 +54,8 @@ async function attempt(p: Promise<TxResult>): Promise<Outcome> {
 /** The image in FakeKernel.dump() form: what the kernel must hold if memory tells the truth. */
 function imageDump(image: Image): Dump {
   return {
-    vifs: [...image.vifs.values()].map((v) => [v.vifi, v.ifindex, v.threshold] as [number, number, number]).sort((a, b) => a[0] - b[0]),
+    vifs: [...image.vifs.values()].filter((v) => v.family === 4).map((v) => [v.vifi, v.ifindex, v.threshold] as [number, number, number]).sort((a, b) => a[0] - b[0]),
+    mifs: [...image.vifs.values()].filter((v) => v.family === 6).map((v) => [v.vifi, v.ifindex, v.threshold] as [number, number, number]).sort((a, b) => a[0] - b[0]),
     mfcs: [...image.mfcs.values()].map((m) => {
       const t = [...m.ttls];
       while (t.length && t[t.length - 1] === 0) t.pop();
@@ -386,14 +387,15 @@ async function dirtyWorld(): Promise<World> {
 function assertNoStaleEntries(w: World, what: string): void {
   const routes = w.engine.snapshot().config.routes;
   for (const [key, e] of w.kernel.mfcs) {
-    const route = routes.get(`${e.origin === "0.0.0.0" ? "*" : e.origin},${e.group}`);
+    const route = routes.get(`${e.origin === "0.0.0.0" || e.origin === "::" ? "*" : e.origin},${e.group}`);
     assert.ok(route, `${what}: kernel entry ${key} has no route`);
-    const parent = w.kernel.vifs.get(e.parent);
+    const table = e.group.includes(":") ? w.kernel.mifs : w.kernel.vifs;
+    const parent = table.get(e.parent);
     assert.ok(parent, `${what}: ${key} has parent VIF ${e.parent}, which does not exist`);
     assert.equal(w.links.nameOf(parent.ifindex), route.iif, `${what}: ${key}: parent VIF ${e.parent} is not the route's iif ${route.iif}`);
     e.ttls.forEach((t, v) => {
       if (t === 0 || v === e.parent) return;
-      const vif = w.kernel.vifs.get(v);
+      const vif = table.get(v);
       assert.ok(vif, `${what}: ${key} has ttls[${v}]=${t} for a VIF that does not exist`);
       const name = w.links.nameOf(vif.ifindex) ?? "?";
       assert.ok(route.oifs.some((o) => o.ifname === name), `${what}: ${key} forwards on VIF ${v} (${name}), not an oif of the route`);
@@ -403,12 +405,13 @@ function assertNoStaleEntries(w: World, what: string): void {
 
 /** A dump without TTLs on VIF numbers that do not exist: those OIFs forward nothing. */
 function forwardingDump(d: Dump): Dump {
-  const exists = new Set(d.vifs.map((v) => v[0]));
+  const exists = { 4: new Set(d.vifs.map((v) => v[0])), 6: new Set(d.mifs.map((v) => v[0])) };
   return {
     vifs: d.vifs,
+    mifs: d.mifs,
     joins: d.joins,
     mfcs: d.mfcs.map(([key, parent, ttls]) => {
-      const t = ttls.map((x, v) => (exists.has(v) ? x : 0));
+      const t = ttls.map((x, v) => (exists[key.includes(":") ? 6 : 4].has(v) ? x : 0));
       while (t.length && t[t.length - 1] === 0) t.pop();
       return [key, parent, t] as [string, number, number[]];
     }),

@@ -332,7 +332,7 @@ void describe("inverse", () => {
   });
 
   void test("describeStep names what the client sees", () => {
-    assert.deepEqual(describeStep({ op: "add_vif", vif }), { action: "add_vif", vifi: vif.vifi, ifname: "eth1", ifindex: vif.ifindex, threshold: 1 });
+    assert.deepEqual(describeStep({ op: "add_vif", vif }), { action: "add_vif", family: 4, vifi: vif.vifi, ifname: "eth1", ifindex: vif.ifindex, threshold: 1 });
     assert.deepEqual(describeStep({ op: "replace_mfc", entry: mfcB, previous: mfcA }), {
       action: "replace_mfc", source: null, group: "239.1.1.1", iif: "eth0", oifs: [{ ifname: "eth2", ttl: 1 }],
     });

@@ -16,7 +16,7 @@ const routeView = (over: Partial<RouteView> = {}): RouteView => ({
 });
 
 const vifView = (over: Partial<VifView> = {}): VifView => ({
-  vifi: 0, ifname: "eth0", ifindex: 2, threshold: 1, pinned: false, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0, ...over,
+  family: 4, vifi: 0, ifname: "eth0", ifindex: 2, threshold: 1, pinned: false, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0, ...over,
 });
 
 void describe("renderRoute", () => {
@@ -106,9 +106,9 @@ class StubCounters implements CounterSource {
     this.sgAsked.push(`${origin},${group}`);
     return this.sg[`${origin},${group}`];
   }
-  vifCounters(vifi: number): VifCounters | undefined {
+  vifCounters(family: 4 | 6, vifi: number): VifCounters | undefined {
     this.vifAsked.push(vifi);
-    return this.vif[vifi];
+    return family === 4 ? this.vif[vifi] : undefined;
   }
 }
 
@@ -173,8 +173,8 @@ void describe("buildShowView", () => {
 
   void test("VIFs: installed by number, then missing by name; pinned and threshold from the Config", () => {
     const vifs = new Map<string, VifImage>([
-      ["eth1", { vifi: 0, ifname: "eth1", ifindex: 3, threshold: 1 }],
-      ["eth0", { vifi: 1, ifname: "eth0", ifindex: 2, threshold: 4 }],
+      ["eth1", { family: 4, vifi: 0, ifname: "eth1", ifindex: 3, threshold: 1 }],
+      ["eth0", { family: 4, vifi: 1, ifname: "eth0", ifindex: 2, threshold: 4 }],
     ]);
     const image: Image = { vifs, mfcs: new Map<string, MfcImage>() };
     const config = configOf([r("10.0.0.1", "239.1.1.1", "eth0", ["eth1", "zz0"])], [["eth0", 4], ["ab0", 7]]);
@@ -182,10 +182,10 @@ void describe("buildShowView", () => {
     const view = buildShowView(config, image, counters, "vifs");
     assert.equal(view.routes, undefined, "what=vifs has no routes");
     assert.deepEqual(view.vifs, [
-      { vifi: 0, ifname: "eth1", ifindex: 3, threshold: 1, pinned: false, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 },
-      { vifi: 1, ifname: "eth0", ifindex: 2, threshold: 4, pinned: true, pkts_in: 9, bytes_in: 900, pkts_out: 0, bytes_out: 0 },
-      { vifi: null, ifname: "ab0", ifindex: null, threshold: 7, pinned: true, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 },
-      { vifi: null, ifname: "zz0", ifindex: null, threshold: 1, pinned: false, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 },
+      { family: 4, vifi: 0, ifname: "eth1", ifindex: 3, threshold: 1, pinned: false, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 },
+      { family: 4, vifi: 1, ifname: "eth0", ifindex: 2, threshold: 4, pinned: true, pkts_in: 9, bytes_in: 900, pkts_out: 0, bytes_out: 0 },
+      { family: 4, vifi: null, ifname: "ab0", ifindex: null, threshold: 7, pinned: true, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 },
+      { family: 4, vifi: null, ifname: "zz0", ifindex: null, threshold: 1, pinned: false, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 },
     ]);
     assert.deepEqual(counters.vifAsked.sort(), [0, 1], "counters only for installed VIFs");
   });
@@ -207,10 +207,10 @@ void describe("summarizeShow / renderStats", () => {
     const route = (group: string, packets: number, state: "installed" | "pending" = "installed") => ({
       source: "10.0.0.1", group, iif: "eth0", oifs: [{ ifname: "eth1", ttl: 1 }], packets, bytes: packets * 100, wrong_if: 1, state,
     });
-    const vif = (vifi: number | null) => ({ vifi, ifname: `e${String(vifi)}`, ifindex: vifi, threshold: 1, pinned: false, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 });
+    const vif = (vifi: number | null) => ({ family: 4 as const, vifi, ifname: `e${String(vifi)}`, ifindex: vifi, threshold: 1, pinned: false, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 });
     const stats = summarizeShow({ routes: [route("239.1.1.1", 5), route("239.1.1.2", 50), route("239.1.1.3", 0, "pending")], vifs: [vif(0), vif(1), vif(null)] });
     assert.deepEqual({ ...stats, busiest: stats.busiest.map((b) => b.group) }, {
-      routes: 3, installed: 2, partial: 0, pending: 1, packets: 55, bytes: 5500, wrong_if: 3, vifs: 2, vif_limit: 32,
+      routes: 3, installed: 2, partial: 0, pending: 1, packets: 55, bytes: 5500, wrong_if: 3, vifs: 2, mifs: 0, vif_limit: 32,
       busiest: ["239.1.1.2", "239.1.1.1"],
     });
     assert.equal(renderStats(stats).split("\n")[0], "routes 3  installed 2  pending 1");

@@ -36,7 +36,7 @@ void describe("parseOp: ADD_VIF / DEL_VIF", () => {
   void test("a valid VIF, default threshold 1", () => {
     assert.deepEqual(parseOp("ADD_VIF", { ifname: "eth0" }), { action: "ADD_VIF", vif: { ifname: "eth0", threshold: 1 } });
     assert.deepEqual(parseOp("ADD_VIF", { ifname: "eth0", threshold: 255 }), { action: "ADD_VIF", vif: { ifname: "eth0", threshold: 255 } });
-    assert.deepEqual(parseOp("DEL_VIF", { ifname: "br-lan.10" }), { action: "DEL_VIF", ifname: "br-lan.10" });
+    assert.deepEqual(parseOp("DEL_VIF", { ifname: "br-lan.10" }), { action: "DEL_VIF", ifname: "br-lan.10", family: 4 });
   });
 
   void test("missing, extra and mistyped fields name the field", () => {
@@ -272,9 +272,9 @@ void describe("APPLY accepts what `show -j` prints", () => {
   void test("a hand-built show view: pinned:false VIFs are not pinned, read-only fields are ignored", () => {
     const view: ShowView = {
       vifs: [
-        { vifi: 0, ifname: "eth0", ifindex: 2, threshold: 1, pinned: false, pkts_in: 5, bytes_in: 500, pkts_out: 0, bytes_out: 0 },
-        { vifi: 1, ifname: "eth1", ifindex: 3, threshold: 4, pinned: true, pkts_in: 0, bytes_in: 0, pkts_out: 5, bytes_out: 500 },
-        { vifi: null, ifname: "eth9", ifindex: null, threshold: 1, pinned: true, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 },
+        { family: 4, vifi: 0, ifname: "eth0", ifindex: 2, threshold: 1, pinned: false, pkts_in: 5, bytes_in: 500, pkts_out: 0, bytes_out: 0 },
+        { family: 4, vifi: 1, ifname: "eth1", ifindex: 3, threshold: 4, pinned: true, pkts_in: 0, bytes_in: 0, pkts_out: 5, bytes_out: 500 },
+        { family: 4, vifi: null, ifname: "eth9", ifindex: null, threshold: 1, pinned: true, pkts_in: 0, bytes_in: 0, pkts_out: 0, bytes_out: 0 },
       ],
       routes: [
         { source: "10.0.0.1", group: "239.1.1.1", iif: "eth0", oifs: [{ ifname: "eth1", ttl: 1 }], packets: 10, bytes: 12000, wrong_if: 0, state: "installed" },

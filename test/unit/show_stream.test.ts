@@ -30,9 +30,9 @@ function legacyShowView(config: Config, image: Image, counters: CounterSource, w
     const out: VifView[] = [];
     for (const ifname of neededInterfaces(config)) {
       const v = image.vifs.get(ifname);
-      const c = v ? counters.vifCounters(v.vifi) : undefined;
+      const c = v ? counters.vifCounters(4, v.vifi) : undefined;
       out.push({
-        vifi: v?.vifi ?? null, ifname, ifindex: v?.ifindex ?? null,
+        family: 4, vifi: v?.vifi ?? null, ifname, ifindex: v?.ifindex ?? null,
         threshold: config.vifs.get(ifname)?.threshold ?? v?.threshold ?? 1, pinned: config.vifs.has(ifname),
         pkts_in: c?.pktsIn ?? 0, bytes_in: c?.bytesIn ?? 0, pkts_out: c?.pktsOut ?? 0, bytes_out: c?.bytesOut ?? 0,
       });
@@ -68,7 +68,7 @@ class Counters implements CounterSource {
     const n = (parseIpv4(group) ?? 0) % 100_003 + (parseIpv4(origin) ?? 0) % 7;
     return { packets: n, bytes: n * 1_300 + 2 ** 40, wrongIf: n % 3 };
   }
-  vifCounters(vifi: number): VifCounters {
+  vifCounters(_family: 4 | 6, vifi: number): VifCounters {
     return { pktsIn: vifi * 10, bytesIn: vifi * 1_000, pktsOut: vifi + 1, bytesOut: 2 ** 33 + vifi };
   }
 }
