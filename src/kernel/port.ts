@@ -1,18 +1,30 @@
 /**
  * The only view of the kernel that the engine and the daemon have. Implemented by the real
- * koffi binding (`mroute.ts`) and by `FakeKernel` (fault injection in tests). Addresses are
- * dotted-quad strings; `origin` "0.0.0.0" is the any-source (*,G) entry.
+ * koffi binding (`tables.ts`: the IPv4 table of `mroute.ts` and the IPv6 one of `mroute6.ts`) and
+ * by `FakeKernel` (fault injection in tests). Addresses are strings, dotted quads or IPv6 text; the
+ * family of an entry, a membership or a counter request follows from its group. `origin`
+ * "0.0.0.0" / "::" is the any-source (*,G) entry.
  */
+import type { Family } from "../model/family.js";
+
+export { anySource, familyOf, type Family } from "../model/family.js";
+
 export interface MfcEntry {
   origin: string;
   group: string;
   /** Input VIF index. */
   parent: number;
-  /** Per-VIF TTL thresholds, index = vifi; 0 = not an output interface. Length <= MAXVIFS. */
+  /**
+   * Per-VIF TTL thresholds, index = vifi; 0 = not an output interface. Length <= MAXVIFS. IPv6
+   * (mf6cctl) has only a set of MIFs: every non-zero entry is a member, and the kernel forwards a
+   * packet whose hop limit is > 1 (ip6mr_mfc_add sets each member's threshold to 1).
+   */
   ttls: readonly number[];
 }
 
+/** A VIF (IPv4) or a MIF (IPv6): separate tables, 32 of each. */
 export interface VifSpec {
+  family: Family;
   vifi: number;
   ifindex: number;
   threshold: number;
@@ -24,7 +36,11 @@ export interface Membership { ifindex: number; group: string; source: string | n
 export interface SgCounters { packets: number; bytes: number; wrongIf: number }
 export interface VifCounters { pktsIn: number; bytesIn: number; pktsOut: number; bytesOut: number }
 
+/** A kernel upcall: a packet of (source, group) arrived on VIF/MIF `vifi` and no MFC entry matched. */
+export interface NoCache { vifi: number; source: string; group: string }
+
 export interface KernelPort {
+  /** MRT_ADD_VIF / MRT6_ADD_MIF. The IPv6 table is opened on first use (EADDRINUSE: owned by another process). */
   addVif(vif: VifSpec): void;
   delVif(vif: VifSpec): void;
   /** MRT_ADD_MFC: silently replaces an existing (origin, group) entry (kernel behaviour). */
@@ -38,13 +54,13 @@ export interface KernelPort {
   join(m: Membership): void;
   /** MCAST_LEAVE_GROUP / MCAST_LEAVE_SOURCE_GROUP; also when the interface has gone since. */
   leave(m: Membership): void;
-  /** MRT_FLUSH of every VIF and MFC entry of our table (used only to resynchronise). */
+  /** MRT_FLUSH / MRT6_FLUSH of every VIF, MIF and MFC entry of our tables (used only to resynchronise). */
   flushAll(): void;
   /** SIOCGETSGCNT; undefined when the kernel has no such entry. */
   sgCounters(origin: string, group: string): SgCounters | undefined;
-  /** SIOCGETVIFCNT; undefined when the VIF does not exist. */
-  vifCounters(vifi: number): VifCounters | undefined;
-  /** MRT_DONE and close: the kernel drops every VIF and MFC entry we added. Throws KernelError if MRT_DONE failed (the close still releases the table). */
+  /** SIOCGETVIFCNT / SIOCGETMIFCNT_IN6; undefined when the VIF does not exist. */
+  vifCounters(family: Family, vifi: number): VifCounters | undefined;
+  /** MRT_DONE / MRT6_DONE and close: the kernel drops every VIF and MFC entry we added. Throws KernelError if MRT_DONE failed (the close still releases the table). */
   close(): void;
 }
 
@@ -54,4 +70,5 @@ export interface LinkResolver {
   nameOf(ifindex: number): string | undefined;
 }
 
+/** MAXVIFS (linux/mroute.h) and MAXMIFS (linux/mroute6.h): 32 each, counted per family. */
 export const MAXVIFS = 32;
