@@ -38,8 +38,10 @@ export interface SendOptions {
   payload?: string;
   /** Namespace to send from (default: the sender namespace). */
   fromNs?: string;
-  /** Local address selecting source IP and egress interface (default: the sender's eth0 address). */
+  /** Local address selecting source IP and egress interface (default: the sender's eth0 address of the group's family). */
   localAddr?: string;
+  /** IPv6: the egress interface (default eth0, the peer side of every lab link). */
+  dev?: string;
 }
 export interface Receiver {
   /** pid of the receiver process (inside its namespace). */
@@ -56,6 +58,8 @@ export interface Lab {
   ns: Record<LabRole, string>;
   routerIf: { up: string; dn1: string; dn2: string };
   addr: { sender: string; routerUp: string; recv1: string; routerDn1: string; recv2: string; routerDn2: string };
+  /** The same hosts' IPv6 addresses (fd00:X:N::H, added with nodad: usable at once). */
+  addr6: { sender: string; routerUp: string; recv1: string; routerDn1: string; recv2: string; routerDn2: string };
   /** The per-lab second octet X of every 10.X.N.M address. */
   x: number;
   exec(ns: string, cmd: string[], opts?: ExecOptions): Promise<ExecResult>;
@@ -199,6 +203,7 @@ class LabImpl implements Lab {
   readonly ns: Lab["ns"];
   readonly routerIf = { up: "up0", dn1: "dn1", dn2: "dn2" };
   readonly addr: Lab["addr"];
+  readonly addr6: Lab["addr6"];
   private readonly children = new Set<ChildProcess>();
   private destroying: Promise<void> | undefined;
 
@@ -218,6 +223,8 @@ class LabImpl implements Lab {
       recv2: a(3, 2),
       routerDn2: a(3, 1),
     };
+    const a6 = (net: number, host: number): string => `fd00:${this.x}:${net}::${host}`;
+    this.addr6 = { sender: a6(1, 2), routerUp: a6(1, 1), recv1: a6(2, 2), routerDn1: a6(2, 1), recv2: a6(3, 2), routerDn2: a6(3, 1) };
   }
 
   private ip(ns: string, ...args: string[]): Promise<ExecResult> {
@@ -254,9 +261,13 @@ class LabImpl implements Lab {
       // Multicast leaves via eth0 without needing IP_MULTICAST_IF; default route for unicast replies.
       await this.ip(peerNs, "route", "add", "224.0.0.0/4", "dev", "eth0");
       await this.ip(peerNs, "route", "add", "default", "via", `10.${this.x}.${net}.1`);
+      // IPv6 beside IPv4; nodad: usable at once (STACK.md), no 1-2 s wait for duplicate detection.
+      await this.ip(router, "-6", "addr", "add", `fd00:${this.x}:${net}::1/64`, "dev", rIf, "nodad");
+      await this.ip(peerNs, "-6", "addr", "add", `fd00:${this.x}:${net}::2/64`, "dev", "eth0", "nodad");
+      await this.ip(peerNs, "-6", "route", "add", "default", "via", `fd00:${this.x}:${net}::1`);
     }
     // rp_filter would drop (S,G) traffic in some topologies; effective value is max(all, if).
-    const sysctls = ["net.ipv4.ip_forward=1"];
+    const sysctls = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"];
     for (const i of ["all", "default", "lo", "up0", "dn1", "dn2"]) sysctls.push(`net.ipv4.conf.${i}.rp_filter=0`);
     await this.exec(router, ["sysctl", "-qw", ...sysctls]);
   }
@@ -278,14 +289,18 @@ class LabImpl implements Lab {
 
   async send(group: string, port: number, count: number, opts: SendOptions = {}): Promise<void> {
     const ns = opts.fromNs ?? this.ns.sender;
-    const local = opts.localAddr ?? this.addr.sender;
+    const v6 = group.includes(":");
+    const local = (opts.localAddr ?? (v6 ? this.addr6.sender : this.addr.sender)) + (v6 ? `%${opts.dev ?? "eth0"}` : "");
     const args = [group, port, count, opts.ttl ?? 8, local, opts.intervalMs ?? 0, opts.payload ?? "mfct"].map(String);
     await this.exec(ns, [process.execPath, SEND_JS, ...args], { timeoutMs: 10_000 + count * (opts.intervalMs ?? 0) });
   }
 
   async listen(which: LabRole, group: string, port: number, opts: { localAddr?: string } = {}): Promise<Receiver> {
-    const defAddr = { sender: this.addr.sender, router: this.addr.routerUp, recv1: this.addr.recv1, recv2: this.addr.recv2 };
-    const local = opts.localAddr ?? defAddr[which];
+    const v6 = group.includes(":");
+    const addr = v6 ? this.addr6 : this.addr;
+    const defAddr = { sender: addr.sender, router: addr.routerUp, recv1: addr.recv1, recv2: addr.recv2 };
+    // IPv6 joins by interface: every peer's lab link is eth0 (the router's: pass localAddr "addr%dev").
+    const local = opts.localAddr ?? (v6 ? `${defAddr[which]}%eth0` : defAddr[which]);
     const child = this.spawn(this.ns[which], [process.execPath, RECV_JS, group, String(port), local]);
     const rx: string[] = [];
     let stderr = "";
