@@ -1,11 +1,11 @@
 /**
- * The binding floor: a tight loop of MRT_ADD_MFC through MrouteSocket (the daemon's koffi binding),
+ * The binding floor: a tight loop of MRT_ADD_MFC through Mroute4Table (the daemon's koffi binding),
  * N distinct (S,G) entries, iif VIF 0 (up0) + one oif VIF 1 (dn1). Run inside a lab router namespace:
  *   ip netns exec NS node --import tsx bench/floor.ts N
  * Prints one JSON line: {"n", "ms", "perSec", "closeMs"}; only the loop is timed (entries are built
  * before, as the daemon has them in memory; MRT_DONE afterwards is timed separately).
  */
-import { MrouteSocket, SystemLinks } from "../src/kernel/mroute.js";
+import { Mroute4Table, SystemLinks } from "../src/kernel/mroute.js";
 import type { MfcEntry } from "../src/kernel/port.js";
 import { addrOf, BASE_GROUP } from "./routes.js";
 
@@ -24,7 +24,7 @@ if (up === undefined || dn === undefined) {
 const entries: MfcEntry[] = [];
 for (let i = 0; i < n; i++) entries.push({ origin: "10.1.1.2", group: addrOf(BASE_GROUP, i), parent: 0, ttls: [0, 1] });
 
-const sock = new MrouteSocket();
+const sock = new Mroute4Table();
 try {
   sock.addVif({ vifi: 0, ifindex: up, threshold: 1 });
   sock.addVif({ vifi: 1, ifindex: dn, threshold: 1 });

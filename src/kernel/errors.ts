@@ -7,16 +7,23 @@ export function errnoOf(name: ErrnoName): number {
   return ERRNO[name];
 }
 
-/** A failed system call: which call, and the errno the kernel gave. */
+/**
+ * A failed system call: which call, and the errno the kernel gave; `detail` says more where the
+ * errno alone would mislead (e.g. which table another process owns).
+ */
 export class KernelError extends Error {
   readonly errnoName: string;
   constructor(
     readonly call: string,
     readonly errno: number,
+    readonly detail?: string,
   ) {
     const name = errnoName(errno);
-    super(`${call} failed: ${name}`);
+    super(detail === undefined ? `${call} failed: ${name}` : `${call} failed: ${name} (${detail})`);
     this.name = "KernelError";
     this.errnoName = name;
   }
 }
+
+/** Thrown when another process (smcroute, pimd, a second mfc_daemon) already owns the table. */
+export class TableBusyError extends Error {}

@@ -1,17 +1,16 @@
 /**
- * The real kernel: a raw IGMP socket that owns one IPMR table (MRT_INIT). Closing it — MRT_DONE,
- * exit or SIGKILL — makes the kernel drop every VIF and MFC entry we added.
+ * The kernel's IPv4 multicast routing table: a raw IGMP socket that owns one IPMR table (MRT_INIT).
+ * Closing it — MRT_DONE, exit or SIGKILL — makes the kernel drop every VIF and MFC entry we added.
+ * tables.ts puts it together with the IPv6 table (mroute6.ts) and the joins behind the KernelPort.
  */
 import { AF_INET, IPPROTO_IGMP, IPPROTO_IP, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./abi.js";
-import { KernelError, errnoOf } from "./errors.js";
+import { KernelError, TableBusyError, errnoOf } from "./errors.js";
 import { lastErrno, sys } from "./libc.js";
-import { formatIpv4 } from "../model/ipv4.js";
-import { MembershipSockets } from "./membership.js";
 import { watchReadable, type Watch } from "./poll.js";
-import type { KernelPort, LinkResolver, Membership, MfcEntry, SgCounters, VifCounters, VifSpec } from "./port.js";
+import type { LinkResolver, MfcEntry, NoCache, SgCounters, VifCounters, VifSpec } from "./port.js";
 import {
   MFCCTL_SIZE, SIOC_SG_REQ_SIZE, SIOC_VIF_REQ_SIZE, VIFCTL_SIZE,
-  encodeMfcctl, encodeSgReq, encodeVifReq, encodeVifctl,
+  decodeIgmpmsg, decodeSgReq, decodeVifReq, encodeMfcctl, encodeSgReq, encodeVifReq, encodeVifctl,
 } from "./structs.js";
 
 const MRT_INIT = 200;
@@ -27,23 +26,13 @@ const MRT_FLUSH_ALL = 1 | 2 | 4 | 8;
 const SIOCGETVIFCNT = 0x89e0;
 const SIOCGETSGCNT = 0x89e1;
 
-const IGMPMSG_NOCACHE = 1;
-const IGMPMSG_SIZE = 20;
-
-/** A kernel upcall: a packet of (source, group) arrived on VIF `vifi` and no MFC entry matched. */
-export interface NoCache { vifi: number; source: string; group: string }
-
-/** Thrown when another process (smcroute, pimd, a second mfc_daemon) already owns the table. */
-export class TableBusyError extends Error {}
-
-export class MrouteSocket implements KernelPort {
+export class Mroute4Table {
   private fd: number;
   private readonly vifBuf = Buffer.alloc(VIFCTL_SIZE);
   private readonly mfcBuf = Buffer.alloc(MFCCTL_SIZE);
   private readonly sgBuf = Buffer.alloc(SIOC_SG_REQ_SIZE);
   private readonly vifReqBuf = Buffer.alloc(SIOC_VIF_REQ_SIZE);
   private readonly intBuf = Buffer.alloc(4);
-  private readonly memberships = new MembershipSockets();
 
   /** table: MRT_TABLE id, or undefined for the kernel's default table (253). */
   constructor(table?: number) {
@@ -60,7 +49,7 @@ export class MrouteSocket implements KernelPort {
       this.fd = -1;
       if (err instanceof KernelError && err.errno === errnoOf("EADDRINUSE")) {
         throw new TableBusyError(
-          `multicast routing table ${table ?? "default"} is already owned by another process ` +
+          `IPv4 multicast routing table ${table ?? "default"} is already owned by another process ` +
             "(smcroute, pimd, another mfc_daemon?); stop it or configure another 'table'",
         );
       }
@@ -77,11 +66,11 @@ export class MrouteSocket implements KernelPort {
     if (sys.setsockopt(this.fd, IPPROTO_IP, opt, buf, len) !== 0) throw new KernelError(name, lastErrno());
   }
 
-  addVif(vif: VifSpec): void {
+  addVif(vif: Pick<VifSpec, "vifi" | "ifindex" | "threshold">): void {
     this.set(MRT_ADD_VIF, encodeVifctl(this.vifBuf, vif), VIFCTL_SIZE, "MRT_ADD_VIF");
   }
 
-  delVif(vif: VifSpec): void {
+  delVif(vif: Pick<VifSpec, "vifi" | "ifindex" | "threshold">): void {
     // MRT_DEL_VIF takes a full vifctl (kernel reads sizeof(struct vifctl)).
     this.set(MRT_DEL_VIF, encodeVifctl(this.vifBuf, vif), VIFCTL_SIZE, "MRT_DEL_VIF");
   }
@@ -95,10 +84,9 @@ export class MrouteSocket implements KernelPort {
   }
 
   /**
-   * Reads the table's upcalls (struct igmpmsg, STACK.md: msgtype @8, mbz @9, vif @10, vif_hi @11,
-   * src @12, dst @16) and reports IGMPMSG_NOCACHE. The same raw IGMP socket also receives real
-   * IGMP packets (an IP header: byte 9 is the protocol, 2): those are read and dropped, which also
-   * keeps the socket's queue from filling up.
+   * Reads the table's upcalls and reports IGMPMSG_NOCACHE (decodeIgmpmsg). The same raw IGMP socket
+   * also receives real IGMP packets: those are read and dropped, which also keeps the socket's
+   * queue from filling up.
    */
   watchUpcalls(onNoCache: (u: NoCache) => void): Watch {
     const buf = Buffer.alloc(2048);
@@ -111,21 +99,14 @@ export class MrouteSocket implements KernelPort {
           if (errno === errnoOf("EINTR")) continue;
           return; // EAGAIN: drained (any other error: nothing to read now either)
         }
-        if (n < IGMPMSG_SIZE || buf[9] !== 0 || buf[8] !== IGMPMSG_NOCACHE) continue;
-        onNoCache({ vifi: (buf[10] as number) | ((buf[11] as number) << 8), source: formatIpv4(buf.readUInt32BE(12)), group: formatIpv4(buf.readUInt32BE(16)) });
+        const u = decodeIgmpmsg(buf, n);
+        if (u) onNoCache(u);
       }
     });
   }
 
-  join(m: Membership): void {
-    this.memberships.join(m);
-  }
-
-  leave(m: Membership): void {
-    this.memberships.leave(m);
-  }
-
-  flushAll(): void {
+  /** Every VIF and MFC entry of the table, static ones included. */
+  flush(): void {
     this.setInt(MRT_FLUSH, MRT_FLUSH_ALL, "MRT_FLUSH");
   }
 
@@ -133,20 +114,16 @@ export class MrouteSocket implements KernelPort {
     if (group.includes("/")) return undefined; // a template: it has no entry of its own
     const b = encodeSgReq(this.sgBuf, origin, group);
     if (sys.ioctl(this.fd, SIOCGETSGCNT, b) !== 0) return undefined; // EADDRNOTAVAIL: no such (S,G)
-    return { packets: Number(b.readBigUInt64LE(8)), bytes: Number(b.readBigUInt64LE(16)), wrongIf: Number(b.readBigUInt64LE(24)) };
+    return decodeSgReq(b);
   }
 
   vifCounters(vifi: number): VifCounters | undefined {
     const b = encodeVifReq(this.vifReqBuf, vifi);
     if (sys.ioctl(this.fd, SIOCGETVIFCNT, b) !== 0) return undefined;
-    return {
-      pktsIn: Number(b.readBigUInt64LE(8)), pktsOut: Number(b.readBigUInt64LE(16)),
-      bytesIn: Number(b.readBigUInt64LE(24)), bytesOut: Number(b.readBigUInt64LE(32)),
-    };
+    return decodeVifReq(b);
   }
 
   close(): void {
-    this.memberships.close();
     if (this.fd < 0) return;
     // MRT_DONE tears the table down explicitly; close() alone would too (so the fd is closed
     // whatever MRT_DONE answers), but a failure is reported rather than hidden.
