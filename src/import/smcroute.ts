@@ -7,12 +7,14 @@
  * keywords compared by prefix (`groups` is `group`), any order, the last of a repeated keyword
  * wins, unknown words ignored, `to` takes every word after it.
  *
- * What smcrouted does that mfc cannot (interface wildcards, mrdisc, include, IPv6, two (*,G) rules
- * for one group from different inputs, large ranges) is left out and reported as an error of its
- * line; what mfc expresses in another way (ranges expanded, duplicates merged) is a note.
+ * What smcrouted does that mfc cannot (interface wildcards, mrdisc, include, two (*,G) rules for
+ * one group from different inputs, large ranges, IPv6 ranges) is left out and reported as an error
+ * of its line; what mfc expresses in another way (ranges expanded, duplicates merged) is a note.
+ * IPv6 lines with single addresses are imported like IPv4 ones (SPEC §7: one model for both).
  */
 import { ifNameProblem } from "../model/ifname.js";
 import { checkGroup, checkSource, formatIpv4, parseIpv4 } from "../model/ipv4.js";
+import { checkGroup6, checkSource6, parseIpv6 } from "../model/ipv6.js";
 
 /**
  * A group or source range becomes one exact route (or join) per address: the imported document
@@ -90,7 +92,6 @@ function parsePrefix(text: string, what: string): Prefix | string {
   const slash = text.indexOf("/");
   const addr = slash < 0 ? text : text.slice(0, slash);
   const lenText = slash < 0 ? "0" : text.slice(slash + 1);
-  if (addr.includes(":")) return `${what} '${text}' is IPv6: mfc routes IPv4 only`;
   const n = parseIpv4(addr);
   if (n === undefined) return `${what} '${text}' is not an IPv4 address`;
   if (!/^\d{1,2}$/.test(lenText) || Number(lenText) > 32) return `${what} '${text}': the prefix length must be 0-32`;
@@ -112,6 +113,7 @@ function accepted(check: (text: string) => string, text: string): boolean {
  * installs such an mroute at once; the rest are rules it matches new flows against).
  */
 function expand(source: string | undefined, group: string, what: string, note: (m: string) => void): { pairs: [string | null, string][]; exact: boolean } | string {
+  if (group.includes(":") || source?.includes(":") === true) return expand6(source, group);
   const g = parsePrefix(group, "group");
   if (typeof g === "string") return g;
   if (g.len < 4 || g.base >>> 28 !== 0xe) return `group '${group}' is not a multicast ${g.len < 32 ? "range (inside 224.0.0.0/4)" : "address"}`;
@@ -153,6 +155,30 @@ function expand(source: string | undefined, group: string, what: string, note: (
   const ranges = [g.len < 32 ? `group range ${rangeText(g)}` : "", s !== undefined && s.len < 32 ? `source range ${rangeText(s)}` : ""].filter((r) => r !== "");
   if (ranges.length > 0) note(`${ranges.join(" and ")} expanded into ${pairs.length} exact ${what}`);
   return { pairs, exact: g.len === 32 && s?.len === 32 };
+}
+
+/**
+ * An IPv6 line: single addresses only (no length, /0 or /128, as smcrouted reads them); `::` is
+ * smcroute's any-source. A range is not expanded (2^(128-LEN) groups): mfc takes it as a template.
+ */
+function expand6(source: string | undefined, group: string): { pairs: [string | null, string][]; exact: boolean } | string {
+  const single = (text: string, what: string): string => {
+    const [addr = "", len] = text.split("/");
+    if (!addr.includes(":")) throw new Error(`${what} '${text}' is IPv4 and the other address of the line IPv6: one family per line`);
+    if (parseIpv6(addr) === undefined) throw new Error(`${what} '${text}' is not an IPv6 address`);
+    if (len !== undefined && len !== "0" && len !== "128") {
+      throw new Error(`${what} '${text}' is an IPv6 range: mfc does not expand it; add a template by hand (mfc add group ${text} iif ... oif ...)`);
+    }
+    return addr;
+  };
+  try {
+    const g = checkGroup6(single(group, "group"));
+    const s = source === undefined ? "::" : single(source, "source");
+    const src = parseIpv6(s)?.every((b) => b === 0) === true ? null : checkSource6(s);
+    return { pairs: [[src, g]], exact: src !== null };
+  } catch (err) {
+    return (err as Error).message.replace(/^Validation failed: /, "");
+  }
 }
 
 /** Why an interface name (IIF or OIF) cannot be imported, if it cannot. */

@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { applyOps } from "../../src/engine/operations.js";
 import { MAX_EXPANSION, formatDocument, importSmcroute, type ApplyDocument, type ImportProblem, type ImportResult } from "../../src/import/smcroute.js";
-import { checkGroup, checkSource } from "../../src/model/ipv4.js";
+import { checkGroup, checkSource } from "../../src/model/address.js";
 import { emptyConfig } from "../../src/model/types.js";
 import { parseOp } from "../../src/protocol/schema.js";
 import { FakeLinks } from "../support/fake_kernel.js";
@@ -100,7 +100,7 @@ void describe("import smcroute: the fixtures, field by field", () => {
       [9, "note", /is the range 225\.1\.2\.0\/24/],
       [9, "note", /expanded into 256 exact routes/],
       [9, "error", /^256 of its routes not imported: line 8 routes it from a1, .*one input interface per \(source, group\)/],
-      [10, "error", /'ff2e::42\/121' is IPv6: mfc routes IPv4 only/],
+      [10, "error", /^group 'ff2e::42\/121' is an IPv6 range: mfc does not expand it; add a template by hand/],
       [12, "note", /^group range 225\.1\.2\.40\/30 expanded into 4 exact joins$/],
       [13, "note", /^group range 225\.3\.2\.250\/31 expanded into 2 exact joins$/],
       [15, "note", /^source range 10\.9\.0\.0\/30 expanded into 4 exact routes$/],
@@ -116,6 +116,7 @@ void describe("import smcroute: the fixtures, field by field", () => {
     assert.deepEqual(document, {
       vifs: [],
       routes: [
+        { source: "fc00::1", group: "ff04::114", iif: "eth0", oifs: ["eth1"] }, // line 8: IPv6, an exact (S,G)
         { source: null, group: "225.1.1.3", iif: "eth0", oifs: ["eth1"] }, // line 10: without the iif among the oifs
         { source: null, group: "225.1.1.7", iif: "eth0", oifs: ["eth1"] }, // line 14: source 0.0.0.0 is any source
         { source: null, group: "225.1.1.10", iif: "eth0", oifs: ["eth1", "eth2"] }, // line 19: keywords by prefix, as smcrouted
@@ -129,7 +130,6 @@ void describe("import smcroute: the fixtures, field by field", () => {
       [5, "error", /^phyint without an interface/],
       [6, "error", /^from 'eth\+' is an interface wildcard/],
       [7, "error", /^to 'wlan\+' is an interface wildcard/],
-      [8, "error", /'ff04::114' is IPv6/],
       [9, "error", /^group '224\.0\.0\.251' is link-local \(224\.0\.0\.0\/24\)/],
       [10, "error", /^eth0 is the input and an output interface: .*imported without output eth0$/],
       [11, "error", /^the only output interface is the input interface eth0/],
@@ -172,6 +172,33 @@ void describe("import smcroute: the fixtures, field by field", () => {
 });
 
 void describe("import smcroute: rules", () => {
+  void test("IPv6: exact (S,G), (*,G) with :: as any source, joins and canonical text; ranges, mixed families and link-local scope reported", () => {
+    const { document, problems } = importSmcroute([
+      "mroute from eth0 source 2001:DB8::0:1 group FF3E::1 to eth1 eth2",
+      "mroute from eth0 source :: group ff3e::2 to eth1",
+      "mroute from eth0 group ff3e::3/128 to eth2",
+      "mgroup from eth0 group ff3e::4",
+      "ssmgroup from eth0 source 2001:db8::9 group ff3e::5",
+      "mroute from eth0 group ff3e::/96 to eth1",
+      "mroute from eth0 source 10.0.0.1 group ff3e::6 to eth1",
+      "mroute from eth0 group ff02::7 to eth1",
+      "mroute from eth0 source fe80::1 group ff3e::8 to eth1",
+    ].join("\n"));
+    assert.deepEqual(document.routes, [
+      { source: "2001:db8::1", group: "ff3e::1", iif: "eth0", oifs: ["eth1", "eth2"] },
+      { source: null, group: "ff3e::2", iif: "eth0", oifs: ["eth1"] },
+      { source: null, group: "ff3e::3", iif: "eth0", oifs: ["eth2"] },
+    ]);
+    assert.deepEqual(document.joins, [{ ifname: "eth0", group: "ff3e::4", source: null }, { ifname: "eth0", group: "ff3e::5", source: "2001:db8::9" }]);
+    assertProblems(problems, [
+      [6, "error", /^group 'ff3e::\/96' is an IPv6 range: mfc does not expand it; add a template by hand \(mfc add group ff3e::\/96 /],
+      [7, "error", /^source '10\.0\.0\.1' is IPv4 and the other address of the line IPv6/],
+      [8, "error", /^group 'ff02::7' has scope 2 .* never forwarded/],
+      [9, "error", /^source 'fe80::1' is link-local/],
+    ]);
+    assertApplicable(document);
+  });
+
   const run = (text: string): ImportResult => importSmcroute(text);
   void test("a routes-only file has no joins key (a daemon without joins takes it); an empty file is an empty table", () => {
     assert.deepEqual(run(""), { document: { vifs: [], routes: [] }, problems: [] });
