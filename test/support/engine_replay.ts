@@ -4,7 +4,7 @@
  * The namespace holds veth pairs v0/v1, v2/v3, ... v32/v33 (34 interfaces), all up.
  *
  * Applies one fixed, seeded sequence of requests (valid and invalid ones, link removals and
- * re-creations, a 33rd VIF) to two engines: one over the REAL kernel (MrouteSocket + SystemLinks)
+ * re-creations, a 33rd VIF) to two engines: one over the REAL kernel (KernelTables + SystemLinks)
  * and one over FakeKernel + FakeLinks.mirror (the same names and ifindexes as the real links). After
  * every step it prints one JSON line with, for each side, the outcome (ok / error code), the
  * config, the image, and the kernel table — for the real side parsed from /proc/net/ip_mr_vif
@@ -19,7 +19,8 @@ import type { Image } from "../../src/engine/image.js";
 import { MfcError } from "../../src/errors/codes.js";
 import { KernelError, errnoOf } from "../../src/kernel/errors.js";
 import { FakeKernel, FakeLinks, type FakeFault } from "./fake_kernel.js";
-import { MrouteSocket, SystemLinks } from "../../src/kernel/mroute.js";
+import { SystemLinks } from "../../src/kernel/mroute.js";
+import { KernelTables } from "../../src/kernel/tables.js";
 import type { KernelPort, LinkResolver, Membership, MfcEntry, SgCounters, VifCounters, VifSpec } from "../../src/kernel/port.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
 import { prng } from "./prng.js";
@@ -333,7 +334,7 @@ async function main(): Promise<void> {
   const sysLinks = new SystemLinks();
   const mirror = FakeLinks.mirror(ALL, sysLinks);
   if (ALL.some((n) => mirror.indexOf(n) === undefined)) throw new Error(`missing interfaces: ${ALL.filter((n) => mirror.indexOf(n) === undefined).join(" ")}`);
-  const sock = new FaultyPort(new MrouteSocket());
+  const sock = new FaultyPort(new KernelTables());
   const fake = new FakeKernel(mirror);
   const real = { engine: new Engine(sock, sysLinks, new MemoryStore()) };
   const fk = { engine: new Engine(fake, mirror, new MemoryStore()) };
