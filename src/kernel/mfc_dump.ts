@@ -1,7 +1,7 @@
 /**
- * The unresolved flows of one IPMR table (multicast arriving that matches no MFC entry, which the
- * kernel queues ~10 s), from one rtnetlink dump (RTM_GETROUTE, family RTNL_FAMILY_IPMR): what
- * `mfc check` reports as UNROUTED_TRAFFIC. Counters come from SIOCGETSGCNT (mroute.ts), which is
+ * The unresolved flows of one IPMR or IP6MR table (multicast arriving that matches no MFC entry,
+ * which the kernel queues ~10 s), from one rtnetlink dump (RTM_GETROUTE, family RTNL_FAMILY_IPMR
+ * or RTNL_FAMILY_IP6MR): what `mfc check` reports as UNROUTED_TRAFFIC. Counters come from SIOCGETSGCNT (mroute.ts), which is
  * faster (below). Only this folder may import koffi; this module reaches it through libc.ts.
  *
  * What the kernel sends (net/ipv4/ipmr.c ipmr_fill_mroute + ipmr_base.c mr_fill_mroute), one
@@ -14,6 +14,10 @@
  *   an RTA_PAD for 8-byte alignment) and RTA_EXPIRES (u64, clock ticks since last use).
  *   Unresolved entries (the kernel's queue of flows waiting for an upcall answer) carry only
  *   RTA_TABLE/RTA_SRC/RTA_DST and rtm_flags RTNH_F_UNRESOLVED.
+ * IPv6 (net/ipv6/ip6mr.c ip6mr_fill_mroute, the same mr_fill_mroute and mr_rtm_dumproute): family
+ *   129, dst_len/src_len 128, RTA_SRC/RTA_DST of 16 bytes, otherwise alike — `ip -6 mroute`
+ *   (iproute2 ip/ipmroute.c) parses both with one function. The default IPv6 table is 254
+ *   (RT6_TABLE_DFLT = RT_TABLE_MAIN), not 253.
  *
  * Table selection: with NETLINK_GET_STRICT_CHK the kernel validates the request and dumps only
  * the table named by RTA_TABLE (ENOENT when no such table exists: it has no flows).
@@ -37,6 +41,8 @@ import {
 import { KernelError, errnoOf } from "./errors.js";
 import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, align4, findStringAttr, forEachAttr } from "./netlink.js";
 import { lastErrno, sys } from "./libc.js";
+import type { Family } from "../model/family.js";
+import { formatIpv6 } from "../model/ipv6.js";
 
 const EINTR = errnoOf("EINTR");
 const ENOENT = errnoOf("ENOENT");
@@ -53,8 +59,11 @@ const RTM_NEWROUTE = 24;
 const RTM_GETROUTE = 26;
 const RTMSG_LEN = 12;
 const RTNL_FAMILY_IPMR = 128;
+const RTNL_FAMILY_IP6MR = 129;
 const RT_TABLE_COMPAT = 252;
 const RT_TABLE_DEFAULT = 253;
+/** ip6mr's default table (include/net/ip6_fib.h): MRT6_INIT without MRT6_TABLE, or with 0, takes it. */
+const RT6_TABLE_DFLT = 254;
 const RTNH_F_UNRESOLVED = 0x20;
 const RTA_DST = 1;
 const RTA_SRC = 2;
@@ -80,22 +89,24 @@ export interface MfcDumpResult {
 }
 
 /**
- * One synchronous rtnetlink dump of the IPMR table `table` (RT_TABLE_DEFAULT 253 when undefined;
- * 0 means 253, as for MRT_TABLE): its unresolved flows as "origin,group" keys (resolved entries
+ * One synchronous rtnetlink dump of the IPMR table `table` (`family` 6: the IP6MR table); undefined
+ * or 0 is the kernel's default table of the family (253 for IPv4, 254 for IPv6), as for
+ * MRT_TABLE / MRT6_TABLE. Returns its unresolved flows as "origin,group" keys (resolved entries
  * are skipped). A table that does not exist has none. Throws KernelError when a system call
  * fails, the kernel reports an error, or a receive waits more than 2 s (SO_RCVTIMEO; the kernel
  * normally answers at once). Blocks the caller throughout. `strict: false` skips
  * NETLINK_GET_STRICT_CHK (tests: the path of kernels older than 4.20, which dump every table).
  */
-export function dumpMfc(table?: number, opts: { strict?: boolean } = {}): MfcDumpResult {
-  const tableId = table === undefined || table === 0 ? RT_TABLE_DEFAULT : table;
+export function dumpMfc(table?: number, opts: { strict?: boolean; family?: Family } = {}): MfcDumpResult {
+  const family = opts.family ?? 4;
+  const tableId = table === undefined || table === 0 ? (family === 6 ? RT6_TABLE_DFLT : RT_TABLE_DEFAULT) : table;
   if (!Number.isInteger(tableId) || tableId < 0 || tableId > 0xffffffff) {
     throw new RangeError(`invalid multicast routing table id: ${table}`);
   }
   const fd = sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) throw new KernelError("socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)", lastErrno());
   try {
-    return dumpOn(fd, tableId, opts.strict ?? true);
+    return dumpOn(fd, family, tableId, opts.strict ?? true);
   } finally {
     sys.close(fd);
   }
@@ -107,7 +118,13 @@ function setOpt(fd: number, level: number, opt: number, value: Buffer, name: str
   throw new KernelError(`setsockopt(${name})`, lastErrno());
 }
 
-function dumpOn(fd: number, table: number, wantStrict: boolean): MfcDumpResult {
+/** What differs between the two families' dumps. */
+interface Dialect { rtnlFamily: number; addrLen: number; name: string; key: (buf: Buffer, src: number, dst: number) => string }
+const IPV4: Dialect = { rtnlFamily: RTNL_FAMILY_IPMR, addrLen: 4, name: "IPMR", key: keyOf };
+const IPV6: Dialect = { rtnlFamily: RTNL_FAMILY_IP6MR, addrLen: 16, name: "IP6MR", key: keyOf6 };
+
+function dumpOn(fd: number, family: Family, table: number, wantStrict: boolean): MfcDumpResult {
+  const d = family === 6 ? IPV6 : IPV4;
   // A blocking socket: the kernel answers a dump request at once, from this very send/recv. The
   // receive timeout is only a guard against a kernel that never answers.
   const tv = Buffer.alloc(16);
@@ -130,7 +147,7 @@ function dumpOn(fd: number, table: number, wantStrict: boolean): MfcDumpResult {
   // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags (u32).
   // ip_valid_fib_dump_req (strict) wants dst_len/src_len/tos/scope 0 and reads the table from
   // RTA_TABLE when present (a u32: ids above 255 do not fit rtm_table).
-  req.writeUInt8(RTNL_FAMILY_IPMR, 16);
+  req.writeUInt8(d.rtnlFamily, 16);
   req.writeUInt8(table <= 255 ? table : RT_TABLE_COMPAT, 20);
   req.writeUInt16LE(8, 28); // rtattr: len, type
   req.writeUInt16LE(RTA_TABLE, 30);
@@ -155,12 +172,12 @@ function dumpOn(fd: number, table: number, wantStrict: boolean): MfcDumpResult {
     }
     if (n > buf.length) throw new KernelError("recv(RTM_GETROUTE dump): datagram truncated", EMSGSIZE);
     if (n === 0) throw new KernelError("recv(RTM_GETROUTE dump): empty datagram", EMSGSIZE);
-    if (parseDatagram(buf, n, seq, table, result)) return result;
+    if (parseDatagram(d, buf, n, seq, table, result)) return result;
   }
 }
 
 /** Walks one datagram; true once NLMSG_DONE arrived. */
-function parseDatagram(buf: Buffer, n: number, seq: number, table: number, out: MfcDumpResult): boolean {
+function parseDatagram(d: Dialect, buf: Buffer, n: number, seq: number, table: number, out: MfcDumpResult): boolean {
   for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
     const len = buf.readUInt32LE(off);
     if (len < NLMSG_HDRLEN || off + len > n) {
@@ -168,11 +185,11 @@ function parseDatagram(buf: Buffer, n: number, seq: number, table: number, out: 
     }
     const type = buf.readUInt16LE(off + 4);
     if (buf.readUInt32LE(off + 8) === seq) {
-      if (type === RTM_NEWROUTE) parseRoute(buf, off, off + len, table, out);
+      if (type === RTM_NEWROUTE) parseRoute(d, buf, off, off + len, table, out);
       else if (type === NLMSG_DONE) {
         // netlink_dump_done: the payload is the dump's result (0 or -errno), then ack TLVs.
         const err = len >= NLMSG_HDRLEN + 4 ? buf.readInt32LE(off + NLMSG_HDRLEN) : 0;
-        if (err < 0) return failed(buf, off, len, -err, NLMSG_HDRLEN + 4, out);
+        if (err < 0) return failed(d, buf, off, len, -err, NLMSG_HDRLEN + 4, out);
         return true;
       } else if (type === NLMSG_ERROR) {
         const err = len >= NLMSG_HDRLEN + 4 ? buf.readInt32LE(off + NLMSG_HDRLEN) : -EMSGSIZE;
@@ -182,7 +199,7 @@ function parseDatagram(buf: Buffer, n: number, seq: number, table: number, out: 
         const echoed = flags & NLM_F_CAPPED || len < NLMSG_HDRLEN + 4 + NLMSG_HDRLEN
           ? NLMSG_HDRLEN
           : buf.readUInt32LE(off + NLMSG_HDRLEN + 4);
-        return failed(buf, off, len, -err, NLMSG_HDRLEN + 4 + align4(echoed), out);
+        return failed(d, buf, off, len, -err, NLMSG_HDRLEN + 4 + align4(echoed), out);
       } else if (type === NLMSG_OVERRUN) {
         throw new KernelError("recv(RTM_GETROUTE dump): overrun", EMSGSIZE);
       }
@@ -194,19 +211,19 @@ function parseDatagram(buf: Buffer, n: number, seq: number, table: number, out: 
 }
 
 /** A dump that ended in an error: ENOENT (strict mode, no such table) is an empty table. */
-function failed(buf: Buffer, off: number, len: number, errno: number, tlvAt: number, out: MfcDumpResult): true {
+function failed(d: Dialect, buf: Buffer, off: number, len: number, errno: number, tlvAt: number, out: MfcDumpResult): true {
   if (errno === ENOENT) {
     out.unresolved.length = 0;
     return true;
   }
   const flags = buf.readUInt16LE(off + 6);
   const msg = flags & NLM_F_ACK_TLVS ? findStringAttr(buf, off + tlvAt, off + len, NLMSGERR_ATTR_MSG) : "";
-  throw new KernelError(`RTM_GETROUTE dump of the IPMR table${msg === "" ? "" : ` (${msg})`}`, errno);
+  throw new KernelError(`RTM_GETROUTE dump of the ${d.name} table${msg === "" ? "" : ` (${msg})`}`, errno);
 }
 
-function parseRoute(buf: Buffer, off: number, end: number, table: number, out: MfcDumpResult): void {
+function parseRoute(d: Dialect, buf: Buffer, off: number, end: number, table: number, out: MfcDumpResult): void {
   const rtm = off + NLMSG_HDRLEN;
-  if (end - rtm < RTMSG_LEN || buf[rtm] !== RTNL_FAMILY_IPMR) return;
+  if (end - rtm < RTMSG_LEN || buf[rtm] !== d.rtnlFamily) return;
   let msgTable = buf[rtm + 4] ?? 0; // rtm_table: only the low 8 bits of the id
   let src = -1;
   let dst = -1;
@@ -215,8 +232,8 @@ function parseRoute(buf: Buffer, off: number, end: number, table: number, out: M
     const payload = stop - at;
     switch (type) {
       case RTA_TABLE: if (payload >= 4) msgTable = buf.readUInt32LE(at); break;
-      case RTA_SRC: if (payload >= 4) src = at; break;
-      case RTA_DST: if (payload >= 4) dst = at; break;
+      case RTA_SRC: if (payload >= d.addrLen) src = at; break;
+      case RTA_DST: if (payload >= d.addrLen) dst = at; break;
       case RTA_MFC_STATS: if (payload >= 24) stats = true; break;
     }
   });
@@ -226,7 +243,7 @@ function parseRoute(buf: Buffer, off: number, end: number, table: number, out: M
   }
   // Older kernels did not set RTNH_F_UNRESOLVED; an entry without counters is unresolved too.
   if ((buf.readUInt32LE(rtm + 8) & RTNH_F_UNRESOLVED || !stats) && src >= 0 && dst >= 0) {
-    out.unresolved.push(keyOf(buf, src, dst));
+    out.unresolved.push(d.key(buf, src, dst));
   }
 }
 
@@ -244,4 +261,9 @@ function keyOf(buf: Buffer, src: number, dst: number): string {
     if (i !== 7) keyScratch[p++] = i === 3 ? 0x2c /* , */ : 0x2e /* . */;
   }
   return keyScratch.toString("latin1", 0, p);
+}
+
+/** "origin,group" from two 16-byte addresses, in the model's (RFC 5952) text, as routes are keyed. */
+function keyOf6(buf: Buffer, src: number, dst: number): string {
+  return `${formatIpv6(buf.subarray(src, src + 16))},${formatIpv6(buf.subarray(dst, dst + 16))}`;
 }
