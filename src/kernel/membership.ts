@@ -16,8 +16,10 @@
  *   ENOBUFS past net.ipv6.mld_max_msf (default 64, init namespace only) or when their list cannot
  *   grow within optmem_max.
  * One socket also never holds an any-source and a source-specific join of the same group on one
- * interface (the kernel would switch the group's filter mode, or refuse), nor the same any-source
- * join twice (EADDRINUSE): those go to another socket too.
+ * interface, nor the same any-source join twice: those go to another socket. (Measured on 6.18, both
+ * families: a source-specific join after an any-source one silently turns the membership into
+ * INCLUDE {source} — ip_mc_source/ip6_mc_source switch an empty filter's mode; the other order is
+ * EADDRINUSE.)
  */
 import { AF_INET, AF_INET6, IPPROTO_IP, IPPROTO_IPV6, SOCK_CLOEXEC, SOCK_DGRAM } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
