@@ -10,9 +10,12 @@
 export const AF_UNSPEC = 0;
 export const AF_UNIX = 1;
 export const AF_INET = 2;
+export const AF_INET6 = 10;
 export const AF_NETLINK = 16;
 export const IPPROTO_IP = 0;
 export const IPPROTO_IGMP = 2;
+export const IPPROTO_IPV6 = 41;
+export const IPPROTO_ICMPV6 = 58;
 export const NETLINK_ROUTE = 0;
 
 // Socket types and their flags.
