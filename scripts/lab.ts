@@ -7,11 +7,15 @@
  *   sender 10.0.0.1 eth0 --- eth0 10.0.0.254 [ router ] eth1 10.0.1.254 --- eth0 10.0.1.1 recv1
  *                                                        eth2 10.0.2.254 --- eth0 10.0.2.1 recv2
  *
+ * IPv6 beside IPv4 on every link, the same numbers in fd00:0:N::/64 (added with nodad: usable at
+ * once): sender fd00::1 (= fd00:0:0::1), router fd00::254, fd00:0:1::254, fd00:0:2::254, recv1
+ * fd00:0:1::1, recv2 fd00:0:2::1; IPv6 forwarding is on in the router.
+ *
  *   ./scripts/lab up                 create the namespaces (idempotent)
  *   ./scripts/run-dev.sh --lab       the dev daemon, inside the router namespace (it owns that
  *                                    namespace's multicast table; the host's is untouched)
  *   ./scripts/lab recv GROUP         recv1 and recv2 join GROUP and print what arrives
- *   ./scripts/lab send GROUP         the sender 10.0.0.1 sends a few datagrams to GROUP
+ *   ./scripts/lab send GROUP         the sender 10.0.0.1 (fd00::1 for an IPv6 GROUP) sends a few datagrams to GROUP
  *   ./scripts/lab status             what is up, the daemon in the router, the kernel's routes
  *   ./scripts/lab down               stop what runs inside (the daemon: SIGTERM) and remove it all
  *
@@ -20,6 +24,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { isIPv6 } from "node:net";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
@@ -27,22 +32,24 @@ const LAB = process.env.MFC_LAB || "mfc-lab";
 const ROLES = ["sender", "router", "recv1", "recv2"] as const;
 type Role = (typeof ROLES)[number];
 const ns = (role: Role): string => `${LAB}-${role}`;
-/** veth pairs: router interface, its address, the peer namespace and the peer's eth0 address. */
+/** veth pairs: router interface, its addresses, the peer namespace and the peer's eth0 addresses (IPv4, IPv6). */
 const LINKS = [
-  { rif: "eth0", raddr: "10.0.0.254", peer: "sender" as Role, paddr: "10.0.0.1" },
-  { rif: "eth1", raddr: "10.0.1.254", peer: "recv1" as Role, paddr: "10.0.1.1" },
-  { rif: "eth2", raddr: "10.0.2.254", peer: "recv2" as Role, paddr: "10.0.2.1" },
+  { rif: "eth0", raddr: "10.0.0.254", raddr6: "fd00::254", peer: "sender" as Role, paddr: "10.0.0.1", paddr6: "fd00::1" },
+  { rif: "eth1", raddr: "10.0.1.254", raddr6: "fd00:0:1::254", peer: "recv1" as Role, paddr: "10.0.1.1", paddr6: "fd00:0:1::1" },
+  { rif: "eth2", raddr: "10.0.2.254", raddr6: "fd00:0:2::254", peer: "recv2" as Role, paddr: "10.0.2.1", paddr6: "fd00:0:2::1" },
 ];
 const SENDER = "10.0.0.1";
+const SENDER6 = "fd00::1";
 const RECEIVERS = [
-  { role: "recv1" as Role, addr: "10.0.1.1", behind: "eth1" },
-  { role: "recv2" as Role, addr: "10.0.2.1", behind: "eth2" },
+  { role: "recv1" as Role, addr: "10.0.1.1", addr6: "fd00:0:1::1", behind: "eth1" },
+  { role: "recv2" as Role, addr: "10.0.2.1", addr6: "fd00:0:2::1", behind: "eth2" },
 ];
 const SEND_JS = fileURLToPath(new URL("../test/lab/mcast_send.mjs", import.meta.url));
 const RECV_JS = fileURLToPath(new URL("../test/lab/mcast_recv.mjs", import.meta.url));
 const PICTURE = [
   `  sender ${SENDER} --- eth0 [ router ] eth1 --- recv1 10.0.1.1`,
   `                                     eth2 --- recv2 10.0.2.1`,
+  `  IPv6: sender ${SENDER6}, recv1 fd00:0:1::1, recv2 fd00:0:2::1 (router: eth0 fd00::254, eth1 fd00:0:1::254, eth2 fd00:0:2::254)`,
 ].join("\n");
 
 const say = (text = ""): void => void process.stdout.write(`${text}\n`);
@@ -119,7 +126,15 @@ function up(): void {
       // Multicast leaves through eth0 without IP_MULTICAST_IF; unicast replies go via the router.
       inNs(l.peer, "route", "add", "224.0.0.0/4", "dev", "eth0");
       inNs(l.peer, "route", "add", "default", "via", l.raddr);
+      // IPv6 beside it; nodad: usable at once, without the 1-2 s of duplicate address detection.
+      // (IPv6 multicast needs no route: the sender and receivers name their device.)
+      inNs("router", "-6", "addr", "add", `${l.raddr6}/64`, "dev", l.rif, "nodad");
+      inNs(l.peer, "-6", "addr", "add", `${l.paddr6}/64`, "dev", "eth0", "nodad");
+      inNs(l.peer, "-6", "route", "add", "default", "via", l.raddr6);
     }
+    // The router forwards IPv6, as a real router does (net.ipv6.conf.all.forwarding=1). /proc/sys/net
+    // is the namespace's own for a process inside it: no sysctl(8) needed.
+    execFileSync("ip", ["netns", "exec", ns("router"), "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"], { stdio: ["ignore", "ignore", "pipe"] });
   } catch (err) {
     down({ quiet: true });
     throw err;
@@ -178,10 +193,18 @@ function status(): void {
   const routes = ip(["-n", ns("router"), "mroute", "show"], { quiet: true }).trim();
   say("the router kernel's multicast routes (ip mroute show):");
   say(routes ? routes.split("\n").map((l) => `  ${l}`).join("\n") : "  (none)");
+  // IPv6: listed when there are any (the daemon takes the IPv6 table with its first IPv6 change).
+  const routes6 = ip(["-n", ns("router"), "-6", "mroute", "show"], { quiet: true }).trim();
+  if (routes6) say(`the router kernel's IPv6 multicast routes (ip -6 mroute show):\n${routes6.split("\n").map((l) => `  ${l}`).join("\n")}`);
 }
 
 function checkGroup(group: string | undefined): string {
   if (!group) throw new UsageError("which group? e.g. 239.1.1.1");
+  if (group.includes(":")) {
+    // IPv6: ff00::/8, its first group written in full (ff3e::1:1); a zone ("%eth0") is not a group.
+    if (!isIPv6(group) || !/^ff[0-9a-f]{2}:/i.test(group)) throw new UsageError(`'${group}' is not an IPv6 multicast group (ff00::/8, e.g. ff3e::1:1)`);
+    return group;
+  }
   const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(group);
   if (!m || m.slice(1).some((o) => Number(o) > 255) || Number(m[1]) < 224 || Number(m[1]) > 239) throw new UsageError(`'${group}' is not an IPv4 multicast group (224.0.0.0 - 239.255.255.255)`);
   return group;
@@ -204,11 +227,15 @@ async function send(args: string[]): Promise<void> {
   const ttl = number("ttl", values.ttl, 16, 1, 255);
   const port = number("port", values.port, 5000, 1, 65535);
   requireUp();
-  say(`sender ${SENDER}: ${count} datagram(s) to ${group} port ${port}, TTL ${ttl}, into the router's eth0`);
+  // IPv6: the source address and the device it leaves by (ADDR%DEV); --ttl is the hop limit.
+  const v6 = group.includes(":");
+  const sender = v6 ? SENDER6 : SENDER;
+  say(`sender ${sender}: ${count} datagram(s) to ${group} port ${port}, ${v6 ? "hop limit" : "TTL"} ${ttl}, into the router's eth0`);
   for (let i = 1; i <= count; i++) {
     if (i > 1) await sleep(intervalMs);
-    const payload = `hello ${i}/${count} from ${SENDER}`;
-    execFileSync("ip", ["netns", "exec", ns("sender"), process.execPath, SEND_JS, group, String(port), "1", String(ttl), SENDER, "0", payload], { stdio: ["ignore", "ignore", "inherit"] });
+    const payload = `hello ${i}/${count} from ${sender}`;
+    const local = v6 ? `${SENDER6}%eth0` : SENDER;
+    execFileSync("ip", ["netns", "exec", ns("sender"), process.execPath, SEND_JS, group, String(port), "1", String(ttl), local, "0", payload], { stdio: ["ignore", "ignore", "inherit"] });
     say(`  sent: ${payload}`);
   }
 }
@@ -221,10 +248,12 @@ async function recv(args: string[]): Promise<void> {
   const seconds = number("seconds", values.seconds, 0, 0, 86_400);
   const port = number("port", values.port, 5000, 1, 65535);
   requireUp();
+  const v6 = group.includes(":");
   const counts = new Map<string, number>();
   const kids: ChildProcess[] = [];
-  const ready = RECEIVERS.map(({ role, addr, behind }) => new Promise<void>((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", ns(role), process.execPath, RECV_JS, group, String(port), addr], { stdio: ["pipe", "pipe", "inherit"] });
+  // IPv4: joined on the interface of the receiver's address; IPv6: on the device named (ADDR%DEV).
+  const ready = RECEIVERS.map(({ role, addr, addr6, behind }) => new Promise<void>((resolve, reject) => {
+    const child = spawn("ip", ["netns", "exec", ns(role), process.execPath, RECV_JS, group, String(port), v6 ? `${addr6}%eth0` : addr], { stdio: ["pipe", "pipe", "inherit"] });
     kids.push(child);
     counts.set(role, 0);
     let buf = "";
@@ -249,7 +278,8 @@ async function recv(args: string[]): Promise<void> {
   process.once("SIGTERM", finish);
   try {
     await Promise.all(ready);
-    say(`listening: recv1 10.0.1.1 (behind eth1) and recv2 10.0.2.1 (behind eth2) joined ${group}, port ${port}; ${seconds ? `for ${seconds} s` : "Ctrl-C stops"}`);
+    const [r1, r2] = RECEIVERS.map((r) => (v6 ? r.addr6 : r.addr));
+    say(`listening: recv1 ${r1} (behind eth1) and recv2 ${r2} (behind eth2) joined ${group}, port ${port}; ${seconds ? `for ${seconds} s` : "Ctrl-C stops"}`);
     if (seconds) setTimeout(finish, seconds * 1000).unref();
     await done;
   } finally {
@@ -261,6 +291,7 @@ async function recv(args: string[]): Promise<void> {
 const USAGE = `usage: ./scripts/lab up|down|status
        ./scripts/lab send GROUP [--count N] [--interval MS] [--ttl N] [--port P]
        ./scripts/lab recv GROUP [--seconds S] [--port P]
+GROUP is IPv4 (239.1.1.1) or IPv6 (ff3e::1:1); for IPv6, --ttl is the hop limit (default 16).
 The practice lab: network namespaces ${ROLES.map(ns).join(", ")}.
 ${PICTURE}
 The dev daemon runs in the router with ./scripts/run-dev.sh --lab.`;
