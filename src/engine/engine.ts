@@ -499,7 +499,8 @@ export class Engine {
     } catch (err) {
       if (!(err instanceof StepFailed)) throw err;
       if (err.undoFailures.length > 0) this.image = this.resync(this.image, err.undoFailures);
-      throw new MfcError("E_KERNEL", `Kernel call ${err.cause.call} failed with ${err.cause.errnoName} at step ${err.index + 1} of ${steps.length}; ${
+      const detail = err.cause.detail === undefined ? "" : ` (${err.cause.detail})`;
+      throw new MfcError("E_KERNEL", `Kernel call ${err.cause.call} failed with ${err.cause.errnoName}${detail} at step ${err.index + 1} of ${steps.length}; ${
         err.undoFailures.length === 0 ? "everything was rolled back" : "rollback was incomplete, the table was resynchronised"}.`, {
         call: err.cause.call, errno: err.cause.errnoName, step: err.index + 1, steps: steps.length,
         failed_step: describeStep(err.step),

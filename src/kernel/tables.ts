@@ -73,9 +73,8 @@ export class KernelTables implements KernelPort {
     this.v6.delMfc(entry);
   }
 
-  /** Joins need no table; an IPv6 join still takes the IPv6 table, as the first sign of IPv6 routing. */
+  /** Joins need no table: an IPv6 join works while another process (pim6sd) owns the IPv6 table. */
   join(m: Membership): void {
-    if (familyOf(m.group) === 6) this.ipv6();
     this.memberships.join(m);
   }
 

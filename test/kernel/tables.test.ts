@@ -36,10 +36,10 @@ void describe("KernelTables (real IPMR and IP6MR tables in a netns)", () => {
     });
   });
 
-  void test("an IPv6 table owned by another process: the change is a KernelError naming it; ensureIpv6 a TableBusyError", () => {
+  void test("an IPv6 table owned by another process: the change is a KernelError naming it; ensureIpv6 a TableBusyError; a join still works", () => {
     assert.deepEqual(r.busy, {
       addVif: "MRT6_INIT EADDRINUSE", call: `MRT6_INIT failed: EADDRINUSE (${BUSY})`, ensure: `TableBusyError: ${BUSY}`,
-      join: "MRT6_INIT EADDRINUSE", open: false,
+      join: "ok", open: false,
     });
   });
 

@@ -21,7 +21,7 @@ import { KernelError, errnoOf } from "../../src/kernel/errors.js";
 import { FakeKernel, FakeLinks, type FakeFault } from "./fake_kernel.js";
 import { SystemLinks } from "../../src/kernel/mroute.js";
 import { KernelTables } from "../../src/kernel/tables.js";
-import type { KernelPort, LinkResolver, Membership, MfcEntry, SgCounters, VifCounters, VifSpec } from "../../src/kernel/port.js";
+import type { Family, KernelPort, LinkResolver, Membership, MfcEntry, SgCounters, VifCounters, VifSpec } from "../../src/kernel/port.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
 import { prng } from "./prng.js";
 import { MemoryStore, configText } from "./memory_store.js";
@@ -94,8 +94,8 @@ export class FaultyPort implements KernelPort {
     return this.inner.sgCounters(origin, group);
   }
 
-  vifCounters(vifi: number): VifCounters | undefined {
-    return this.inner.vifCounters(vifi);
+  vifCounters(family: Family, vifi: number): VifCounters | undefined {
+    return this.inner.vifCounters(family, vifi);
   }
 
   close(): void {
