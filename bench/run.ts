@@ -270,7 +270,7 @@ async function measureFloors(lab: Lab, tmp: string): Promise<Floors> {
     }
     const cms = c.get(n);
     row({
-      metric: `floor: MRT_ADD_MFC loop via MrouteSocket (koffi), N=${fmtN(n)} (best of ${FLOOR_RUNS})`, figure: `${fmtMs(kr.ms)} (${fmtN(kr.perSec)}/s)`,
+      metric: `floor: MRT_ADD_MFC loop via Mroute4Table (koffi), N=${fmtN(n)} (best of ${FLOOR_RUNS})`, figure: `${fmtMs(kr.ms)} (${fmtN(kr.perSec)}/s)`,
       baseline: cms === undefined ? "-" : `C ${fmtMs(cms)}`, ratio: cms === undefined ? undefined : kr.ms / cms, target: "-", pass: undefined,
     });
   }

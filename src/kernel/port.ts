@@ -49,7 +49,8 @@ export interface KernelPort {
   delMfc(entry: Pick<MfcEntry, "origin" | "group" | "parent">): void;
   /**
    * MCAST_JOIN_GROUP / MCAST_JOIN_SOURCE_GROUP. The kernel caps memberships per socket
-   * (net.ipv4.igmp_max_memberships, igmp_max_msf): the implementation spreads them over sockets.
+   * (IPv4: net.ipv4.igmp_max_memberships, igmp_max_msf; IPv6: net.core.optmem_max,
+   * net.ipv6.mld_max_msf): the implementation spreads them over sockets.
    */
   join(m: Membership): void;
   /** MCAST_LEAVE_GROUP / MCAST_LEAVE_SOURCE_GROUP; also when the interface has gone since. */

@@ -5,7 +5,7 @@
  * links). A child, started with `ip netns exec`, runs one fixed seeded sequence of requests —
  * valid and invalid ones (E_MFC_EXISTS, E_IF_NOT_FOUND, a 33rd VIF), requests whose kernel call k
  * fails (injected in front of the real socket and in FakeKernel at the same call), link removals
- * and re-creations — against an Engine over the real MrouteSocket and an Engine over FakeKernel
+ * and re-creations — against an Engine over the real KernelTables and an Engine over FakeKernel
  * with the same ifindexes, and reports both sides after every step.
  *
  * 1. real vs fake: the same outcome (success or error code, number of changes), the same config
