@@ -50,7 +50,7 @@ before(async () => {
   const links = new FakeLinks(["e0", "e1"]);
   const engine = new Engine(new FakeKernel(links), links, new MemoryStore(undefined, emptyConfig()));
   await engine.restore();
-  handler = new RequestHandler(engine, { sgCounters: () => undefined, vifCounters: () => undefined }, { status: () => ({}) }, () => ({ interfaces: new Map(), vifsInUse: 0, unrouted: [] }));
+  handler = new RequestHandler(engine, { sgCounters: () => undefined, vifCounters: () => undefined }, { status: () => ({}) }, () => ({ interfaces: new Map(), vifsInUse: { 4: 0, 6: 0 }, unrouted: [] }));
   srv = await startConnectionServer(serve, 64 << 20);
   path = srv.path;
 });

@@ -19,7 +19,7 @@ import { FakeKernel, FakeLinks } from "../support/fake_kernel.js";
 import { MemoryStore } from "../support/memory_store.js";
 
 const IFS = ["e0", "e1", "e2", "e3", "e4"];
-const FACTS: Facts = { interfaces: new Map(), vifsInUse: 0, unrouted: [] };
+const FACTS: Facts = { interfaces: new Map(), vifsInUse: { 4: 0, 6: 0 }, unrouted: [] };
 const noCounters = { sgCounters: () => undefined, vifCounters: () => undefined };
 
 const group = (i: number): string => `239.1.${i >> 8}.${i & 255}`;

@@ -161,7 +161,7 @@ void describe("documented behaviour", () => {
     const doc = read("docs/operations.md");
     const up = { exists: true, up: true, running: true, multicast: true, rpFilter: 1 };
     const [finding] = checkRoute({ source: null, group: "239.1.1.1", iif: "eth0.100", oifs: [{ ifname: "eth1", ttl: 1 }] },
-      { interfaces: new Map([["eth0.100", up], ["eth1", { ...up, rpFilter: 0 }]]), vifsInUse: 2, unrouted: [] });
+      { interfaces: new Map([["eth0.100", up], ["eth1", { ...up, rpFilter: 0 }]]), vifsInUse: { 4: 2, 6: 0 }, unrouted: [] });
     const key = /net\.ipv4\.conf\.\S+?\.rp_filter/.exec(finding?.fix ?? "")?.[0];
     assert.equal(key, "net.ipv4.conf.eth0/100.rp_filter");
     assert.ok(doc.includes(`\`${key}\``), `docs/operations.md does not show ${key}`);
