@@ -246,3 +246,22 @@ void describe("MIF limit", () => {
     assert.doesNotMatch(mifRows, /ff3e::9:3/);
   });
 });
+
+void describe("IPv6 group ranges (templates)", () => {
+  void it("a template ff3e::5:0/112 installs each flow the kernel reports (MRT6MSG_NOCACHE), first packets included", async (t) => {
+    await mfc(["add", "source", S, "group", "ff3e::5:0/112", "iif", "up0", "oif", "dn1"]);
+    assert.ok(!(await cache6()).some((row) => row.startsWith("ff3e::5:")), "a template has no kernel entry of its own");
+    const rx = await listen(t, "recv1", "ff3e::5:9", 41005);
+    const outside = await listen(t, "recv1", "ff3e::6:9", 41006);
+    await lab.send("ff3e::5:9", 41005, 3, { intervalMs: 20 });
+    await expectArrive(rx, 3, "a flow of the template");
+    await lab.send("ff3e::6:9", 41006, 2);
+    await sleep(QUIET_MS);
+    assert.equal(outside.count(), 0, "a group outside the range is not taken");
+    assert.ok((await cache6()).includes(`ff3e::5:9 ${S} up0 dn1`), (await cache6()).join("\n"));
+    const shown = (await show(["-6"])).routes.find((r) => r.group === "ff3e::5:0/112") as RouteJson & { flows?: { source: string; group: string; packets: number }[] };
+    assert.deepEqual(shown.flows?.map((f) => `${f.source},${f.group}:${f.packets}`), [`${S},ff3e::5:9:3`]);
+    await mfc(["del", "source", S, "group", "ff3e::5:0/112"]);
+    assert.ok(!(await cache6()).some((row) => row.startsWith("ff3e::5:9")), "deleting the template removed its flow");
+  });
+});
