@@ -182,8 +182,10 @@ export const COMMANDS: CommandSpec[] = [
 
 /** Commands whose first argument is a FILE, not a keyword. */
 /**
- * `-4` / `-6` (SPEC §7): `show`, `check`, `vif` and `flush` act on that family alone; a route or
- * join of the other family is a usage error (its addresses already say its family).
+ * `-4` / `-6` (SPEC §7): `show`, `check`, `vif`, `flush` and `apply` act on that family alone (an
+ * apply leaves the other family's routes, VIFs and joins as they are); a route or join of the
+ * other family is a usage error (its addresses already say its family); `batch` applies this to
+ * each of its lines.
  */
 export function withFamily(cmd: ParsedCommand, family: 4 | 6 | undefined): ParsedCommand {
   if (family === undefined) return cmd;
@@ -195,9 +197,11 @@ export function withFamily(cmd: ParsedCommand, family: 4 | 6 | undefined): Parse
     }
   };
   switch (cmd.action) {
-    case "SHOW": case "CHECK": case "ADD_VIF": case "DEL_VIF": case "FLUSH":
+    case "SHOW": case "CHECK": case "ADD_VIF": case "DEL_VIF": case "FLUSH": case "APPLY":
       check(cmd.payload);
       return { ...cmd, payload: { ...cmd.payload, family } };
+    case "BATCH":
+      return cmd; // each line, as the file is read (parseBatchFile)
     case "ADD_MFC": case "REPLACE_MFC": case "DEL_MFC": case "JOIN": case "LEAVE":
       check(cmd.payload);
       return cmd;
@@ -340,7 +344,8 @@ export function parseCommand(words: string[]): ParsedCommand {
 }
 
 /** A batch file: one command per line, same grammar, '#' comments and blank lines skipped. */
-export function parseBatchFile(text: string): { operations: { action: Action; payload: Record<string, unknown> }[]; lines: number[] } {
+/** `family`: `mfc -4|-6 batch`: each line as withFamily() takes it. */
+export function parseBatchFile(text: string, family?: 4 | 6): { operations: { action: Action; payload: Record<string, unknown> }[]; lines: number[] } {
   const operations: { action: Action; payload: Record<string, unknown> }[] = [];
   const lines: number[] = [];
   text.split("\n").forEach((raw, i) => {
@@ -349,6 +354,7 @@ export function parseBatchFile(text: string): { operations: { action: Action; pa
     let cmd: ParsedCommand;
     try {
       cmd = parseCommand(line.split(/\s+/));
+      if (!cmd.file && cmd.action !== "IMPORT") cmd = withFamily(cmd, family);
     } catch (err) {
       throw new UsageError(`line ${i + 1}: ${(err as Error).message}`);
     }

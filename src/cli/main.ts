@@ -38,7 +38,7 @@ function buildRequest(cmd: ParsedCommand, g: Globals): { request: Record<string,
   let payload = cmd.payload;
   let batchLines: number[] | undefined;
   if (cmd.file?.kind === "batch") {
-    const parsed = parseBatchFile(readInput(cmd.file.path));
+    const parsed = parseBatchFile(readInput(cmd.file.path), g.family);
     payload = { operations: parsed.operations };
     batchLines = parsed.lines;
   } else if (cmd.file?.kind === "apply") {
@@ -49,10 +49,11 @@ function buildRequest(cmd: ParsedCommand, g: Globals): { request: Record<string,
     } catch (err) {
       throw new UsageError(`${cmd.file.path}: not valid JSON (${(err as Error).message})`);
     }
-    const request = { action: cmd.action, dry_run: g.dryRun, payload: { state } };
+    const family = cmd.payload.family === undefined ? "" : `"family":${String(cmd.payload.family)},`;
+    const request = { action: cmd.action, dry_run: g.dryRun, payload: { ...cmd.payload, state } };
     // The file's own text goes on the wire (a 100 000-route file: ~50 ms less than re-serialising
     // it). It parsed as JSON, so line breaks can only be whitespace between tokens.
-    const line = `{"action":"APPLY","dry_run":${String(g.dryRun)},"payload":{"state":${text.replace(/[\r\n]/g, " ")}}}`;
+    const line = `{"action":"APPLY","dry_run":${String(g.dryRun)},"payload":{${family}"state":${text.replace(/[\r\n]/g, " ")}}}`;
     return { request, line };
   }
   const request = { action: cmd.action, dry_run: g.dryRun, payload };

@@ -121,7 +121,7 @@ export class RequestHandler {
         const applied = ops.length === 1 && ops[0]?.action === "APPLY" ? ops[0] : undefined;
         // Counted against the state when the request arrived: another client's change committed in
         // between can make these counts stale, never the transaction itself.
-        const summary = applied ? summarizeApply(this.engine.snapshot().config, applied.routes) : undefined;
+        const summary = applied ? summarizeApply(this.engine.snapshot().config, applied.routes, applied.family) : undefined;
         const { changes } = await this.engine.transact(ops, dryRun);
         this.handled(changes.length);
         const result: Record<string, unknown> = { operations: ops.length, kernel_steps: changes.length };

@@ -5,7 +5,7 @@
 import { MfcError, invalid } from "../errors/codes.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { OverlayMap } from "../model/overlay.js";
-import { familyOf, type Family } from "../model/family.js";
+import { familyName, familyOf, type Family } from "../model/family.js";
 import { formatJoin, formatSG, joinKey, routeFamily, routeKey, sameRoute, vifKey, vifKeyFamily, type Config, type Join, type PinnedVif, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta } from "../state/format.js";
@@ -69,24 +69,18 @@ function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): voi
       if (!config.joins.delete(joinKey(op.join))) throw invalid("E_JOIN_NOT_FOUND", `Join ${formatJoin(op.join)} does not exist.`);
       return;
     }
-    case "FLUSH": {
-      if (op.family === undefined) {
-        config.routes.clear();
-        config.vifs.clear();
-        config.joins.clear();
-        return;
-      }
-      // `mfc -6 flush`: that family's routes, MIFs and joins only.
-      const f = op.family;
-      for (const [key, r] of [...config.routes]) if (routeFamily(r) === f) config.routes.delete(key);
-      for (const key of [...config.vifs.keys()]) if (vifKeyFamily(key) === f) config.vifs.delete(key);
-      for (const [key, j] of [...config.joins]) if (familyOf(j.group) === f) config.joins.delete(key);
+    case "FLUSH":
+      clearFamily(config, op.family);
       return;
-    }
     case "APPLY": {
-      config.routes.clear();
-      config.vifs.clear();
-      config.joins.clear();
+      clearFamily(config, op.family);
+      if (op.family !== undefined) {
+        // `mfc -6 apply`: the document is that family's whole state; an entry of the other family is a mistake.
+        const other = [...op.routes.map((r) => ({ what: `route ${formatSG(r)}`, family: routeFamily(r) })),
+          ...op.joins.map((j) => ({ what: `join ${formatJoin(j)}`, family: familyOf(j.group) })),
+          ...op.vifs.map((v) => ({ what: `${vifWord(v.family)} '${v.ifname}'`, family: v.family ?? 4 }))].find((x) => x.family !== op.family);
+        if (other) throw invalid("E_INVALID_ARGUMENT", `${other.what} is not ${familyName(op.family)}: an apply limited to ${familyName(op.family)} takes only its entries.`);
+      }
       for (const join of op.joins) {
         const key = joinKey(join);
         if (config.joins.has(key)) throw invalid("E_INVALID_ARGUMENT", `Join ${formatJoin(join)} is listed twice.`);
@@ -112,6 +106,19 @@ function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): voi
       return;
     }
   }
+}
+
+/** Every route, VIF and join (family undefined), or those of one family (`mfc -6 flush`, `-6 apply`). */
+function clearFamily(config: Config, family: Family | undefined): void {
+  if (family === undefined) {
+    config.routes.clear();
+    config.vifs.clear();
+    config.joins.clear();
+    return;
+  }
+  for (const [key, r] of [...config.routes]) if (routeFamily(r) === family) config.routes.delete(key);
+  for (const key of [...config.vifs.keys()]) if (vifKeyFamily(key) === family) config.vifs.delete(key);
+  for (const [key, j] of [...config.joins]) if (familyOf(j.group) === family) config.joins.delete(key);
 }
 
 function checkShape(route: Route): void {
@@ -166,8 +173,8 @@ export function touchedBy(ops: readonly Op[]): Delta | undefined {
 
 export interface ApplySummary { added: number; replaced: number; removed: number; unchanged: number }
 
-/** What an APPLY changes, route by route (for `mfc apply --dry-run`). Pure; O(table). */
-export function summarizeApply(base: Config, routes: readonly Route[]): ApplySummary {
+/** What an APPLY changes, route by route (for `mfc apply --dry-run`); `family`: of that family only. Pure; O(table). */
+export function summarizeApply(base: Config, routes: readonly Route[], family?: Family): ApplySummary {
   const sum: ApplySummary = { added: 0, replaced: 0, removed: 0, unchanged: 0 };
   const wanted = new Set<string>();
   for (const r of routes) {
@@ -178,7 +185,7 @@ export function summarizeApply(base: Config, routes: readonly Route[]): ApplySum
     else if (sameRoute(old, r)) sum.unchanged++;
     else sum.replaced++;
   }
-  for (const key of base.routes.keys()) if (!wanted.has(key)) sum.removed++;
+  for (const [key, r] of base.routes) if (!wanted.has(key) && (family === undefined || routeFamily(r) === family)) sum.removed++;
   return sum;
 }
 

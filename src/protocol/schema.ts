@@ -46,6 +46,7 @@ const ShownRoute = v.strictObject({
 });
 const ShownJoin = v.strictObject({ ...JoinIn.entries, state: v.optional(v.string()), reason: v.optional(v.string()) });
 export const ApplyIn = v.strictObject({
+  family: FamilyIn,
   state: v.strictObject({ vifs: v.optional(v.array(ShownVif)), routes: v.array(ShownRoute), joins: v.optional(v.array(ShownJoin)) }),
 });
 type ApplyOut = v.InferOutput<typeof ApplyIn>;
@@ -56,13 +57,13 @@ type ApplyOut = v.InferOutput<typeof ApplyIn>;
  * of goes through ApplyIn, which gives every error (and is the definition, see schema.test.ts).
  */
 export function plainApply(p: unknown): p is ApplyOut {
-  if (!plainObject(p) || !onlyKeys(p, APPLY_KEYS) || !plainObject(p.state) || !onlyKeys(p.state, STATE_KEYS)) return false;
+  if (!plainObject(p) || !onlyKeys(p, APPLY_KEYS) || !optional(p.family, (y) => y === 4 || y === 6) || !plainObject(p.state) || !onlyKeys(p.state, STATE_KEYS)) return false;
   const { vifs, routes, joins } = p.state;
   return (vifs === undefined || (Array.isArray(vifs) && vifs.every(plainVif))) && Array.isArray(routes) && routes.every(plainRoute) &&
     (joins === undefined || (Array.isArray(joins) && joins.every(plainJoin)));
 }
 
-const APPLY_KEYS = new Set(["state"]);
+const APPLY_KEYS = new Set(["state", "family"]);
 const STATE_KEYS = new Set(["vifs", "routes", "joins"]);
 const VIF_KEYS = new Set(["ifname", "threshold", "family", "pinned", "vifi", "ifindex", "pkts_in", "bytes_in", "pkts_out", "bytes_out"]);
 const ROUTE_KEYS = new Set(["source", "group", "iif", "oifs", "packets", "bytes", "wrong_if", "state", "reason", "flows"]);
@@ -134,7 +135,8 @@ export type Op =
   | { action: "DEL_MFC"; source: string | null; group: string }
   | { action: "JOIN" | "LEAVE"; join: Join }
   | { action: "FLUSH"; family?: Family }
-  | { action: "APPLY"; vifs: PinnedVif[]; routes: Route[]; joins: Join[] };
+  /** family: `mfc -6 apply`: the desired state of that family alone (the other one stays). */
+  | { action: "APPLY"; vifs: PinnedVif[]; routes: Route[]; joins: Join[]; family?: Family };
 
 export type Query =
   | { action: "PING" | "STATUS" }
@@ -215,6 +217,7 @@ export function parseOp(action: string, payload: unknown, where = "payload"): Op
       const x = plainApply(p) ? p : parse(ApplyIn, p, where);
       return {
         action,
+        ...(x.family === undefined ? {} : { family: x.family }),
         vifs: (x.state.vifs ?? []).filter((vf) => vf.pinned !== false).map((vf) => toVif(vf)),
         routes: x.state.routes.map((r) => toRoute({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs })),
         joins: (x.state.joins ?? []).map((j) => toJoin({ ifname: j.ifname, group: j.group, source: j.source })),
