@@ -49,7 +49,7 @@ function buildRequest(cmd: ParsedCommand, g: Globals): { request: Record<string,
     } catch (err) {
       throw new UsageError(`${cmd.file.path}: not valid JSON (${(err as Error).message})`);
     }
-    const family = cmd.payload.family === undefined ? "" : `"family":${String(cmd.payload.family)},`;
+    const family = cmd.payload.family === 4 || cmd.payload.family === 6 ? `"family":${cmd.payload.family},` : "";
     const request = { action: cmd.action, dry_run: g.dryRun, payload: { ...cmd.payload, state } };
     // The file's own text goes on the wire (a 100 000-route file: ~50 ms less than re-serialising
     // it). It parsed as JSON, so line breaks can only be whitespace between tokens.
