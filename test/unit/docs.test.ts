@@ -117,6 +117,18 @@ void describe("docs/protocol.md", () => {
   }
 });
 
+void describe("the finding codes of mfc check", () => {
+  // Finding["code"] is a type: the codes are read from the checks' source, where each is made.
+  const codes = [...new Set([...read("src/diagnostics/checks.ts").matchAll(/\bcode: "([A-Z0-9_]+)"/g)].map((m) => m[1] as string))];
+  void test("are found in src/diagnostics/checks.ts", () => assert.ok(codes.length >= 10, codes.join(" ")));
+  for (const code of codes) {
+    void test(`${code} is described in man/mfc.8 (check) and listed in docs/protocol.md (CHECK)`, () => {
+      assert.match(read("man/mfc.8"), new RegExp(`^\\.B ${code} \\\\fR\\((error|warning|info)\\)$`, "m"), `man/mfc.8 has no '.B ${code} \\fR(severity)' entry`);
+      assert.ok(read("docs/protocol.md").includes(`\`${code}\``), `docs/protocol.md does not list ${code}`);
+    });
+  }
+});
+
 /** What the docs say happens, done: the documented behaviour, not only the names. */
 void describe("documented behaviour", () => {
   /** The code a request gets from an engine with route (*, 239.1.1.1) eth0 -> eth1 and a pinned eth2. */
