@@ -34,8 +34,12 @@ export function instancePaths(name: string): { config: string; socketPath: strin
   };
 }
 
-/** The kernel's default table: MRT_TABLE 0 and 253 both name it (RT_TABLE_DEFAULT). */
-const DEFAULT_TABLE_IDS = [0, 253];
+/**
+ * The kernel's default tables: MRT_TABLE 0 and 253 name the IPv4 one (RT_TABLE_DEFAULT); MRT6_TABLE
+ * 0 and 254 the IPv6 one (RT6_TABLE_DFLT). The same id takes both families' tables, so an instance
+ * on 254 would share the main daemon's IPv6 table.
+ */
+const DEFAULT_TABLE_IDS = [0, 253, 254];
 
 /**
  * Why an instance may not run on `table`, or undefined. The default table is the main daemon's:
@@ -43,8 +47,11 @@ const DEFAULT_TABLE_IDS = [0, 253];
  * the main daemon's table whenever it does not.
  */
 export function instanceTableProblem(name: string, configFile: string, table: number | undefined): string | undefined {
-  const fix = `set table = N (1-999999999, not 253) in ${configFile}, and steer the instance's traffic to table N with ip mrule (ip mrule add iif IF lookup N)`;
+  const fix = `set table = N (1-999999999, not 253 or 254) in ${configFile}, and steer the instance's traffic to table N with ip mrule (ip mrule add iif IF lookup N)`;
   if (table === undefined) return `instance '${name}' needs a table of its own: ${fix}`;
-  if (DEFAULT_TABLE_IDS.includes(table)) return `instance '${name}' may not use table ${table}, the kernel's default table (the main mfc_daemon's): ${fix}`;
+  if (DEFAULT_TABLE_IDS.includes(table)) {
+    const which = table === 254 ? "the kernel's default IPv6 table" : "the kernel's default table";
+    return `instance '${name}' may not use table ${table}, ${which} (the main mfc_daemon's): ${fix}`;
+  }
   return undefined;
 }

@@ -35,7 +35,7 @@ export class RequestHandler {
    * Findings for routes (all of them, or one), plus table-wide ones. `withCounters` (mfc check):
    * the routes' packet counters too, so a route that gets no traffic can say why.
    */
-  private diagnose(routes: Route[], withTable: boolean, withCounters: boolean): Finding[] {
+  private diagnose(routes: Route[], withTable: boolean, withCounters: boolean, family?: Family): Finding[] {
     const names = new Set(routes.flatMap((r) => [r.iif, ...r.oifs.map((o) => o.ifname)]));
     const inUse: Record<Family, number> = { 4: 0, 6: 0 };
     for (const v of this.engine.snapshot().image.vifs.values()) inUse[v.family]++;
@@ -48,7 +48,7 @@ export class RequestHandler {
       }
       facts.packets = packets;
     }
-    return [...(withTable ? checkTable(facts) : []), ...routes.flatMap((r) => checkRoute(r, facts))];
+    return [...(withTable ? checkTable(facts, family) : []), ...routes.flatMap((r) => checkRoute(r, facts))];
   }
 
   /** Handles one request line from `peer`. Never throws (a streamed answer is made as it is written). */
@@ -91,7 +91,7 @@ export class RequestHandler {
         const { config } = this.engine.snapshot();
         if (q.group === undefined) {
           const routes = [...config.routes.values()].filter((r) => q.family === undefined || routeFamily(r) === q.family);
-          return { routes_checked: routes.length, findings: this.diagnose(routes, true, true) };
+          return { routes_checked: routes.length, findings: this.diagnose(routes, true, true, q.family) };
         }
         const route = config.routes.get(routeKey(q.source, q.group));
         if (!route) throw new MfcError("E_MFC_NOT_FOUND", `Route ${formatSG({ source: q.source, group: q.group })} does not exist.`);

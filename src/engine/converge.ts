@@ -52,7 +52,8 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
     for (let k = 0; k < done; k++) applyToImage(image, steps[k] as Step);
     if (!failure) return { image: { ...image, waiting }, refused, applied, problems };
     const { step, err } = failure;
-    const why = `kernel refused ${step.op === "add_vif" ? "VIF" : "route"}: ${err.errnoName}`;
+    const what = step.op === "add_vif" ? (step.vif.family === 6 ? "MIF" : "VIF") : "route";
+    const why = `kernel refused ${what}: ${err.errnoName}${err.detail === undefined ? "" : ` (${err.detail})`}`;
     if (step.op === "add_vif") refused.vifs.set(keyOfVif(step.vif), why);
     else if (step.op === "add_mfc" || step.op === "replace_mfc") refused.routes.set(step.entry.key, why);
     else {

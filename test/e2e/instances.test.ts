@@ -243,11 +243,12 @@ void describe("instances side by side", { skip }, async () => {
     const none = await refused(E);
     assert.equal(none.code, 2);
     assert.match(none.log, new RegExp(`instance '${E}' needs a table of its own: set table = N .* in /etc/mfc_daemon\\.d/${E}\\.conf`));
-    for (const t of ["253", "0"]) {
+    for (const t of ["253", "0", "254"]) {
       writeConf(E, [`table = ${t}`]);
       const dflt = await refused(E);
       assert.equal(dflt.code, 2);
-      assert.match(dflt.log, new RegExp(`may not use table ${t}, the kernel's default table`));
+      // 254: the kernel's default IPv6 table (RT6_TABLE_DFLT), which the same id would take too.
+      assert.match(dflt.log, new RegExp(`may not use table ${t}, the kernel's default ${t === "254" ? "IPv6 " : ""}table`));
     }
     const missing = await refused(`${tag}-nosuch`);
     assert.equal(missing.code, 2);
