@@ -120,7 +120,8 @@ export class FakeKernel implements KernelPort {
     if (entry.parent >= MAXVIFS) throw new KernelError(call, errnoOf("ENFILE"));
     // Silent replace by (origin, group), like the kernel; OIFs naming missing VIFs are dropped.
     const table = this.table(family);
-    const ttls = entry.ttls.map((t, v) => (table.has(v) ? t : 0));
+    // IPv6 (ip6mr_mfc_add): a set of MIFs, each member forwarding hop limit > 1, i.e. ttl 1.
+    const ttls = entry.ttls.map((t, v) => (!table.has(v) || t === 0 ? 0 : family === 6 ? 1 : t));
     this.mfcs.set(`${entry.origin},${entry.group}`, { ...entry, ttls });
   }
 
