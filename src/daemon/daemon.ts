@@ -160,9 +160,10 @@ export class MfcDaemon {
       releaseMemory();
       this.memory.largeWorkDone(); // once more when idle: V8 returns pages only after a quiet GC
     }
-    const facts = (names: Iterable<string>, vifs: number, tableWide: boolean): Facts => {
+    const facts = (names: Iterable<string>, vifs: Record<4 | 6, number>, tableWide: boolean): Facts => {
       const { config, image } = engine.snapshot();
-      return { ...gatherFacts(names, vifs, c.table, tableWide), waiting: image.waiting, refusedRoutes: image.refusedRoutes, joins: config.joins };
+      const read = { image, table: c.table, vifCounters: kernel.vifCounters.bind(kernel) };
+      return { ...gatherFacts(names, vifs, tableWide, read), waiting: image.waiting, refusedRoutes: image.refusedRoutes, joins: config.joins };
     };
     const counters: CounterSource = {
       sgCounters: (origin, group) => kernel.sgCounters(origin, group),
@@ -258,7 +259,8 @@ export class MfcDaemon {
 
   private statusLine(): string {
     const s = this.status();
-    return `${String(s.routes_installed)} route(s) installed, ${String(s.routes_pending)} pending, ${String(s.vifs)} VIF(s)`;
+    const mifs = s.mifs === 0 ? "" : `, ${String(s.mifs)} MIF(s)`;
+    return `${String(s.routes_installed)} route(s) installed, ${String(s.routes_pending)} pending, ${String(s.vifs)} VIF(s)${mifs}`;
   }
 
   stop(): Promise<void> {
@@ -274,7 +276,7 @@ export class MfcDaemon {
       this.shutdownKernel();
       await this.store?.close();
       this.lock?.release();
-      log(LOG.notice, "stopped: multicast table released (MRT_DONE), state file kept");
+      log(LOG.notice, "stopped: multicast table released (MRT_DONE, and MRT6_DONE if IPv6 was in use), state file kept");
     })();
     return this.stopping;
   }
@@ -289,7 +291,7 @@ export class MfcDaemon {
     if (!kernel) return;
     try {
       kernel.close();
-      log(LOG.info, "MRT_DONE: the kernel released the multicast table");
+      log(LOG.info, `MRT_DONE: the kernel released the multicast table${kernel.isIpv6Open() ? " (and MRT6_DONE the IPv6 one)" : ""}`);
     } catch (err) {
       log(LOG.err, `${(err as Error).message}; closing the socket released the table instead`);
     }
