@@ -39,14 +39,22 @@ export class RequestHandler {
     const names = new Set(routes.flatMap((r) => [r.iif, ...r.oifs.map((o) => o.ifname)]));
     const inUse: Record<Family, number> = { 4: 0, 6: 0 };
     for (const v of this.engine.snapshot().image.vifs.values()) inUse[v.family]++;
-    const facts = this.facts(names, inUse, withTable);
+    // Route counters first, the oifs' out counters (in facts) after: a flow's first packets landing
+    // in between must not look like packets that arrived and were never sent (TTL_TOO_LOW).
+    const packets = new Map<string, number>();
+    const wrongIf = new Map<string, number>();
     if (withCounters) {
-      const packets = new Map<string, number>();
       for (const r of routes) {
         const c = this.counters.sgCounters(originOf(r), r.group);
-        if (c) packets.set(routeKey(r.source, r.group), c.packets);
+        if (!c) continue;
+        packets.set(routeKey(r.source, r.group), c.packets);
+        wrongIf.set(routeKey(r.source, r.group), c.wrongIf);
       }
+    }
+    const facts = this.facts(names, inUse, withTable);
+    if (withCounters) {
       facts.packets = packets;
+      facts.wrongIf = wrongIf;
     }
     return [...(withTable ? checkTable(facts, family) : []), ...routes.flatMap((r) => checkRoute(r, facts))];
   }

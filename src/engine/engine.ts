@@ -211,7 +211,7 @@ export class Engine {
     /** Answers (no-ops, refusals) computed on top of staged changes: void if the save fails. */
     const dependent: { tx: Queued; answer: number }[] = [];
     let delta: Delta | undefined = { routes: new Set(), vifs: new Set(), joins: new Set() };
-    const vifsBefore = this.image.vifs.size;
+    const vifsBefore = vifCounts(this.image);
     // The group runs synchronously up to its save: the interface table cannot change meanwhile,
     // so every name is looked up once for all of it.
     const links = new CachedLinks(this.links);
@@ -268,7 +268,9 @@ export class Engine {
     for (const answer of answers) answer();
     if (staged.length > 0 && saved) this.releaseVanishedJoins(vanished);
     if (staged.length > 0) this.changed();
-    if (this.image.vifs.size < vifsBefore && this.retryWanted()) this.wake();
+    // Per table: freeing VIFs while adding as many MIFs still frees room for waiting interfaces.
+    const vifsAfter = vifCounts(this.image);
+    if ((vifsAfter[4] < vifsBefore[4] || vifsAfter[6] < vifsBefore[6]) && this.retryWanted()) this.wake();
   }
 
   /**
@@ -528,7 +530,11 @@ export class Engine {
       else if (s.op === "leave") held.delete(s.join.key);
     }
     const joins = convergeJoins(this.kernel, this.config.joins, held, this.links);
-    const got: Image = { ...emptyImage(), waiting: want.waiting, refusedRoutes: want.refusedRoutes, joins: joins.joins, joinsWaiting: joins.waiting };
+    // staleVifis stay reserved: the stale entries are reinstalled as they were, still naming them.
+    const got: Image = {
+      ...emptyImage(), waiting: want.waiting, refusedRoutes: want.refusedRoutes, joins: joins.joins, joinsWaiting: joins.waiting,
+      ...(want.staleVifis === undefined ? {} : { staleVifis: want.staleVifis }),
+    };
     const failures: string[] = [...joins.problems];
     for (const step of planSteps(emptyImage(), want)) {
       try {
@@ -546,4 +552,11 @@ export class Engine {
     return got;
   }
 
+}
+
+/** How many VIFs (4) and MIFs (6) an image holds. */
+function vifCounts(image: Image): Record<4 | 6, number> {
+  const n = { 4: 0, 6: 0 };
+  for (const v of image.vifs.values()) n[v.family]++;
+  return n;
 }

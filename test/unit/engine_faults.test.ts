@@ -649,16 +649,12 @@ void describe("engine: a link vanished and no reconcile ran yet", () => {
 });
 
 /**
- * Engine bug found with the IPv6 model test (not fixed here: src/ belongs to others): resync() builds
- * the image it installed without the stale VIF/MIF slots (Image.staleVifis) of the image it was
- * given, and reinstalls the stale entries as they were (their parent naming the vanished number).
- * The next transaction that only touches routes takes the routes-only path and may hand that
- * number to a new interface: the stale entry then takes packets from it. Fails today, IPv4 and
- * IPv6 alike; MFC_MODEL_SEED=45 and =89 of engine_model.test.ts reach it on their own.
+ * Found by the IPv6 model test (MFC_MODEL_SEED=45, =89): resync() must keep the stale VIF/MIF slots
+ * (Image.staleVifis) of the image it reinstalls, whose stale entries still name them; else the next
+ * routes-only transaction hands such a number to a new interface, and the stale entry takes its
+ * packets. IPv4 and IPv6 alike.
  */
-void test("a resync after a failed undo keeps the numbers of vanished VIFs and MIFs away from new interfaces", {
-  todo: "engine bug: Engine.resync() drops Image.staleVifis",
-}, async () => {
+void test("a resync after a failed undo keeps the numbers of vanished VIFs and MIFs away from new interfaces", async () => {
   const w = await dirtyWorld();
   const ops = (): Op[] => [del("10.0.0.3", "239.1.1.4"), del("2001:db8::1", "ff3e::1")];
   const n = (await w.engine.transact(ops(), true)).changes.length;
@@ -789,14 +785,11 @@ void describe("engine: VIFs and MIFs are limited apart (32 each)", () => {
   });
 
   /**
-   * Engine bug found with the IPv6 model test (not fixed here): Engine.runGroup() asks for a
-   * reconcile (wake) only when image.vifs, VIFs and MIFs together, shrank. A transaction that frees
-   * VIFs while it adds as many MIFs (or the reverse) leaves interfaces waiting for a free VIF until
-   * the daemon's periodic retry. MFC_MODEL_SEED=26 of engine_model.test.ts reaches it on its own.
+   * Found by the IPv6 model test (MFC_MODEL_SEED=26): runGroup() must ask for a reconcile (wake)
+   * when either table shrank, not the two together: a transaction that frees VIFs while it adds as
+   * many MIFs would otherwise leave interfaces waiting for a free VIF until the periodic retry.
    */
-  void test("a transaction that frees VIFs while it adds MIFs asks for the reconcile that installs waiting interfaces", {
-    todo: "engine bug: Engine.runGroup() compares the size of both tables together",
-  }, async () => {
+  void test("a transaction that frees VIFs while it adds MIFs asks for the reconcile that installs waiting interfaces", async () => {
     const links = new FakeLinks([...ifnames(0, 32), "z1", "z2"]);
     const kernel = new FakeKernel(links);
     const wide: Route = { source: null, group: "239.4.4.1", iif: "e0", oifs: ifnames(1, 32).map((ifname) => ({ ifname, ttl: 1 })) };
