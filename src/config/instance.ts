@@ -34,12 +34,13 @@ export function instancePaths(name: string): { config: string; socketPath: strin
   };
 }
 
-/**
- * The kernel's default tables: MRT_TABLE 0 and 253 name the IPv4 one (RT_TABLE_DEFAULT); MRT6_TABLE
- * 0 and 254 the IPv6 one (RT6_TABLE_DFLT). The same id takes both families' tables, so an instance
- * on 254 would share the main daemon's IPv6 table.
- */
-const DEFAULT_TABLE_IDS = [0, 253, 254];
+/** The kernel's default IPv4 table: MRT_TABLE 0 and 253 (RT_TABLE_DEFAULT) both name it. */
+const DEFAULT_TABLE_IDS = [0, 253];
+/** MRT6_TABLE 254 (RT6_TABLE_DFLT) is the default IPv6 table; one id takes both families' tables. */
+const DEFAULT_IPV6_TABLE_ID = 254;
+
+const tableFix = (configFile: string): string =>
+  `set table = N (1-999999999, not 253 or 254) in ${configFile}, and steer the instance's traffic to table N with ip mrule (ip mrule add iif IF lookup N)`;
 
 /**
  * Why an instance may not run on `table`, or undefined. The default table is the main daemon's:
@@ -47,11 +48,20 @@ const DEFAULT_TABLE_IDS = [0, 253, 254];
  * the main daemon's table whenever it does not.
  */
 export function instanceTableProblem(name: string, configFile: string, table: number | undefined): string | undefined {
-  const fix = `set table = N (1-999999999, not 253 or 254) in ${configFile}, and steer the instance's traffic to table N with ip mrule (ip mrule add iif IF lookup N)`;
-  if (table === undefined) return `instance '${name}' needs a table of its own: ${fix}`;
+  if (table === undefined) return `instance '${name}' needs a table of its own: ${tableFix(configFile)}`;
   if (DEFAULT_TABLE_IDS.includes(table)) {
-    const which = table === 254 ? "the kernel's default IPv6 table" : "the kernel's default table";
-    return `instance '${name}' may not use table ${table}, ${which} (the main mfc_daemon's): ${fix}`;
+    return `instance '${name}' may not use table ${table}, the kernel's default table (the main mfc_daemon's): ${tableFix(configFile)}`;
   }
   return undefined;
+}
+
+/**
+ * A warning for an instance on 254. Not a refusal: its IPv4 table is its own, and instances on 254
+ * routed IPv4 before IPv6 existed; but its IPv6 table is the main daemon's, taken only once it
+ * routes IPv6 (the IPv6 table is opened lazily), so the clash is named at start.
+ */
+export function instanceTableWarning(name: string, configFile: string, table: number | undefined): string | undefined {
+  if (table !== DEFAULT_IPV6_TABLE_ID) return undefined;
+  return `instance '${name}' uses table 254, the kernel's default IPv6 table (the main mfc_daemon's): its IPv4 routes are its own, `
+    + `but its IPv6 routes would take or be refused the main daemon's IPv6 table; to route IPv6 ${tableFix(configFile)}`;
 }

@@ -18,7 +18,8 @@ export function parseIpv6(text: string): Uint8Array | undefined {
   const all = [...left, ...right];
   for (let i = 0; i < all.length; i++) {
     const part = all[i] as string;
-    if (i === all.length - 1 && part.includes(".")) {
+    // A dotted quad ends the text: "ff3e:1.2.3.4::" is not an address (RFC 4291 §2.2, form 3).
+    if (i === all.length - 1 && part.includes(".") && (gap < 0 || right.length > 0)) {
       const v4 = parseIpv4(part);
       if (v4 === undefined) return undefined;
       groups.push(Math.floor(v4 / 65536), v4 % 65536);

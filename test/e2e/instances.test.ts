@@ -243,12 +243,11 @@ void describe("instances side by side", { skip }, async () => {
     const none = await refused(E);
     assert.equal(none.code, 2);
     assert.match(none.log, new RegExp(`instance '${E}' needs a table of its own: set table = N .* in /etc/mfc_daemon\\.d/${E}\\.conf`));
-    for (const t of ["253", "0", "254"]) {
+    for (const t of ["253", "0"]) {
       writeConf(E, [`table = ${t}`]);
       const dflt = await refused(E);
       assert.equal(dflt.code, 2);
-      // 254: the kernel's default IPv6 table (RT6_TABLE_DFLT), which the same id would take too.
-      assert.match(dflt.log, new RegExp(`may not use table ${t}, the kernel's default ${t === "254" ? "IPv6 " : ""}table`));
+      assert.match(dflt.log, new RegExp(`may not use table ${t}, the kernel's default table`));
     }
     const missing = await refused(`${tag}-nosuch`);
     assert.equal(missing.code, 2);
@@ -259,6 +258,20 @@ void describe("instances side by side", { skip }, async () => {
       assert.match(r.log, /--instance: instance name .* is not valid: use 1-32 letters, digits, '-' or '_'/);
     }
     assert.equal(readdirSync(libDir).some((f) => f.startsWith(E) || f.includes("nosuch")), false, "refused before touching a state file");
+  });
+
+  void it("an instance on table 254 (the default IPv6 table) starts with a warning naming the fix", async () => {
+    const E = `${tag}-w`;
+    // 254 is the IPv4 table 254 but the default IPv6 table (RT6_TABLE_DFLT): it starts, warned.
+    writeConf(E, ["table = 254"]);
+    const on254 = await startInstance(E);
+    try {
+      assert.match(on254.log(), new RegExp(`warning: instance '${E}' uses table 254, the kernel's default IPv6 table .*to route IPv6 set table = N`));
+      const t254 = await lab.exec(lab.ns.router, ["ip", "mroute", "show", "table", "254"], { allowFail: true });
+      assert.equal(t254.code, 0, `IPv4 table 254 exists while the instance runs: ${t254.stderr}`);
+    } finally {
+      await on254.stop();
+    }
   });
 
   void it("mfc -i: a bad name is a usage error, an instance without a config is named", async () => {

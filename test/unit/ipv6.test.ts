@@ -39,7 +39,7 @@ const add = (source: string | null, group: string, iif = "e0", oifs: string[] = 
 void describe("IPv6 text", () => {
   void test("parse agrees with node:net on valid and invalid text, and formats RFC 5952", () => {
     const cases = ["::", "::1", "1::", "ff3e::1", "FF3E:0::1", "2001:db8:0:0:1:0:0:1", "1:2:3:4:5:6:7:8", "::ffff:1.2.3.4", "1:2:3:4:5:6:7::",
-      ":::", "1:2", "1:2:3:4:5:6:7:8:9", "12345::", "1::2::3", ":1::", "1:", "::1.2.3", "g::", "fe80::1%eth0"];
+      ":::", "1:2", "1:2:3:4:5:6:7:8:9", "12345::", "1::2::3", ":1::", "1:", "::1.2.3", "g::", "fe80::1%eth0", "ff3e:1.2.3.4::", "1.2.3.4::", "::1.2.3.4:1", "1:2:3:4:5:6:1.2.3.4", "1::1.2.3.4"];
     for (const c of cases) assert.equal(parseIpv6(c) !== undefined, isIPv6(c) && !c.includes("%"), c);
     const canon = (t: string): string => formatIpv6(parseIpv6(t) as Uint8Array);
     assert.equal(canon("FF3E:0::1"), "ff3e::1");
