@@ -54,7 +54,14 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
     const { step, err } = failure;
     const what = step.op === "add_vif" ? (step.vif.family === 6 ? "MIF" : "VIF") : "route";
     const why = `kernel refused ${what}: ${err.errnoName}${err.detail === undefined ? "" : ` (${err.detail})`}`;
-    if (step.op === "add_vif") refused.vifs.set(keyOfVif(step.vif), why);
+    if (step.op === "add_vif" && err.call === "MRT6_INIT") {
+      // The IPv6 table itself is refused (another process owns it): every MIF would be, so all of
+      // them wait now, instead of one more round over the whole config per MIF.
+      for (let k = failure.index; k < steps.length; k++) {
+        const s = steps[k] as Step;
+        if (s.op === "add_vif" && s.vif.family === 6) refused.vifs.set(keyOfVif(s.vif), why);
+      }
+    } else if (step.op === "add_vif") refused.vifs.set(keyOfVif(step.vif), why);
     else if (step.op === "add_mfc" || step.op === "replace_mfc") refused.routes.set(step.entry.key, why);
     else {
       // A removal the kernel refuses leaves the object in the table: the image keeps it (so the

@@ -6,10 +6,12 @@
 //                                             dn2 --- eth0 recv2
 //
 // Witnesses: /proc/net/ip6_mr_vif, /proc/net/ip6_mr_cache and `ip -6 mroute show` in the router.
+import type { ChildProcess } from "node:child_process";
 import { after, before, describe, it, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createLab, type LabRole, type Receiver } from "../lab/lab.js";
 import { startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { until } from "../lab/wait.js";
 import { canonicalIpv6 } from "../../src/model/ipv6.js";
 
 interface VifJson { family: number; vifi: number | null; ifname: string; pkts_in: number; pkts_out: number }
@@ -70,18 +72,24 @@ async function expectArrive(rx: Receiver, n: number, what: string): Promise<void
   assert.ok(await rx.waitFor(n), `${what}: expected ${n} datagrams, got ${rx.count()}`);
 }
 
+/** Another process (as pim6sd would) owning the default IPv6 table of the router until killed. */
+async function holdIpv6Table(t: TestContext): Promise<ChildProcess> {
+  const holderJs = new URL("../../dist/kernel/mroute6.js", import.meta.url).pathname;
+  const holder = lab.spawn(lab.ns.router, [process.execPath, "--input-type=module", "-e",
+    `const { Mroute6Table } = await import(${JSON.stringify(holderJs)}); new Mroute6Table(); process.stdout.write("HELD\\n"); setInterval(() => {}, 1e6);`]);
+  t.after(() => { holder.kill("SIGKILL"); });
+  await new Promise<void>((res, rej) => {
+    holder.stdout?.on("data", (b: Buffer) => { if (b.toString().includes("HELD")) res(); });
+    holder.once("exit", (code) => rej(new Error(`holder exited ${String(code)}`)));
+  });
+  return holder;
+}
+
 // First, while this daemon has not taken the IPv6 table yet.
 void describe("IPv4 and IPv6 in one transaction", () => {
   void it("all or nothing across both families: the IPv6 table owned by another process fails the batch, IPv4 part included", async (t) => {
     // The first IPv6 change of this daemon takes the IPv6 table: another process takes it first.
-    const holderJs = new URL("../../dist/kernel/mroute6.js", import.meta.url).pathname;
-    const holder = lab.spawn(lab.ns.router, [process.execPath, "--input-type=module", "-e",
-      `const { Mroute6Table } = await import(${JSON.stringify(holderJs)}); new Mroute6Table(); process.stdout.write("HELD\\n"); setInterval(() => {}, 1e6);`]);
-    t.after(() => { holder.kill("SIGKILL"); });
-    await new Promise<void>((res, rej) => {
-      holder.stdout?.on("data", (b: Buffer) => { if (b.toString().includes("HELD")) res(); });
-      holder.once("exit", (code) => rej(new Error(`holder exited ${String(code)}`)));
-    });
+    const holder = await holdIpv6Table(t);
     const batch = [
       `add source ${lab.addr.sender} group 239.7.7.7 iif up0 oif dn1`,
       `add source ${S} group ff3e::7:7 iif up0 oif dn1`,
@@ -217,6 +225,28 @@ void describe("IPv6 forwarding through MRT6", () => {
     assert.deepEqual(await proc("ip6_mr_vif"), [], "closing the socket (SIGKILL) dropped every MIF");
     d = await startDaemon(lab, { dir });
     assert.deepEqual(await cache6(), before, "restored after SIGKILL");
+  });
+
+  void it("a restart while another process owns the IPv6 table starts, IPv4 installed, MIFs waiting; the retry takes the table", async (t) => {
+    const g = "ff3e::4:5";
+    await mfc(["add", "source", S, "group", g, "iif", "up0", "oif", "dn1"]);
+    await mfc(["add", "source", lab.addr.sender, "group", "239.4.4.5", "iif", "up0", "oif", "dn2"]);
+    const dir = d.dir;
+    assert.equal(await d.stop("SIGTERM"), 0);
+    const holder = await holdIpv6Table(t);
+    d = await startDaemon(lab, { dir });
+    const status = (JSON.parse(await d.mfcOk(["-j", "status"])) as { result: { interfaces_waiting: Record<string, string>; ipv6_table: string } }).result;
+    const busy = /^kernel refused MIF: EADDRINUSE \(IPv6 multicast routing table default is already owned by another process/;
+    for (const dev of ["up0", "dn1"]) assert.match(status.interfaces_waiting[`${dev} (IPv6)`] ?? "", busy, `${dev}: ${JSON.stringify(status)}`);
+    assert.equal(status.ipv6_table, "not in use");
+    assert.match(d.logs(), /interface up0 \(IPv6\): kernel refused MIF: EADDRINUSE/);
+    assert.ok((await proc("ip_mr_cache")).some((row) => row.includes("EF040405") || row.includes("050404EF")), "the IPv4 route is installed");
+    const view = await show();
+    assert.equal(view.routes?.find((r) => r.group === g)?.state, "pending");
+    // The other process lets go: the retry (5 s, then backing off) takes the table and installs.
+    holder.kill("SIGKILL");
+    await until("the IPv6 route installed by the retry", async () => (await cache6()).some((row) => row.startsWith(`${g} `)), 20_000);
+    assert.equal((JSON.parse(await d.mfcOk(["-j", "status"])) as { result: { ipv6_table: string } }).result.ipv6_table, "owned");
   });
 });
 

@@ -70,7 +70,25 @@ export class FakeKernel implements KernelPort {
   /** Devices the kernel will not take as a VIF (as when one has no IPv4: EADDRNOTAVAIL). */
   readonly refusedIfindexes = new Set<number>();
 
+  /**
+   * Another process (pim6sd, a second daemon) owns the IPv6 table: until this fake has taken it,
+   * each IPv6 change fails as KernelTables fails it, with MRT6_INIT EADDRINUSE, and is counted.
+   */
+  ipv6TableBusy = false;
+  ipv6TableOpen = false;
+  ipv6InitRefusals = 0;
+
   constructor(private readonly links: LinkResolver) {}
+
+  /** KernelTables takes the IPv6 table lazily, on the first IPv6 change. */
+  private openIpv6(): void {
+    if (this.ipv6TableOpen) return;
+    if (this.ipv6TableBusy) {
+      this.ipv6InitRefusals++;
+      throw new KernelError("MRT6_INIT", errnoOf("EADDRINUSE"), "another process owns the IPv6 table");
+    }
+    this.ipv6TableOpen = true;
+  }
 
   failAt(fault: FakeFault): void {
     this.faults.push(fault);
@@ -99,6 +117,7 @@ export class FakeKernel implements KernelPort {
 
   addVif(vif: VifSpec): void {
     const call = vif.family === 6 ? "MRT6_ADD_MIF" : "MRT_ADD_VIF";
+    if (vif.family === 6) this.openIpv6();
     this.mutate(call);
     const table = this.table(vif.family);
     if (vif.vifi >= MAXVIFS) throw new KernelError(call, errnoOf("ENFILE"));
@@ -116,6 +135,7 @@ export class FakeKernel implements KernelPort {
   addMfc(entry: MfcEntry): void {
     const family = familyOf(entry.group);
     const call = family === 6 ? "MRT6_ADD_MFC" : "MRT_ADD_MFC";
+    if (family === 6) this.openIpv6();
     this.mutate(call);
     if (entry.parent >= MAXVIFS) throw new KernelError(call, errnoOf("ENFILE"));
     // Silent replace by (origin, group), like the kernel; OIFs naming missing VIFs are dropped.

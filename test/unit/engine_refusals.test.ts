@@ -94,3 +94,27 @@ void test("reconcile: deleting an entry the kernel no longer has (ENOENT) reache
   assert.equal(engine.degraded, undefined);
   assert.equal(engine.snapshot().image.mfcs.size, 1);
 });
+
+void test("restore while another process owns the IPv6 table: IPv4 installs, every MIF waits with MRT6_INIT, asked once", async () => {
+  const names = Array.from({ length: 12 }, (_, i) => `e${i}`);
+  const links = new FakeLinks(names);
+  const initial = emptyConfig();
+  const v4 = route("239.1.1.1", "e1");
+  initial.routes.set(routeKey(null, v4.group), v4);
+  // 12 MIFs wanted (e0-e11), over 10 IPv6 routes.
+  for (let i = 1; i <= 10; i++) {
+    const r: Route = { source: null, group: `ff3e::${i}`, iif: "e0", oifs: [{ ifname: `e${i}`, ttl: 1 }, { ifname: `e${i + 1}`, ttl: 1 }] };
+    initial.routes.set(routeKey(null, r.group), r);
+  }
+  const kernel = new FakeKernel(links);
+  kernel.ipv6TableBusy = true;
+  const engine = new Engine(kernel, links, new MemoryStore(undefined, initial));
+
+  assert.deepEqual(await engine.restore(), { routes: 11, installed: 1 }, "the start does not fail; the IPv4 route is installed");
+  // One refusal names the table for all: not one more round over the config per MIF.
+  assert.equal(kernel.ipv6InitRefusals, 1);
+  const { image } = engine.snapshot();
+  const r = initial.routes.get(routeKey(null, "ff3e::5")) as Route;
+  assert.match(pendingReason(routeKey(null, "ff3e::5"), r, image) ?? "", /kernel refused MIF: EADDRINUSE \(another process owns the IPv6 table\)/);
+  assert.deepEqual(kernel.dump().mifs, []);
+});
