@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import type { Response } from "../protocol/messages.js";
 import type { ApplySummaryView, FindingView } from "../view/render.js";
 import { VERSION } from "../version.js";
+import { toJsonLine } from "./json_line.js";
 import { UsageError, helpRequest, jsonOutput, parseBatchFile, parseCommand, withFamily, type ParsedCommand } from "./grammar.js";
 import { parseGlobals, type Globals } from "./globals.js";
 import { loadConfigFile, loadImporter, loadOutput } from "./lazy.js";
@@ -17,6 +18,10 @@ const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
 function readInput(path: string): string {
   return path === "-" ? readFileSync(0, "utf8") : readFileSync(path, "utf8");
+}
+
+function readInputBytes(path: string): Buffer {
+  return path === "-" ? readFileSync(0) : readFileSync(path);
 }
 
 /**
@@ -33,31 +38,61 @@ async function socketPath(g: Globals): Promise<string> {
   return DEFAULTS.socketPath;
 }
 
-/** The request, and the NDJSON line that carries it. */
-function buildRequest(cmd: ParsedCommand, g: Globals): { request: Record<string, unknown>; line: string; batchLines?: number[] } {
+/** What goes to the daemon: the NDJSON line (no newline), and the request it carries. */
+interface Built {
+  line: string | Uint8Array;
+  action: string;
+  /** The request as an object (for -v); an apply's file is parsed only when this is called. */
+  request(): Record<string, unknown>;
+  /** Entries the request holds, for the progress line: 0 where none is shown (see startProgress). */
+  count(): number;
+  batchLines?: number[];
+}
+
+/** Fewer bytes than 1000 routes take (the smallest: `{"group":"ff3e::","iif":"a"},`, 30 bytes). */
+const BYTES_OF_1000_ROUTES = 29_000;
+
+function buildRequest(cmd: ParsedCommand, g: Globals): Built {
+  if (cmd.file?.kind === "apply") return buildApply(cmd.file.path, cmd, g);
   let payload = cmd.payload;
   let batchLines: number[] | undefined;
   if (cmd.file?.kind === "batch") {
     const parsed = parseBatchFile(readInput(cmd.file.path), g.family);
     payload = { operations: parsed.operations };
     batchLines = parsed.lines;
-  } else if (cmd.file?.kind === "apply") {
-    const text = readInput(cmd.file.path);
-    let state: unknown;
-    try {
-      state = JSON.parse(text);
-    } catch (err) {
-      throw new UsageError(`${cmd.file.path}: not valid JSON (${(err as Error).message})`);
-    }
-    const family = cmd.payload.family === 4 || cmd.payload.family === 6 ? `"family":${cmd.payload.family},` : "";
-    const request = { action: cmd.action, dry_run: g.dryRun, payload: { ...cmd.payload, state } };
-    // The file's own text goes on the wire (a 100 000-route file: ~50 ms less than re-serialising
-    // it). It parsed as JSON, so line breaks can only be whitespace between tokens.
-    const line = `{"action":"APPLY","dry_run":${String(g.dryRun)},"payload":{${family}"state":${text.replace(/[\r\n]/g, " ")}}}`;
-    return { request, line };
   }
   const request = { action: cmd.action, dry_run: g.dryRun, payload };
-  return { request, line: JSON.stringify(request), batchLines };
+  const count = (payload as { operations?: unknown[] }).operations?.length ?? 0;
+  return { line: JSON.stringify(request), action: cmd.action, request: () => request, count: () => count, batchLines };
+}
+
+/**
+ * `mfc apply FILE`: the file's own bytes go on the wire, checked to be JSON without parsing them
+ * (json_line.ts; 100 000 routes: ~300 ms less than decoding, parsing and re-serialising them).
+ */
+function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
+  const bytes = readInputBytes(path);
+  if (!toJsonLine(bytes)) {
+    // JSON.parse says why (the same message as ever).
+    try {
+      JSON.parse(bytes.toString("utf8"));
+    } catch (err) {
+      throw new UsageError(`${path}: not valid JSON (${(err as Error).message})`);
+    }
+    throw new Error(`${path}: the JSON check refused a text JSON.parse takes`);
+  }
+  const family = cmd.payload.family === 4 || cmd.payload.family === 6 ? `"family":${cmd.payload.family},` : "";
+  const line = Buffer.concat([Buffer.from(`{"action":"APPLY","dry_run":${String(g.dryRun)},"payload":{${family}"state":`), bytes, Buffer.from("}}")]);
+  let request: Record<string, unknown> | undefined;
+  const parse = (): Record<string, unknown> =>
+    (request ??= { action: cmd.action, dry_run: g.dryRun, payload: { ...cmd.payload, state: JSON.parse(bytes.toString("utf8")) as unknown } });
+  const count = (): number => {
+    // Parsed only for a terminal, and only when the file can hold 1000 routes.
+    if (bytes.length < BYTES_OF_1000_ROUTES || !process.stderr.isTTY) return 0;
+    const routes = ((parse().payload as { state?: { routes?: unknown } }).state)?.routes;
+    return Array.isArray(routes) ? routes.length : 0;
+  };
+  return { line, action: cmd.action, request: parse, count };
 }
 
 async function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Globals): Promise<void> {
@@ -92,13 +127,12 @@ async function printResult(cmd: ParsedCommand, res: Response & { status: "ok" },
  * For thousands of operations on a terminal: say what is happening while the daemon works, and
  * how long it took. Silent otherwise, so scripts and pipes see only the result.
  */
-function startProgress(request: Record<string, unknown>): () => void {
-  const payload = request.payload as { operations?: unknown[]; state?: { routes?: unknown[] } } | undefined;
-  const count = payload?.operations?.length ?? payload?.state?.routes?.length ?? 0;
+function startProgress(built: Built): () => void {
+  const count = built.count();
   // The count first: process.stderr is created on first access (a pipe: a whole net.Socket).
   if (count < 1000 || !process.stderr.isTTY) return () => undefined;
   const started = Date.now();
-  process.stderr.write(`mfc: ${String(request.action).toLowerCase()} of ${count} entries: validating, programming the kernel, saving...`);
+  process.stderr.write(`mfc: ${built.action.toLowerCase()} of ${count} entries: validating, programming the kernel, saving...`);
   const timer = setInterval(() => process.stderr.write("."), 1000);
   let stopped = false;
   return () => {
@@ -182,7 +216,7 @@ async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return usageError(g, err);
   }
-  if (g.verbose) process.stderr.write(`> ${JSON.stringify(built.request)}\n`);
+  if (g.verbose) process.stderr.write(`> ${JSON.stringify(built.request())}\n`);
   let socket: string;
   try {
     socket = await socketPath(g);
@@ -197,7 +231,7 @@ async function run(argv: string[]): Promise<number> {
   const printed = handling?.pass !== undefined;
   // Started only once the request is ready to go (a bad -c file is a usage error without dots), and
   // stopped on every way out of the call.
-  const progress = startProgress(built.request);
+  const progress = startProgress(built);
   try {
     res = await call(socket, built.line, handling);
   } catch (err) {

@@ -66,3 +66,21 @@ void test("apply: dry-run diff, then a minimal change that leaves unchanged flow
   assert.deepEqual([stats.routes, stats.installed, stats.packets], [3, 3, 6]);
   assert.equal(stats.busiest[0]?.group, "239.88.0.1");
 });
+
+void test("apply: a file that is not JSON is a usage error naming JSON.parse's reason; nothing reaches the daemon", async () => {
+  const stateBefore = readFileSync(d.stateFile, "utf8");
+  for (const [input, why] of [
+    ['{"routes": [{"group": "239.88.9.1", "iif": "up0", "oifs": ["dn1"],}]}', /Unexpected token|Expected double-quoted property name/],
+    ['{"routes": [{"group": "239.88.9.1\n", "iif": "up0"}]}', /Bad control character|Unexpected token/],
+    ['{"routes": []}\n{"routes": []}', /Unexpected non-whitespace character|Unexpected token/],
+  ] as const) {
+    const r = await d.mfc(["apply", "-"], { input });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^mfc: E_USAGE: -: not valid JSON \(/);
+    assert.match(r.stderr, why);
+  }
+  assert.equal(readFileSync(d.stateFile, "utf8"), stateBefore, "nothing was applied");
+  // Line breaks between tokens (CRLF too) are whitespace: one line reaches the daemon.
+  const ok = await d.mfc(["-n", "apply", "-"], { input: '{\r\n "vifs": [],\r\n "routes": [\r\n]\r\n}\r\n' });
+  assert.equal(ok.code, 0, ok.stderr);
+});

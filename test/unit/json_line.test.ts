@@ -1,0 +1,61 @@
+/**
+ * toJsonLine (src/cli/json_line.ts) decides alone whether `mfc apply` sends a file: it must take
+ * exactly the texts JSON.parse takes (a text it wrongly takes reaches the daemon as a broken
+ * request instead of a usage error), and leave them one line that parses to the same value.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { toJsonLine } from "../../src/cli/json_line.js";
+
+const parses = (text: string): boolean => {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+function check(text: string): void {
+  const bytes = Buffer.from(text, "utf8");
+  const ok = toJsonLine(bytes);
+  assert.equal(ok, parses(text), `toJsonLine(${JSON.stringify(text)})`);
+  if (!ok) return;
+  assert.equal(bytes.includes(0x0a) || bytes.includes(0x0d), false, "no line break left");
+  assert.deepEqual(JSON.parse(bytes.toString("utf8")), JSON.parse(text));
+}
+
+void describe("toJsonLine", () => {
+  void test("agrees with JSON.parse on hand-picked texts", () => {
+    const cases = [
+      "{}", "[]", "0", "-0", "1.5e+3", "1E-2", "\"a\"", "true", "false", "null", " \r\n\t{ \"a\" : [1, 2, {\"b\": null}] }\n",
+      "{\"routes\":[{\"group\":\"239.1.1.1\",\"iif\":\"eth0\",\"oifs\":[\"eth1\"]}]}", "\"\\u00e9\\n\\\"\\\\\\/\\b\\f\\r\\t\"", "\"é ☃ 😀\"",
+      "", " ", "{", "}", "[", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{a:1}", "{'a':1}", "01", "1.", ".5", "-", "1e", "1e+",
+      "+1", "0x10", "tru", "truex", "nul", "\"a", "\"\\x\"", "\"\\u12\"", "\"\\u12G4\"", "\"a\nb\"", "\"tab\there\"", "[1] [2]", "{} x",
+      "\ufeff{}", "NaN", "Infinity", "[1 2]", "{\"a\":1 \"b\":2}", "[[[[[]]]]]", "[[[[[]]]]", "\"\\ud800\"",
+    ];
+    for (const c of cases) check(c);
+  });
+
+  void test("agrees with JSON.parse on any JSON value, with random whitespace and line breaks", () => {
+    const spaced = fc.tuple(fc.jsonValue(), fc.array(fc.constantFrom(" ", "\n", "\r\n", "\t", ""), { minLength: 1, maxLength: 8 }))
+      .map(([v, gaps]) => {
+        let k = 0;
+        // Whitespace after structural characters only (never inside a string or a number).
+        return JSON.stringify(v, null, 1).replace(/\n */g, () => gaps[k++ % gaps.length] as string);
+      });
+    fc.assert(fc.property(spaced, (text) => check(text)), { numRuns: 2000 });
+  });
+
+  void test("agrees with JSON.parse on texts with one character changed, dropped or added", () => {
+    const mutated = fc.tuple(fc.json(), fc.nat(), fc.constantFrom("drop", "set", "insert"), fc.constantFrom(...",:[]{}\"\\ 0123456789.eE+-tfnlu\n\tax\u0001é"))
+      .map(([text, at, how, ch]) => {
+        const i = text.length === 0 ? 0 : at % text.length;
+        if (how === "drop") return text.slice(0, i) + text.slice(i + 1);
+        if (how === "set") return text.slice(0, i) + ch + text.slice(i + 1);
+        return text.slice(0, i) + ch + text.slice(i);
+      });
+    fc.assert(fc.property(mutated, (text) => check(text)), { numRuns: 5000 });
+  });
+});
