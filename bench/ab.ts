@@ -1,5 +1,7 @@
 /**
  * A/B of two builds on the bulk apply: `node --import tsx bench/ab.ts DIR_A DIR_B [N] [ROUNDS]`
+ * (with AB_MODE=concurrent: the bench's 20-client ADD/DEL row instead, 3 s per run, on a table of
+ * N routes; tx/s per run; AB_PROF=DIR: CPU profiles of both daemons in DIR/A and DIR/B)
  * (as root; each DIR a checkout with dist/ built). One daemon of each build in one namespace lab
  * router (A on the default table, B on table 100), then ROUNDS rounds of: `mfc apply` of N new
  * routes by A's CLI to A's daemon, the same by B, each followed by a FLUSH; the order within a
@@ -11,15 +13,16 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createLab } from "../test/lab/lab.js";
-import { once } from "../test/support/ndjson_client.js";
-import { baseRoutes } from "./routes.js";
+import { NdjsonClient, once } from "../test/support/ndjson_client.js";
+import { addrOf, baseRoutes, CONCURRENT_GROUP } from "./routes.js";
 
 delete process.env.NODE_EXTRA_CA_CERTS; // as bench/run.ts: not parsed by every child
 
-const [dirA, dirB, nArg, roundsArg] = process.argv.slice(2);
-if (dirA === undefined || dirB === undefined) throw new Error("usage: bench/ab.ts DIR_A DIR_B [N] [ROUNDS]");
+const [dirA = "", dirB = "", nArg, roundsArg] = process.argv.slice(2);
+if (dirA === "" || dirB === "") throw new Error("usage: bench/ab.ts DIR_A DIR_B [N] [ROUNDS]");
 const N = Number(nArg ?? 100_000);
 const ROUNDS = Number(roundsArg ?? 5);
+const CONCURRENT = process.env.AB_MODE === "concurrent";
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] as number;
 
@@ -37,6 +40,30 @@ function timed(args: string[]): Promise<number> {
   });
 }
 
+/** 20 raw clients adding and deleting fresh routes for 3 s, as bench/run.ts does: acknowledged tx/s. */
+async function concurrentRate(sock: string, source: string, round: number): Promise<number> {
+  const conns = await Promise.all(Array.from({ length: 20 }, () => NdjsonClient.connect(sock)));
+  let acked = 0;
+  const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
+  const deadline = t0 + 3_000_000_000n;
+  await Promise.all(conns.map(async (c, ci) => {
+    for (let k = 0; process.hrtime.bigint() < deadline; k++) {
+      const group = addrOf(CONCURRENT_GROUP, ci * 65_536 + round * 8_192 + k);
+      for (const req of [{ action: "ADD_MFC", payload: { source, group, iif: "up0", oifs: ["dn1"] } }, { action: "DEL_MFC", payload: { source, group } }]) {
+        const r = await c.request(req);
+        if (r.status !== "ok") throw new Error(`transaction failed: ${JSON.stringify(r)}`);
+        acked++;
+      }
+    }
+  }));
+  for (const c of conns) c.close();
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  process.stderr.write(`    (the clients' own process used ${(((cpu.user + cpu.system) / 1e6 / secs) * 100).toFixed(0)} % of a core)\n`);
+  return acked / secs;
+}
+
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), "mfc-ab-"));
   const lab = await createLab();
@@ -48,7 +75,9 @@ async function main(): Promise<void> {
       const cfg = join(tmp, `${name}.conf`);
       rmSync(dir, { recursive: true, force: true });
       writeFileSync(cfg, `[daemon]\nsocket_path = ${sock}\nstate_file = ${dir}.state.json\nsocket_group =\n${extra}\n`);
-      procs.push(lab.spawn(lab.ns.router, [process.execPath, "--expose-gc", join(root as string, "dist/daemon_main.js"), "--config", cfg]));
+      // AB_PROF=DIR: each daemon writes a .cpuprofile there (bench/profile.ts reads it).
+      const prof = process.env.AB_PROF ? ["--cpu-prof", "--cpu-prof-dir", join(process.env.AB_PROF, name as string)] : [];
+      procs.push(lab.spawn(lab.ns.router, [process.execPath, ...prof, "--expose-gc", join(root as string, "dist/daemon_main.js"), "--config", cfg]));
       return { name: name as string, sock, cli: join(root as string, "dist/cli/mfc.cjs"), ms: [] as number[] };
     });
     for (const b of builds) {
@@ -59,9 +88,19 @@ async function main(): Promise<void> {
     }
     const file = join(tmp, "apply.json");
     writeFileSync(file, JSON.stringify({ vifs: [], routes: baseRoutes(lab.addr.sender, N) }) + "\n");
-    process.stderr.write(`A/B: mfc apply of ${N} new routes, ${ROUNDS} rounds; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
+    if (CONCURRENT) {
+      for (const b of builds) await timed([b.cli, "-s", b.sock, "apply", file]);
+      process.stderr.write(`A/B: 20 concurrent clients on a table of ${N}, ${ROUNDS} rounds of 3 s\n`);
+    } else process.stderr.write(`A/B: mfc apply of ${N} new routes, ${ROUNDS} rounds; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
     for (let r = 0; r < ROUNDS; r++) {
       for (const b of r % 2 === 0 ? builds : [...builds].reverse()) {
+        if (CONCURRENT) {
+          const rate = await concurrentRate(b.sock, lab.addr.sender, r);
+          b.ms.push(rate);
+          process.stderr.write(`  round ${r + 1} ${b.name}: ${rate.toFixed(0)} tx/s\n`);
+          await sleep(500);
+          continue;
+        }
         const ms = await timed([b.cli, "-s", b.sock, "apply", file]);
         b.ms.push(ms);
         await once(b.sock, { action: "FLUSH" });
@@ -69,7 +108,8 @@ async function main(): Promise<void> {
         await sleep(2_500); // past the daemon's full GC 2 s after a large request (memory.ts)
       }
     }
-    for (const b of builds) process.stdout.write(`${b.name} ${b.cli}: median ${median(b.ms).toFixed(0)} ms (runs ${b.ms.map((x) => x.toFixed(0)).join(", ")})\n`);
+    const unit = CONCURRENT ? "tx/s" : "ms";
+    for (const b of builds) process.stdout.write(`${b.name} ${b.cli}: median ${median(b.ms).toFixed(0)} ${unit} (runs ${b.ms.map((x) => x.toFixed(0)).join(", ")})\n`);
     process.stdout.write(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
   } finally {
     for (const p of procs) p.kill("SIGTERM");

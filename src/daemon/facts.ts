@@ -7,14 +7,16 @@ import { dumpMfc } from "../kernel/mfc_dump.js";
 import type { VifCounters } from "../kernel/port.js";
 import type { Family } from "../model/family.js";
 import { vifKey } from "../model/types.js";
+import { memoForTurn } from "./turn_memo.js";
 
-function sysctlInt(path: string): number {
+const sysctlInt = memoForTurn((path: string): number => {
   try {
     return Number(readFileSync(path, "utf8").trim()) || 0;
   } catch {
     return 0;
   }
-}
+});
+const flagsOf = memoForTurn(interfaceFlags);
 
 /** What the daemon holds that facts are read from. */
 export interface FactSources {
@@ -36,7 +38,7 @@ export function gatherFacts(ifnames: Iterable<string>, vifsInUse: Record<Family,
   const interfaces = new Map<string, InterfaceFacts>();
   const vifOut = new Map<string, number>();
   for (const name of ifnames) {
-    const flags = interfaceFlags(name);
+    const flags = flagsOf(name);
     if (flags === undefined) {
       interfaces.set(name, { exists: false, up: false, running: false, multicast: false, rpFilter: 0 });
       continue;
