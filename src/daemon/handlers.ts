@@ -9,6 +9,7 @@ import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics
 import { formatSG, routeFamily, routeKey, type Route } from "../model/types.js";
 import { summarizeApply } from "../engine/operations.js";
 import { originOf } from "../engine/image.js";
+import { describeStep } from "../engine/plan.js";
 import type { Family } from "../model/family.js";
 import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery, type Query } from "../protocol/schema.js";
 
@@ -130,9 +131,10 @@ export class RequestHandler {
         // Counted against the state when the request arrived: another client's change committed in
         // between can make these counts stale, never the transaction itself.
         const summary = applied ? summarizeApply(this.engine.snapshot().config, applied.routes, applied.family) : undefined;
-        const { changes } = await this.engine.transact(ops, dryRun);
-        this.handled(changes.length);
-        const result: Record<string, unknown> = { operations: ops.length, kernel_steps: changes.length };
+        const done = await this.engine.transact(ops, dryRun);
+        const steps = done.steps.length;
+        this.handled(steps);
+        const result: Record<string, unknown> = { operations: ops.length, kernel_steps: steps };
         if (summary) result.routes = summary;
         // A route the kernel accepted may still never forward: say so now, not at 3 a.m.
         const added = ops.length === 1 && (ops[0]?.action === "ADD_MFC" || ops[0]?.action === "REPLACE_MFC") ? ops[0].route : undefined;
@@ -142,10 +144,10 @@ export class RequestHandler {
         }
         // Many steps (an apply of 100 000 routes: ~11 MB of JSON): their JSON is made a few hundred
         // at a time as the connection writes it, never as one string.
-        if (changes.length > CHANGES_PER_PIECE) {
-          return new StreamedOk([JSON.stringify(result)], dryRun, { changes: jsonArrayPieces(changes), changeCount: changes.length });
+        if (steps > CHANGES_PER_PIECE) {
+          return new StreamedOk([JSON.stringify(result)], dryRun, { changes: jsonArrayPieces(done.steps, describeStep), changeCount: steps });
         }
-        return { status: "ok", dry_run: dryRun, changes, result };
+        return { status: "ok", dry_run: dryRun, changes: done.changes, result };
       }
     }
   }

@@ -22,7 +22,19 @@ import { CachedLinks } from "./link_cache.js";
 import { applyOps, configChanged, touchedBy, type Draft } from "./operations.js";
 import { Serial } from "./serial.js";
 
-export interface TxResult { changes: Record<string, unknown>[] }
+/**
+ * What a transaction did: the kernel steps, described (`changes`) only when asked. An apply of
+ * 100 000 routes is answered in pieces, each described as it is written (handlers.ts), so its
+ * 100 000 descriptions never exist at once.
+ */
+export class TxResult {
+  private described: Record<string, unknown>[] | undefined;
+  constructor(readonly steps: readonly Step[]) {}
+
+  get changes(): Record<string, unknown>[] {
+    return (this.described ??= this.steps.map(describeStep));
+  }
+}
 
 export interface Snapshot { config: Config; image: Image }
 
@@ -174,7 +186,7 @@ export class Engine {
    */
   transact(ops: readonly Op[], dryRun: boolean): Promise<TxResult> {
     if (dryRun) {
-      return this.serial.run(() => Promise.resolve({ changes: this.plan(ops, new CachedLinks(this.links))?.steps.map(describeStep) ?? [] }));
+      return this.serial.run(() => Promise.resolve(new TxResult(this.plan(ops, new CachedLinks(this.links))?.steps ?? [])));
     }
     return new Promise<TxResult>((resolve, reject) => {
       this.queued.push({ ops, resolve, reject });
@@ -232,12 +244,12 @@ export class Engine {
       // Nothing changes, so nothing is written: a no-op cannot fail on a full disk.
       if (!plan) {
         if (staged.length > 0) dependent.push({ tx, answer: answers.length });
-        answers.push(() => tx.resolve({ changes: [] }));
+        answers.push(() => tx.resolve(new TxResult([])));
         continue;
       }
-      const changes = plan.steps.map(describeStep);
+      const result = new TxResult(plan.steps);
       staged.push({ tx, steps: plan.steps, undo: this.commitInMemory(plan), answer: answers.length });
-      answers.push(() => tx.resolve({ changes }));
+      answers.push(() => tx.resolve(result));
       delta = mergeDeltas(delta, touchedBy(tx.ops));
     }
     let saved = false;
@@ -433,7 +445,7 @@ export class Engine {
       const steps = this.converge(this.liveImage());
       if (steps.length > 0) this.log(6, `reconciled: ${steps.length} kernel step(s)`);
       this.changed();
-      return Promise.resolve({ changes: steps.map(describeStep) });
+      return Promise.resolve(new TxResult(steps));
     });
   }
 

@@ -129,28 +129,29 @@ export function realizeEntry(key: string, route: Route, source: string | null, g
   const family = familyOf(group);
   const iif = vifs.get(vifKey(family, route.iif));
   if (!iif) return undefined;
-  // Exact-size arrays: at 100 000 routes, push()-grown spare capacity measured tens of MB.
+  // Exact-size arrays: at 100 000 routes, push()-grown spare capacity measured tens of MB. Sized
+  // in a first pass, filled in a second, with no other array per entry (a restore makes 100 000).
   let present = 0;
-  for (const o of route.oifs) if (vifs.has(vifKey(family, o.ifname))) present++;
+  let top = source === null ? iif.vifi : -1;
+  for (const o of route.oifs) {
+    const v = vifs.get(vifKey(family, o.ifname));
+    if (!v) continue;
+    present++;
+    if (v.vifi > top) top = v.vifi;
+  }
   if (present === 0) return undefined;
   const oifs: MfcImage["oifs"] = new Array<MfcImage["oifs"][number]>(present);
-  const thresholds: number[] = new Array<number>(present);
-  let top = source === null ? iif.vifi : -1;
+  // Sized to the highest VIF used: no trailing zeros, so entries compare by value.
+  const ttls: number[] = new Array<number>(top + 1).fill(0);
   let n = 0;
   for (const o of route.oifs) {
     const v = vifs.get(vifKey(family, o.ifname));
     if (!v) continue;
-    thresholds[n] = v.threshold;
     oifs[n++] = { ifname: o.ifname, ttl: o.ttl, vifi: v.vifi };
-    if (v.vifi > top) top = v.vifi;
-  }
-  // Sized to the highest VIF used: no trailing zeros, so entries compare by value.
-  const ttls: number[] = new Array<number>(top + 1).fill(0);
-  oifs.forEach((o, i) => {
     // The kernel forwards on VIF v only if packet TTL > ttls[v]; it ignores the VIF threshold
     // itself, so the stricter of the two goes into the entry. (IPv6: both are 1, schema.ts.)
-    ttls[o.vifi] = Math.max(o.ttl, thresholds[i] as number);
-  });
+    ttls[v.vifi] = Math.max(o.ttl, v.threshold);
+  }
   // (*,G) matches only when ttls[parent] is set (kernel-native any-source entry, STACK.md).
   if (source === null) ttls[iif.vifi] = 1;
   return { key, source, group, iif: route.iif, parent: iif.vifi, oifs, ttls };

@@ -70,16 +70,17 @@ export class StreamedOk {
 }
 
 /**
- * JSON.stringify(items) in pieces of `perPiece` items, each made only when asked for: the array
- * itself is kept, never its text (100 000 kernel steps: ~11 MB).
+ * JSON.stringify(items.map(describe)) in pieces of `perPiece` items, each made only when asked
+ * for: the array itself is kept, never its text (100 000 kernel steps: ~11 MB) nor all of its
+ * descriptions at once.
  */
-export function* jsonArrayPieces(items: readonly unknown[], perPiece = CHANGES_PER_PIECE): Generator<string, void, undefined> {
+export function* jsonArrayPieces<T>(items: readonly T[], describe: (item: T) => unknown = (x) => x, perPiece = CHANGES_PER_PIECE): Generator<string, void, undefined> {
   if (items.length === 0) {
     yield "[]";
     return;
   }
   for (let from = 0; from < items.length; from += perPiece) {
-    const text = JSON.stringify(items.slice(from, from + perPiece));
+    const text = JSON.stringify(items.slice(from, from + perPiece).map(describe));
     const end = from + perPiece >= items.length;
     yield from === 0 ? (end ? text : text.slice(0, -1)) : `,${end ? text.slice(1) : text.slice(1, -1)}`;
   }

@@ -129,7 +129,7 @@ void describe("streamed transaction answer", () => {
     for (let n = 0; n <= items.length; n++) {
       const some = items.slice(0, n);
       for (let per = 1; per <= n + 1; per++) {
-        const pieces = [...jsonArrayPieces(some, per)];
+        const pieces = [...jsonArrayPieces(some, (x) => x, per)];
         assert.equal(pieces.join(""), JSON.stringify(some), `${n} items, ${per} a piece`);
         assert.equal(pieces.length, Math.max(1, Math.ceil(n / per)), `${n} items, ${per} a piece`);
       }
@@ -142,7 +142,7 @@ void describe("streamed transaction answer", () => {
     for (const id of [undefined, 0, "i\"d"]) {
       for (const dryRun of [false, true]) {
         for (let per = 1; per <= 4; per++) {
-          const base = new StreamedOk([JSON.stringify(result)], dryRun, { changes: jsonArrayPieces(changes, per), changeCount: 3 });
+          const base = new StreamedOk([JSON.stringify(result)], dryRun, { changes: jsonArrayPieces(changes, (x) => x, per), changeCount: 3 });
           const answer = id === undefined ? base : base.withId(id);
           const obj = { status: "ok", dry_run: dryRun, changes, result, ...(id === undefined ? {} : { id }) };
           assert.equal(drain(answer).join(""), JSON.stringify(obj) + "\n");
