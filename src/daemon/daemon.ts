@@ -160,10 +160,10 @@ export class MfcDaemon {
       releaseMemory();
       this.memory.largeWorkDone(); // once more when idle: V8 returns pages only after a quiet GC
     }
-    const facts = (names: Iterable<string>, vifs: Record<4 | 6, number>, tableWide: boolean): Facts => {
+    const facts = (names: Iterable<string>, vifs: Record<4 | 6, number>, tableWide: boolean, withVifCounters: boolean): Facts => {
       const { config, image } = engine.snapshot();
       const read = { image, table: c.table, vifCounters: kernel.vifCounters.bind(kernel) };
-      return { ...gatherFacts(names, vifs, tableWide, read), waiting: image.waiting, refusedRoutes: image.refusedRoutes, joins: config.joins };
+      return { ...gatherFacts(names, vifs, tableWide, read, withVifCounters), waiting: image.waiting, refusedRoutes: image.refusedRoutes, joins: config.joins };
     };
     const counters: CounterSource = {
       sgCounters: (origin, group) => kernel.sgCounters(origin, group),

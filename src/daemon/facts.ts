@@ -33,7 +33,7 @@ export interface FactSources {
  * a full `mfc check`, never for the warnings of an `add`; the IPv6 table only when it has MIFs
  * (before that the daemon may not own it, and no flow can arrive on a MIF).
  */
-export function gatherFacts(ifnames: Iterable<string>, vifsInUse: Record<Family, number>, tableWide: boolean, src: FactSources): Facts {
+export function gatherFacts(ifnames: Iterable<string>, vifsInUse: Record<Family, number>, tableWide: boolean, src: FactSources, withVifCounters: boolean): Facts {
   const all = sysctlInt("/proc/sys/net/ipv4/conf/all/rp_filter");
   const interfaces = new Map<string, InterfaceFacts>();
   const vifOut = new Map<string, number>();
@@ -54,6 +54,9 @@ export function gatherFacts(ifnames: Iterable<string>, vifsInUse: Record<Family,
       facts.ipv6Disabled = sysctlInt(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`) === 1;
     }
     interfaces.set(name, facts);
+    // What each VIF sent matters only beside the routes' packet counters (TTL_TOO_LOW, mfc check):
+    // the warnings of an `add` skip these ioctls.
+    if (!withVifCounters) continue;
     for (const key of [vifKey(4, name), mif]) {
       const v = src.image.vifs.get(key);
       const sent = v && src.vifCounters(v.family, v.vifi)?.pktsOut;

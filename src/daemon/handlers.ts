@@ -16,7 +16,8 @@ import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery, type Query } 
 export interface StatusSource { status(): Record<string, unknown> }
 
 /** `vifsInUse`: VIFs (4) and MIFs (6) the image holds, each against its own kernel limit. */
-export type FactSource = (ifnames: Iterable<string>, vifsInUse: Record<Family, number>, tableWide: boolean) => Facts;
+/** Facts for diagnostics; `withVifCounters`: what each VIF sent too (only beside route counters). */
+export type FactSource = (ifnames: Iterable<string>, vifsInUse: Record<Family, number>, tableWide: boolean, withVifCounters: boolean) => Facts;
 
 /** Who asked for a change, what it was, and how it ended: one audit record per mutating request. */
 export interface AuditRecord { uid: number; pid: number; action: string; dryRun: boolean; outcome: string; kernelSteps: number }
@@ -52,7 +53,7 @@ export class RequestHandler {
         wrongIf.set(routeKey(r.source, r.group), c.wrongIf);
       }
     }
-    const facts = this.facts(names, inUse, withTable);
+    const facts = this.facts(names, inUse, withTable, withCounters);
     if (withCounters) {
       facts.packets = packets;
       facts.wrongIf = wrongIf;
