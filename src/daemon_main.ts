@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_PATH, configProblem, loadConfig, tableProblem, type DaemonConfig } from "./config/config.js";
 import { INSTANCE_CONFIG_DIR, instanceNameProblem, instancePaths, instanceTableProblem, instanceTableWarning } from "./config/instance.js";
 import { MfcDaemon } from "./daemon/daemon.js";
+import { LOG, log } from "./daemon/log.js";
 import { emptyConfig } from "./model/types.js";
 import { configToJson } from "./state/format.js";
 import { FileStateStore } from "./state/store.js";
@@ -73,7 +74,7 @@ function main(argv: string[]): Promise<number> | number {
     const tableClash = instance === undefined || args["dump-state"] ? undefined : instanceTableProblem(instance, file, config.table);
     if (tableClash) throw new ConfigError(tableClash);
     const tableWarning = instance === undefined || args["dump-state"] ? undefined : instanceTableWarning(instance, file, config.table);
-    if (tableWarning) process.stderr.write(`mfc_daemon: warning: ${tableWarning}\n`);
+    if (tableWarning) log(LOG.warning, `mfc_daemon: warning: ${tableWarning}`);
   } catch (err) {
     process.stderr.write(`mfc_daemon: ${(err as Error).message}\n`);
     return 2;

@@ -4,6 +4,7 @@
 // this file and what it imports statically are only what every command needs; printing answers,
 // error codes and the config file reader are loaded on first use (lazy.ts). Nothing here does work
 // at module load.
+import { isUtf8 } from "node:buffer";
 import { existsSync, readFileSync } from "node:fs";
 import type { Response } from "../protocol/messages.js";
 import type { ApplySummaryView, FindingView } from "../view/render.js";
@@ -72,6 +73,8 @@ function buildRequest(cmd: ParsedCommand, g: Globals): Built {
  */
 function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
   const bytes = readInputBytes(path);
+  // The daemon refuses a line that is not UTF-8 (E_BAD_REQUEST, naming no file): say it here.
+  if (!isUtf8(bytes)) throw new UsageError(`${path}: not valid JSON (the file is not UTF-8 text)`);
   if (!toJsonLine(bytes)) {
     // JSON.parse says why (the same message as ever).
     try {

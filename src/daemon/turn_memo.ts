@@ -1,9 +1,11 @@
 /**
- * A read remembered until the event loop's next turn. The answers of one commit group are all
- * written in the turn its save completes (engine.ts resolves them together), so the warnings of
- * 20 clients' `add`s share one read of each sysctl and interface flag instead of making 4-5 system
- * calls each (profiled: a quarter of the daemon's time under that load). A value never outlives
- * the turn it was read in, so no answer sees one read before its own transaction ended.
+ * A read remembered until the microtasks of the current event-loop callback have run. The answers
+ * of one commit group are all resumed by that group's save completing (engine.ts resolves them
+ * together, and each answer is a chain of promise continuations), so the warnings of 20 clients'
+ * `add`s share one read of each sysctl and interface flag instead of making 4-5 system calls each.
+ * The clearing is a process.nextTick: Node runs it once the microtask queue has drained, before any
+ * other callback (another request, a timer, a link event), so a value never outlives the callback
+ * it was read in.
  */
 export function memoForTurn<V>(read: (key: string) => V): (key: string) => V {
   const seen = new Map<string, V>();
@@ -14,7 +16,7 @@ export function memoForTurn<V>(read: (key: string) => V): (key: string) => V {
     seen.set(key, value);
     if (!clearing) {
       clearing = true;
-      setImmediate(() => {
+      process.nextTick(() => {
         seen.clear();
         clearing = false;
       });

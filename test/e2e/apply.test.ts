@@ -4,7 +4,8 @@
  * and counters (its flow keeps forwarding).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import { createLab } from "../lab/lab.js";
 import { kernelTables, startDaemon } from "../lab/daemon.js";
@@ -79,6 +80,13 @@ void test("apply: a file that is not JSON is a usage error naming JSON.parse's r
     assert.match(r.stderr, /^mfc: E_USAGE: -: not valid JSON \(/);
     assert.match(r.stderr, why);
   }
+  // Latin-1 in a name: the daemon would refuse the line as not UTF-8, naming no file.
+  const latin1 = Buffer.from('{"vifs": [], "routes": [{"group": "239.88.9.1", "iif": "eth\xe90", "oifs": ["dn1"]}]}', "latin1");
+  const file = join(d.dir, "latin1.json");
+  writeFileSync(file, latin1);
+  const bad = await d.mfc(["apply", file]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /^mfc: E_USAGE: .*latin1\.json: not valid JSON \(the file is not UTF-8 text\)/);
   assert.equal(readFileSync(d.stateFile, "utf8"), stateBefore, "nothing was applied");
   // Line breaks between tokens (CRLF too) are whitespace: one line reaches the daemon.
   const ok = await d.mfc(["-n", "apply", "-"], { input: '{\r\n "vifs": [],\r\n "routes": [\r\n]\r\n}\r\n' });

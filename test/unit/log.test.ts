@@ -54,16 +54,3 @@ void test("log: `<N>message` when stderr is the stream JOURNAL_STREAM names", ()
     rmSync(dir, { recursive: true });
   }
 });
-
-void test("logBatched: one write per turn, in order with log(), and what is pending is written at exit", () => {
-  // strace would show the writes; the order and the exit flush are what an operator sees.
-  const code = `import("./src/daemon/log.ts").then((m) => {
-    m.logBatched(m.LOG.notice, "a"); m.logBatched(m.LOG.notice, "b");
-    m.log(m.LOG.warning, "c");            // writes a and b first
-    m.logBatched(m.LOG.notice, "d");
-    setImmediate(() => { m.logBatched(m.LOG.notice, "e"); process.exit(3); });   // e only at exit
-  })`;
-  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], { cwd: ROOT, encoding: "utf8" });
-  assert.equal(r.status, 3, r.stderr);
-  assert.equal(r.stderr, "a\nb\nc\nd\ne\n");
-});
