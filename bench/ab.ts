@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createLab } from "../test/lab/lab.js";
+import { DAEMON_NODE_FLAGS } from "../src/daemon/memory.js";
 import { NdjsonClient, once } from "../test/support/ndjson_client.js";
 import { addrOf, baseRoutes, CONCURRENT_GROUP } from "./routes.js";
 
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
       writeFileSync(cfg, `[daemon]\nsocket_path = ${sock}\nstate_file = ${dir}.state.json\nsocket_group =\n${extra}\n`);
       // AB_PROF=DIR: each daemon writes a .cpuprofile there (bench/profile.ts reads it).
       const prof = process.env.AB_PROF ? ["--cpu-prof", "--cpu-prof-dir", join(process.env.AB_PROF, name as string)] : [];
-      procs.push(lab.spawn(lab.ns.router, [process.execPath, ...prof, "--expose-gc", join(root as string, "dist/daemon_main.js"), "--config", cfg]));
+      procs.push(lab.spawn(lab.ns.router, [process.execPath, ...prof, ...DAEMON_NODE_FLAGS, join(root as string, "dist/daemon_main.js"), "--config", cfg]));
       return { name: name as string, sock, cli: join(root as string, "dist/cli/mfc.cjs"), ms: [] as number[] };
     });
     for (const b of builds) {

@@ -17,6 +17,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLab, type Lab } from "../test/lab/lab.js";
+import { DAEMON_NODE_FLAGS } from "../src/daemon/memory.js";
 import { NdjsonClient, once } from "../test/support/ndjson_client.js";
 import { formatHotSpots, hotSpots, loadProfile, type CpuProfile } from "./profile.js";
 import { addrOf, baseRoutes, changedRoutes, CONCURRENT_GROUP, FRESH_GROUP } from "./routes.js";
@@ -116,7 +117,7 @@ async function startDaemon(lab: Lab, dir: string, profDir: string | undefined, e
   const flags = profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-interval", "250"] : [];
   const t0 = process.hrtime.bigint();
   // `ip netns exec` execs node in place: the child's pid is the daemon's.
-  const proc = lab.spawn(lab.ns.router, [process.execPath, "--expose-gc", ...flags, DAEMON_JS, "--config", cfg]);
+  const proc = lab.spawn(lab.ns.router, [process.execPath, ...DAEMON_NODE_FLAGS, ...flags, DAEMON_JS, "--config", cfg]);
   let logs = "";
   proc.stderr?.on("data", (d: Buffer) => (logs += d.toString()));
   proc.stdout?.on("data", (d: Buffer) => (logs += d.toString()));

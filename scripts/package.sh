@@ -190,8 +190,9 @@ step "wrappers, config, unit, docs"
 mkdir -p "$STAGE/usr/local/sbin" "$STAGE/usr/local/bin"
 for pair in "usr/local/sbin/mfc_daemon:$DAEMON_ENTRY" "usr/local/bin/mfc:$CLI_ENTRY"; do
   dest=${pair%%:*} entry=${pair#*:}
-  # The daemon hands memory back with a full GC after large work (src/daemon/memory.ts).
-  flags=; [ "$entry" = "$DAEMON_ENTRY" ] && flags="--expose-gc "
+  # The daemon's Node flags (DAEMON_NODE_FLAGS in src/daemon/memory.ts: a full GC after large
+  # work, a small young generation).
+  flags=; [ "$entry" = "$DAEMON_ENTRY" ] && flags="--expose-gc --max-semi-space-size=2 "
   cat >"$STAGE/$dest" <<EOF
 #!/bin/sh
 # $(basename "$dest") $VERSION: runs mfc on the Node.js runtime the package ships ($NODE_VERSION).

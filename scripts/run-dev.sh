@@ -47,7 +47,7 @@ if [ "$LAB" = 1 ]; then
   ./scripts/lab up
   router="${MFC_LAB:-mfc-lab}-router"
   say "starting mfc_daemon in the lab's router namespace ($router: eth0, eth1, eth2) with $CONFIG; Ctrl-C stops it, ./scripts/lab down removes the lab"
-  exec ip netns exec "$router" node --expose-gc dist/daemon_main.js --config "$CONFIG"
+  exec ip netns exec "$router" node --expose-gc --max-semi-space-size=2 dist/daemon_main.js --config "$CONFIG"
 fi
 say "starting mfc_daemon with $CONFIG (socket: run/mfc_daemon.sock, state: run/state.json); Ctrl-C stops it"
-exec node --expose-gc dist/daemon_main.js --config "$CONFIG"
+exec node --expose-gc --max-semi-space-size=2 dist/daemon_main.js --config "$CONFIG"

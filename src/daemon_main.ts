@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --expose-gc
+#!/usr/bin/env -S node --expose-gc --max-semi-space-size=2
 /**
  * mfc_daemon entrypoint: parse arguments, build MfcDaemon, run mainEntrypoint(). Run directly
  * (`dist/daemon_main.js`), the shebang passes --expose-gc, which daemon/memory.ts needs for its

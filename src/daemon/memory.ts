@@ -3,10 +3,20 @@
  * ~190 MB at 100 000 routes for ~35 MB of live data) until a full GC followed by an idle period
  * lets its memory reducer return pages; a daemon that then sits idle never gets there. One full
  * GC right after the restore does it. `gc` exists only when Node was started with --expose-gc
- * (every launcher of the daemon passes it: the packaged wrapper, the shebang, run-dev.sh, the
- * tests); turning the flag on at run time is documented by Node as unsafe. Without it nothing is
- * lost but memory.
+ * (DAEMON_NODE_FLAGS); turning the flag on at run time is documented by Node as unsafe. Without
+ * it nothing is lost but memory.
  */
+/**
+ * The Node flags every launcher of the daemon passes: the packaged wrapper (scripts/package.sh),
+ * the shebang of dist/daemon_main.js, run-dev.sh, the tests and the bench
+ * (test/unit/node_flags.test.ts holds them to this list). --expose-gc: releaseMemory.
+ * --max-semi-space-size=2 (MiB): a small young generation. With V8's default (16 MiB) the daemon
+ * kept ~30 MB more at 100 000 routes (settled RSS 154 MB against 124 MB), and start-up, a bulk
+ * apply and 20 concurrent clients measured the same with either (docs/performance.md). V8 reads
+ * it only at start: it cannot be set from inside.
+ */
+export const DAEMON_NODE_FLAGS = ["--expose-gc", "--max-semi-space-size=2"] as const;
+
 export function releaseMemory(): void {
   const gc = (globalThis as { gc?: unknown }).gc;
   if (typeof gc === "function") (gc as () => void)();

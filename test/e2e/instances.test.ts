@@ -21,6 +21,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab, type ExecResult } from "../lab/lab.js";
+import { DAEMON_NODE_FLAGS } from "../../src/daemon/memory.js";
 import { CLI_JS, DAEMON_JS, kernelTables } from "../lab/daemon.js";
 import { sleep, until } from "../lab/wait.js";
 
@@ -75,7 +76,7 @@ void describe("instances side by side", { skip }, async () => {
   after(async () => { for (const i of running) await i.stop(); });
 
   function spawnInstance(name: string, extra: string[] = []): Instance {
-    const proc = lab.spawn(lab.ns.router, inMounts([process.execPath, "--expose-gc", DAEMON_JS, "--instance", name, ...extra]));
+    const proc = lab.spawn(lab.ns.router, inMounts([process.execPath, ...DAEMON_NODE_FLAGS, DAEMON_JS, "--instance", name, ...extra]));
     let log = "";
     proc.stderr?.on("data", (d: Buffer) => (log += d.toString()));
     proc.stdout?.on("data", (d: Buffer) => (log += d.toString()));

@@ -12,6 +12,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { DAEMON_NODE_FLAGS } from "../../src/daemon/memory.js";
 import type { ExecResult, Lab } from "./lab.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -78,7 +79,7 @@ export async function startDaemon(lab: Lab, opts: StartOptions = {}): Promise<Da
   const stateFile = join(dir, "state.json");
   const configPath = join(dir, "mfc_daemon.conf");
   writeFileSync(configPath, `[daemon]\nsocket_path = ${socket}\nstate_file = ${stateFile}\nsocket_group =\n${opts.extraConfig ?? ""}\n`);
-  const proc = lab.spawn(lab.ns.router, [...(opts.wrap ?? []), process.execPath, "--expose-gc", DAEMON_JS, "--config", configPath]);
+  const proc = lab.spawn(lab.ns.router, [...(opts.wrap ?? []), process.execPath, ...DAEMON_NODE_FLAGS, DAEMON_JS, "--config", configPath]);
   let stderr = "";
   proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   proc.stdout?.on("data", (d: Buffer) => (stderr += d.toString()));

@@ -239,8 +239,8 @@ void describe("packages (.deb, .rpm, systemd unit)", { timeout: 900_000 }, () =>
     assert.deepEqual(outside, [], "files outside the documented layout");
     const wrapper = join(work, "wrapper");
     await run("sh", ["-c", `dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/local/sbin/mfc_daemon > "$2"`, "sh", deb, wrapper]);
-    // --expose-gc: the daemon's forced GC after large work (src/daemon/memory.ts) needs it.
-    assert.match(readFileSync(wrapper, "utf8"), /^exec \/usr\/local\/lib\/mfc\/node\/bin\/node --expose-gc \/usr\/local\/lib\/mfc\/dist\/daemon_main\.js "\$@"$/m);
+    // DAEMON_NODE_FLAGS (src/daemon/memory.ts): the forced GC after large work, a small young generation.
+    assert.match(readFileSync(wrapper, "utf8"), /^exec \/usr\/local\/lib\/mfc\/node\/bin\/node --expose-gc --max-semi-space-size=2 \/usr\/local\/lib\/mfc\/dist\/daemon_main\.js "\$@"$/m);
     const cliWrapper = join(work, "cli-wrapper");
     await run("sh", ["-c", `dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/local/bin/mfc > "$2"`, "sh", deb, cliWrapper]);
     const cliEntry = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { bin: Record<string, string> }).bin.mfc ?? "";
