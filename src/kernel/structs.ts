@@ -57,10 +57,13 @@ export function encodeVifReq(buf: Buffer, vifi: number): Buffer {
   return buf;
 }
 
-/** The counters SIOCGETSGCNT wrote into sioc_sg_req (u64 pktcnt @8, bytecnt @16, wrong_if @24). */
-export function decodeSgReq(b: Buffer): SgCounters {
-  return { packets: Number(b.readBigUInt64LE(8)), bytes: Number(b.readBigUInt64LE(16)), wrongIf: Number(b.readBigUInt64LE(24)) };
+/** The three u64 counters (pktcnt, bytecnt, wrong_if) both families' sg requests end with, from `at`. */
+export function decodeSgCounters(b: Buffer, at: number): SgCounters {
+  return { packets: Number(b.readBigUInt64LE(at)), bytes: Number(b.readBigUInt64LE(at + 8)), wrongIf: Number(b.readBigUInt64LE(at + 16)) };
 }
+
+/** The counters SIOCGETSGCNT wrote into sioc_sg_req (u64 pktcnt @8, bytecnt @16, wrong_if @24). */
+export const decodeSgReq = (b: Buffer): SgCounters => decodeSgCounters(b, 8);
 
 /** The counters SIOCGETVIFCNT wrote into sioc_vif_req (u64 icount @8, ocount @16, ibytes @24, obytes @32). */
 export function decodeVifReq(b: Buffer): VifCounters {

@@ -5,7 +5,8 @@
  */
 import { AF_INET6 } from "./abi.js";
 import { formatIpv6, parseIpv6 } from "../model/ipv6.js";
-import type { MfcEntry, NoCache, SgCounters, VifCounters, VifSpec } from "./port.js";
+import type { MfcEntry, NoCache, SgCounters, VifSpec } from "./port.js";
+import { decodeSgCounters, decodeVifReq, encodeVifReq } from "./structs.js";
 
 /** mif6ctl: mifi u16 @0, flags u8 @2, threshold u8 @3, pifi u16 @4, rate_limit u32 @8. */
 export const MIF6CTL_SIZE = 12;
@@ -13,7 +14,7 @@ export const MIF6CTL_SIZE = 12;
 export const MF6CCTL_SIZE = 92;
 /** sioc_sg_req6: src @0, grp @28, then u64 pktcnt @56, bytecnt @64, wrong_if @72. */
 export const SIOC_SG_REQ6_SIZE = 80;
-/** sioc_mif_req6: mifi u16 @0, u64 icount @8, ocount @16, ibytes @24, obytes @32. */
+/** sioc_mif_req6: mifi u16 @0, u64 icount @8, ocount @16, ibytes @24, obytes @32 (sioc_vif_req's layout). */
 export const SIOC_MIF_REQ6_SIZE = 40;
 /** mrt6msg: mbz u8 @0, msgtype u8 @1, mif u16 @2, pad u32 @4, src @8, dst @24. */
 export const MRT6MSG_SIZE = 40;
@@ -69,24 +70,14 @@ export function encodeSgReq6(buf: Buffer, origin: string, group: string): Buffer
   return buf;
 }
 
-export function encodeMifReq6(buf: Buffer, mifi: number): Buffer {
-  buf.fill(0, 0, SIOC_MIF_REQ6_SIZE);
-  buf.writeUInt16LE(mifi, 0);
-  return buf;
-}
+/** sioc_mif_req6 is laid out as IPv4's sioc_vif_req (mifi_t and vifi_t are both u16; the layout test compares both). */
+export const encodeMifReq6 = encodeVifReq;
 
-/** The counters SIOCGETSGCNT_IN6 wrote into sioc_sg_req6. */
-export function decodeSgReq6(b: Buffer): SgCounters {
-  return { packets: Number(b.readBigUInt64LE(56)), bytes: Number(b.readBigUInt64LE(64)), wrongIf: Number(b.readBigUInt64LE(72)) };
-}
+/** The counters SIOCGETSGCNT_IN6 wrote into sioc_sg_req6 (after the two sockaddr_in6). */
+export const decodeSgReq6 = (b: Buffer): SgCounters => decodeSgCounters(b, 56);
 
-/** The counters SIOCGETMIFCNT_IN6 wrote into sioc_mif_req6. */
-export function decodeMifReq6(b: Buffer): VifCounters {
-  return {
-    pktsIn: Number(b.readBigUInt64LE(8)), pktsOut: Number(b.readBigUInt64LE(16)),
-    bytesIn: Number(b.readBigUInt64LE(24)), bytesOut: Number(b.readBigUInt64LE(32)),
-  };
-}
+/** The counters SIOCGETMIFCNT_IN6 wrote into sioc_mif_req6: the layout of sioc_vif_req. */
+export const decodeMifReq6 = decodeVifReq;
 
 const MRT6MSG_NOCACHE = 1;
 

@@ -7,7 +7,7 @@
 import { KernelError, TableBusyError, errnoOf } from "./errors.js";
 import { MembershipSockets } from "./membership.js";
 import { Mroute4Table } from "./mroute.js";
-import { Mroute6Table, busyMessage } from "./mroute6.js";
+import { Mroute6Table } from "./mroute6.js";
 import type { Watch } from "./poll.js";
 import {
   familyOf, type Family, type KernelPort, type Membership, type MfcEntry, type NoCache, type SgCounters,
@@ -44,7 +44,7 @@ export class KernelTables implements KernelPort {
     try {
       this.ensureIpv6();
     } catch (err) {
-      if (err instanceof TableBusyError) throw new KernelError("MRT6_INIT", errnoOf("EADDRINUSE"), busyMessage(this.table));
+      if (err instanceof TableBusyError) throw new KernelError("MRT6_INIT", errnoOf("EADDRINUSE"), err.message);
       throw err;
     }
     return this.v6 as Mroute6Table;
