@@ -16,16 +16,7 @@ import { renderShow } from "../../src/view/render.js";
 import { UsageError, parseBatchFile, parseCommand, withFamily } from "../../src/cli/grammar.js";
 import { FakeKernel, FakeLinks } from "../support/fake_kernel.js";
 import { MemoryStore } from "../support/memory_store.js";
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    if (err instanceof MfcError) return err.code;
-    throw err;
-  }
-}
+import { code } from "../support/outcome.js";
 
 function world(names = ["e0", "e1", "e2"]): { engine: Engine; kernel: FakeKernel; links: FakeLinks; store: MemoryStore } {
   const links = new FakeLinks(names);

@@ -8,28 +8,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Engine } from "../../src/engine/engine.js";
-import { MfcError } from "../../src/errors/codes.js";
 import { parseOp, type Op } from "../../src/protocol/schema.js";
 import { FileStateStore } from "../../src/state/store.js";
 import { buildShowView } from "../../src/view/model.js";
 import { FakeKernel, FakeLinks } from "../support/fake_kernel.js";
 import { MemoryStore, configText } from "../support/memory_store.js";
+import { code } from "../support/outcome.js";
 import { SimFs } from "../support/sim_fs.js";
 import { STATE } from "../support/store_world.js";
 
 const join = (ifname: string, group: string, source: string | null = null): Op => parseOp("JOIN", { ifname, group, source });
 const leave = (ifname: string, group: string, source: string | null = null): Op => parseOp("LEAVE", { ifname, group, source });
 const add = (group: string): Op => parseOp("ADD_MFC", { source: "10.0.0.1", group, iif: "e0", oifs: ["e1"] });
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    if (err instanceof MfcError) return err.code;
-    throw err;
-  }
-}
 
 function world(store = new MemoryStore()): { links: FakeLinks; kernel: FakeKernel; store: MemoryStore; engine: Engine } {
   const links = new FakeLinks(["e0", "e1", "e2"]);
