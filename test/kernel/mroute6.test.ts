@@ -7,9 +7,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { SENDER_ADDR, createLab6, type Lab6, type ProcMfc6 } from "./fixtures/netns6.js";
+import { SENDER_ADDR, createLab6, runInRouter, type Lab6, type ProcMfc6 } from "./fixtures/netns6.js";
 
 const CHILD = fileURLToPath(new URL("./fixtures/mroute6_child.ts", import.meta.url));
 
@@ -50,10 +49,7 @@ void describe("Mroute6Table (real ip6mr in a netns)", () => {
 
   before(() => {
     lab = createLab6("mr6");
-    const out = execFileSync("ip", ["netns", "exec", lab.router, process.execPath, "--import", "tsx", CHILD, lab.sender], {
-      encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 120_000,
-    });
-    r = JSON.parse(out) as Report;
+    r = runInRouter<Report>(lab, CHILD);
   });
 
   after(() => lab?.remove());

@@ -7,10 +7,9 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { TablesReport } from "./fixtures/tables_child.js";
-import { SENDER_ADDR, SENDER_ADDR4, createLab6, type Lab6 } from "./fixtures/netns6.js";
+import { SENDER_ADDR, SENDER_ADDR4, createLab6, runInRouter, type Lab6 } from "./fixtures/netns6.js";
 
 const CHILD = fileURLToPath(new URL("./fixtures/tables_child.ts", import.meta.url));
 const BUSY = "IPv6 multicast routing table default is already owned by another process (smcroute, pim6sd, another mfc_daemon?); stop it or configure another 'table'";
@@ -21,10 +20,7 @@ void describe("KernelTables (real IPMR and IP6MR tables in a netns)", () => {
 
   before(() => {
     lab = createLab6("kt");
-    const out = execFileSync("ip", ["netns", "exec", lab.router, process.execPath, "--import", "tsx", CHILD, lab.sender], {
-      encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 120_000,
-    });
-    r = JSON.parse(out) as TablesReport;
+    r = runInRouter<TablesReport>(lab, CHILD);
   });
 
   after(() => lab?.remove());
