@@ -4,6 +4,7 @@
  */
 import type { Facts } from "../diagnostics/checks.js";
 import { Engine } from "../engine/engine.js";
+import { vifCounts } from "../engine/image.js";
 import { openLinkMonitor, type LinkMonitor } from "../kernel/link_monitor.js";
 import { SystemLinks } from "../kernel/mroute.js";
 import { TableBusyError } from "../kernel/errors.js";
@@ -242,8 +243,7 @@ export class MfcDaemon {
     const installed = snap?.image.mfcs.size ?? 0;
     const waiting = Object.fromEntries(this.engine?.waitingInterfaces() ?? []);
     const joins = snap?.config.joins.size ?? 0;
-    const vifs = { 4: 0, 6: 0 };
-    for (const v of snap?.image.vifs.values() ?? []) vifs[v.family]++;
+    const vifs = snap ? vifCounts(snap.image) : { 4: 0, 6: 0 };
     return {
       version: VERSION, pid: process.pid, uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       table: this.config.table ?? "default", vifs: vifs[4], mifs: vifs[6], ipv6_table: this.kernel?.isIpv6Open() === true ? "owned" : "not in use",

@@ -8,15 +8,17 @@ import { CHANGES_PER_PIECE, StreamedOk, jsonArrayPieces, type Answer } from "../
 import { checkRoute, checkTable, type Facts, type Finding } from "../diagnostics/checks.js";
 import { formatSG, routeFamily, routeKey, type Route } from "../model/types.js";
 import { summarizeApply } from "../engine/operations.js";
-import { originOf } from "../engine/image.js";
+import { originOf, vifCounts } from "../engine/image.js";
 import { describeStep } from "../engine/plan.js";
 import type { Family } from "../model/family.js";
 import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery, type Query } from "../protocol/schema.js";
 
 export interface StatusSource { status(): Record<string, unknown> }
 
-/** `vifsInUse`: VIFs (4) and MIFs (6) the image holds, each against its own kernel limit. */
-/** Facts for diagnostics; `withVifCounters`: what each VIF sent too (only beside route counters). */
+/**
+ * Facts for diagnostics. `vifsInUse`: VIFs (4) and MIFs (6) the image holds, each against its own
+ * kernel limit; `withVifCounters`: what each VIF sent too (only beside route counters).
+ */
 export type FactSource = (ifnames: Iterable<string>, vifsInUse: Record<Family, number>, tableWide: boolean, withVifCounters: boolean) => Facts;
 
 /** Who asked for a change, what it was, and how it ended: one audit record per mutating request. */
@@ -39,8 +41,7 @@ export class RequestHandler {
    */
   private diagnose(routes: Route[], withTable: boolean, withCounters: boolean, family?: Family): Finding[] {
     const names = new Set(routes.flatMap((r) => [r.iif, ...r.oifs.map((o) => o.ifname)]));
-    const inUse: Record<Family, number> = { 4: 0, 6: 0 };
-    for (const v of this.engine.snapshot().image.vifs.values()) inUse[v.family]++;
+    const inUse = vifCounts(this.engine.snapshot().image);
     // Route counters first, the oifs' out counters (in facts) after: a flow's first packets landing
     // in between must not look like packets that arrived and were never sent (TTL_TOO_LOW).
     const packets = new Map<string, number>();

@@ -53,7 +53,7 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
     if (!failure) return { image: { ...image, waiting }, refused, applied, problems };
     const { step, err } = failure;
     const what = step.op === "add_vif" ? (step.vif.family === 6 ? "MIF" : "VIF") : "route";
-    const why = `kernel refused ${what}: ${err.errnoName}${err.detail === undefined ? "" : ` (${err.detail})`}`;
+    const why = `kernel refused ${what}: ${err.reason}`;
     if (step.op === "add_vif" && err.call === "MRT6_INIT") {
       // The IPv6 table itself is refused (another process owns it): every MIF would be, so all of
       // them wait now, instead of one more round over the whole config per MIF.

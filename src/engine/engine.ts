@@ -12,7 +12,7 @@ import { isGroupRange } from "../model/ipv4.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta, StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps, type UndoFailure } from "./apply.js";
-import { emptyImage, entrySlots, keyOfVif, vifSlot, type Image, type JoinImage, type MfcImage } from "./image.js";
+import { emptyImage, entrySlots, keyOfVif, vifCounts, vifSlot, type Image, type JoinImage, type MfcImage } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
 import { converge, convergeJoins } from "./converge.js";
 import { admitInterfaces, realize, type Refusals } from "./realize.js";
@@ -141,8 +141,7 @@ export class Engine {
     return { config: this.config, image: this.image };
   }
 
-  /** Interfaces the configuration needs that have no VIF, and why (for status). */
-  /** Interfaces without a VIF (or MIF: "eth0 (IPv6)"), with the reason. */
+  /** Interfaces the configuration needs that have no VIF (or MIF: "eth0 (IPv6)"), and why (for status). */
   waitingInterfaces(): ReadonlyMap<string, string> {
     return new Map([...this.image.waiting ?? []].map(([key, why]) => [vifLabel(key), why]));
   }
@@ -513,8 +512,7 @@ export class Engine {
     } catch (err) {
       if (!(err instanceof StepFailed)) throw err;
       if (err.undoFailures.length > 0) this.image = this.resync(this.image, err.undoFailures);
-      const detail = err.cause.detail === undefined ? "" : ` (${err.cause.detail})`;
-      throw new MfcError("E_KERNEL", `Kernel call ${err.cause.call} failed with ${err.cause.errnoName}${detail} at step ${err.index + 1} of ${steps.length}; ${
+      throw new MfcError("E_KERNEL", `Kernel call ${err.cause.call} failed with ${err.cause.reason} at step ${err.index + 1} of ${steps.length}; ${
         err.undoFailures.length === 0 ? "everything was rolled back" : "rollback was incomplete, the table was resynchronised"}.`, {
         call: err.cause.call, errno: err.cause.errnoName, step: err.index + 1, steps: steps.length,
         failed_step: describeStep(err.step),
@@ -564,11 +562,4 @@ export class Engine {
     return got;
   }
 
-}
-
-/** How many VIFs (4) and MIFs (6) an image holds. */
-function vifCounts(image: Image): Record<4 | 6, number> {
-  const n = { 4: 0, 6: 0 };
-  for (const v of image.vifs.values()) n[v.family]++;
-  return n;
 }

@@ -71,4 +71,11 @@ export function entrySlots(m: MfcImage): number[] {
 }
 
 /** A VIF's key in Image.vifs (and Config.vifs): vifKey of its family and interface. */
+/** How many VIFs (4) and MIFs (6) an image holds, each against its own kernel limit of 32. */
+export function vifCounts(image: Pick<Image, "vifs">): Record<Family, number> {
+  const n = { 4: 0, 6: 0 };
+  for (const v of image.vifs.values()) n[v.family]++;
+  return n;
+}
+
 export const keyOfVif = (v: Pick<VifImage, "family" | "ifname">): string => vifKey(v.family, v.ifname);

@@ -13,15 +13,19 @@ export function errnoOf(name: ErrnoName): number {
  */
 export class KernelError extends Error {
   readonly errnoName: string;
+  /** The errno's name, with the detail if there is one: "EADDRINUSE (IPv6 multicast routing table ...)". */
+  readonly reason: string;
   constructor(
     readonly call: string,
     readonly errno: number,
     readonly detail?: string,
   ) {
     const name = errnoName(errno);
-    super(detail === undefined ? `${call} failed: ${name}` : `${call} failed: ${name} (${detail})`);
+    const reason = detail === undefined ? name : `${name} (${detail})`;
+    super(`${call} failed: ${reason}`);
     this.name = "KernelError";
     this.errnoName = name;
+    this.reason = reason;
   }
 }
 
