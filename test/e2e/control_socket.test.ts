@@ -313,6 +313,16 @@ void describe("over-long lines and slow-loris (max_request_bytes = 65536, reques
     await ping(d, "after-too-large"); // answered: the daemon serves on
   });
 
+  void it("mfc apply of a file over max_request_bytes: the daemon answers E_TOO_LARGE and hangs up mid-send; the CLI says so and exits 1", async () => {
+    // ~1 MB sent as bytes (json_line.ts): the daemon cuts the connection while the CLI still writes.
+    const input = JSON.stringify({ vifs: [], routes: routes(lab, 12_000) });
+    const r = await d.mfc(["apply", "-"], { input });
+    assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
+    assert.match(r.stderr, /^mfc: E_TOO_LARGE: /m);
+    assert.deepEqual((JSON.parse(await d.mfcOk(["show", "-j"])) as { routes: unknown[] }).routes, [], "nothing was applied");
+    await ping(d, "after-apply-too-large");
+  });
+
   void it("a request trickled one byte at a time is cut off at request_timeout_s, and its slot is free again", async (t) => {
     // Three clients take every slot, each sending a byte every 200 ms: the idle timer
     // (client_timeout_s = 60) never fires, only the request deadline can free the slots.
