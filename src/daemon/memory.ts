@@ -17,7 +17,7 @@
  */
 export const DAEMON_NODE_FLAGS = ["--expose-gc", "--max-semi-space-size=2"] as const;
 
-export function releaseMemory(): void {
+function releaseMemory(): void {
   const gc = (globalThis as { gc?: unknown }).gc;
   if (typeof gc === "function") (gc as () => void)();
 }
