@@ -9,7 +9,7 @@
  * the flow (exact routes win).
  */
 import type { Engine, Logger } from "../engine/engine.js";
-import { realizeEntry } from "../engine/realize.js";
+import { EntryShapes, realizeEntry } from "../engine/realize.js";
 import { templateFor, templatesOf, type Template } from "../engine/templates.js";
 import { KernelError } from "../kernel/errors.js";
 import { familyOf, type KernelPort, type MfcEntry, type NoCache } from "../kernel/port.js";
@@ -74,7 +74,7 @@ export class FlowManager {
     const t = templateFor(config, templates, iif, u.source, u.group);
     if (!t) return;
     const key = routeKey(u.source, u.group);
-    const m = realizeEntry(key, t.route, u.source, u.group, image.vifs);
+    const m = realizeEntry(key, t.route, u.source, u.group, new EntryShapes(image.vifs));
     if (!m) return; // no output interface has a VIF now
     const entry: MfcEntry = { origin: u.source, group: u.group, parent: m.parent, ttls: m.ttls };
     try {
@@ -93,6 +93,7 @@ export class FlowManager {
     if (this.flows.size === 0) return;
     const templates = this.currentTemplates();
     const { config, image } = this.engine.snapshot();
+    const shapes = new EntryShapes(image.vifs);
     for (const [key, f] of this.flows) {
       if (config.routes.has(key) && image.mfcs.has(key)) {
         // An exact (S, G) route was installed over the flow (MRT_ADD_MFC replaced it): it is the route's now.
@@ -100,7 +101,7 @@ export class FlowManager {
         continue;
       }
       const t = templateFor(config, templates, f.iif, f.entry.origin, f.entry.group);
-      const m = t ? realizeEntry(key, t.route, f.entry.origin, f.entry.group, image.vifs) : undefined;
+      const m = t ? realizeEntry(key, t.route, f.entry.origin, f.entry.group, shapes) : undefined;
       if (!t || !m) {
         this.remove(key, f, t ? "no output interface has a VIF" : "its template is gone or an exact route names it");
         continue;

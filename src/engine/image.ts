@@ -14,9 +14,12 @@ export interface MfcImage {
   group: string;
   iif: string;
   parent: number;
-  /** The oifs actually installed (those whose interface has a VIF), with their effective TTLs. */
-  oifs: (Oif & { vifi: number })[];
-  ttls: number[];
+  /**
+   * The oifs actually installed (those whose interface has a VIF), with their effective TTLs.
+   * Shared, frozen, by the entries of one shape (realize.ts: EntryShapes).
+   */
+  oifs: readonly Readonly<Oif & { vifi: number }>[];
+  ttls: readonly number[];
   /** Names a VIF whose device vanished: must be rewritten by the next plan, whatever it says. */
   stale?: true;
 }
@@ -50,9 +53,10 @@ export function sameVif(a: VifImage, b: VifImage): boolean {
 
 export function sameMfc(a: MfcImage, b: MfcImage): boolean {
   if (a.stale || b.stale) return false;
-  return a.parent === b.parent && a.iif === b.iif && a.ttls.length === b.ttls.length &&
-    a.ttls.every((t, i) => t === b.ttls[i]) && a.oifs.length === b.oifs.length &&
-    a.oifs.every((o, i) => o.ifname === b.oifs[i]?.ifname);
+  if (a.parent !== b.parent || a.iif !== b.iif) return false;
+  // Entries of one shape share their arrays (realize.ts): equal without a look inside.
+  return (a.ttls === b.ttls || (a.ttls.length === b.ttls.length && a.ttls.every((t, i) => t === b.ttls[i]))) &&
+    (a.oifs === b.oifs || (a.oifs.length === b.oifs.length && a.oifs.every((o, i) => o.ifname === b.oifs[i]?.ifname)));
 }
 
 export function originOf(m: { source: string | null; group: string }): string {

@@ -9,7 +9,7 @@ import { addRefs, routeInterfaces, type Config } from "../model/types.js";
 import type { Image, MfcImage, VifImage } from "./image.js";
 import { sameVif } from "./image.js";
 import { planSteps, type Step } from "./plan.js";
-import { admitInterfaces, assignVifs, realizeRoute, type Refusals } from "./realize.js";
+import { admitInterfaces, assignVifs, EntryShapes, realizeRoute, type Refusals } from "./realize.js";
 
 export interface DeltaPlan {
   steps: Step[];
@@ -48,11 +48,12 @@ export function planTouched(
   const from: Image = { vifs: current.vifs, mfcs: new Map() };
   const to: Image = { vifs, mfcs: new Map() };
   const mfcs = new Map<string, MfcImage | undefined>();
+  const shapes = new EntryShapes(vifs);
   for (const key of keys) {
     const old = current.mfcs.get(key);
     if (old) from.mfcs.set(key, old);
     const route = next.routes.get(key);
-    const entry = route && !refused.routes.has(key) ? realizeRoute(key, route, vifs) : undefined;
+    const entry = route && !refused.routes.has(key) ? realizeRoute(key, route, shapes) : undefined;
     if (entry) to.mfcs.set(key, entry);
     mfcs.set(key, entry);
   }

@@ -10,7 +10,7 @@ import type { LinkResolver } from "../kernel/port.js";
 import { MAXVIFS } from "../kernel/port.js";
 import { familyOf, type Family } from "../model/family.js";
 import {
-  DEFAULT_THRESHOLD, neededInterfaces, routeInterfaces, vifKey, vifKeyFamily, vifKeyIfname, type Config, type PinnedVif, type Route,
+  DEFAULT_THRESHOLD, neededInterfaces, routeInterfaces, vifKey, vifKeyFamily, vifKeyIfname, type Config, type Oif, type PinnedVif, type Route,
 } from "../model/types.js";
 import { vifSlot, type Image, type MfcImage, type VifImage } from "./image.js";
 
@@ -27,9 +27,10 @@ export const NO_REFUSALS: Refusals = { vifs: new Map(), routes: new Map() };
 export function realize(config: Config, current: Image, links: LinkResolver, refused: Refusals = NO_REFUSALS): Image {
   const { vifs, waiting } = assignVifs(neededInterfaces(config), config.vifs, current, links, refused.vifs);
   const mfcs = new Map<string, MfcImage>();
+  const shapes = new EntryShapes(vifs);
   for (const [key, route] of config.routes) {
     if (refused.routes.has(key)) continue;
-    const m = realizeRoute(key, route, vifs);
+    const m = realizeRoute(key, route, shapes);
     if (m) mfcs.set(key, m);
   }
   return { vifs, mfcs, waiting, refusedRoutes: refused.routes };
@@ -115,46 +116,69 @@ function firstFree(family: Family, used: Set<number>, avoid: Set<number>): numbe
   return undefined;
 }
 
-export function realizeRoute(key: string, route: Route, vifs: Map<string, VifImage>): MfcImage | undefined {
+export function realizeRoute(key: string, route: Route, shapes: EntryShapes): MfcImage | undefined {
   // A template (group range) has no entry of its own: its VIFs catch the flows (daemon/flows.ts).
   if (isGroupRange(route.group)) return undefined;
-  return realizeEntry(key, route, route.source, route.group, vifs);
+  return realizeEntry(key, route, route.source, route.group, shapes);
 }
 
 /**
  * The kernel entry of `route`'s interfaces for one (source, group): the route's own, or one flow of
  * a template (source and group of the flow, always an (S,G) entry).
  */
-export function realizeEntry(key: string, route: Route, source: string | null, group: string, vifs: ReadonlyMap<string, VifImage>): MfcImage | undefined {
-  const family = familyOf(group);
+export function realizeEntry(key: string, route: Route, source: string | null, group: string, shapes: EntryShapes): MfcImage | undefined {
+  const shape = shapes.of(familyOf(group), route, source === null);
+  if (!shape) return undefined;
+  return { key, source, group, iif: route.iif, parent: shape.parent, oifs: shape.oifs, ttls: shape.ttls };
+}
+
+/** What an entry takes from its route's interfaces and their VIFs: the same for every route alike. */
+interface Shape { parent: number; oifs: MfcImage["oifs"]; ttls: MfcImage["ttls"] }
+
+/**
+ * The shapes of one realize pass over one VIF assignment, each computed once and shared (frozen)
+ * by every entry of the same family, iif, any-source flag and oif list: fan-outs repeat a few
+ * shapes over many groups, and at 100 000 routes one oifs and one ttls array per entry cost ~14 MB
+ * and most of the pass's time in allocation.
+ */
+export class EntryShapes {
+  private readonly memo = new Map<string, Shape | null>();
+
+  constructor(readonly vifs: ReadonlyMap<string, VifImage>) {}
+
+  of(family: Family, route: Pick<Route, "iif" | "oifs">, anySource: boolean): Shape | undefined {
+    // Interface names hold no whitespace (the kernel's dev_valid_name, model/ifname.ts): the
+    // separators cannot be forged by a name.
+    let id = `${family} ${anySource ? "*" : "S"} ${route.iif}`;
+    for (const o of route.oifs) id += ` ${o.ifname} ${o.ttl}`;
+    let shape = this.memo.get(id);
+    if (shape === undefined) {
+      shape = computeShape(family, route, anySource, this.vifs) ?? null;
+      this.memo.set(id, shape);
+    }
+    return shape ?? undefined;
+  }
+}
+
+function computeShape(family: Family, route: Pick<Route, "iif" | "oifs">, anySource: boolean, vifs: ReadonlyMap<string, VifImage>): Shape | undefined {
   const iif = vifs.get(vifKey(family, route.iif));
   if (!iif) return undefined;
-  // Exact-size arrays: at 100 000 routes, push()-grown spare capacity measured tens of MB. Sized
-  // in a first pass, filled in a second, with no other array per entry (a restore makes 100 000).
-  let present = 0;
-  let top = source === null ? iif.vifi : -1;
+  const present: { o: Oif; v: VifImage }[] = [];
   for (const o of route.oifs) {
     const v = vifs.get(vifKey(family, o.ifname));
-    if (!v) continue;
-    present++;
-    if (v.vifi > top) top = v.vifi;
+    if (v) present.push({ o, v });
   }
-  if (present === 0) return undefined;
-  const oifs: MfcImage["oifs"] = new Array<MfcImage["oifs"][number]>(present);
+  if (present.length === 0) return undefined;
   // Sized to the highest VIF used: no trailing zeros, so entries compare by value.
+  const top = Math.max(anySource ? iif.vifi : -1, ...present.map((p) => p.v.vifi));
   const ttls: number[] = new Array<number>(top + 1).fill(0);
-  let n = 0;
-  for (const o of route.oifs) {
-    const v = vifs.get(vifKey(family, o.ifname));
-    if (!v) continue;
-    oifs[n++] = { ifname: o.ifname, ttl: o.ttl, vifi: v.vifi };
-    // The kernel forwards on VIF v only if packet TTL > ttls[v]; it ignores the VIF threshold
-    // itself, so the stricter of the two goes into the entry. (IPv6: both are 1, schema.ts.)
-    ttls[v.vifi] = Math.max(o.ttl, v.threshold);
-  }
+  // The kernel forwards on VIF v only if packet TTL > ttls[v]; it ignores the VIF threshold
+  // itself, so the stricter of the two goes into the entry. (IPv6: both are 1, schema.ts.)
+  for (const { o, v } of present) ttls[v.vifi] = Math.max(o.ttl, v.threshold);
   // (*,G) matches only when ttls[parent] is set (kernel-native any-source entry, STACK.md).
-  if (source === null) ttls[iif.vifi] = 1;
-  return { key, source, group, iif: route.iif, parent: iif.vifi, oifs, ttls };
+  if (anySource) ttls[iif.vifi] = 1;
+  const oifs = present.map(({ o, v }) => Object.freeze({ ifname: o.ifname, ttl: o.ttl, vifi: v.vifi }));
+  return { parent: iif.vifi, oifs: Object.freeze(oifs), ttls: Object.freeze(ttls) };
 }
 
 /** Why a route is not (fully) installed, for `show`, `status` and `mfc check`. */

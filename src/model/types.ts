@@ -8,7 +8,7 @@ export interface Route {
   source: string | null;
   group: string;
   iif: string;
-  oifs: Oif[];
+  oifs: readonly Readonly<Oif>[];
 }
 
 /**

@@ -7,6 +7,7 @@ import { MfcError, invalid } from "../errors/codes.js";
 import { ifNameProblem } from "../model/ifname.js";
 import { checkGroup, checkRouteGroup, checkSource, checkSourceGroup } from "../model/address.js";
 import { familyOf, type Family } from "../model/family.js";
+import { OifLists } from "../model/oif_lists.js";
 import { DEFAULT_THRESHOLD, DEFAULT_TTL, type Join, type Oif, type PinnedVif, type Route } from "../model/types.js";
 import { ACTIONS, type Action } from "./messages.js";
 
@@ -161,14 +162,14 @@ function parse<S extends v.GenericSchema>(schema: S, input: unknown, where: stri
   throw invalid("E_INVALID_ARGUMENT", `field '${field}' ${issue?.message ?? "is invalid"}${received}.`, { field });
 }
 
-function toRoute(r: v.InferOutput<typeof RouteIn>): Route {
+function toRoute(r: v.InferOutput<typeof RouteIn>, lists: OifLists): Route {
   const oifs: Oif[] = r.oifs.map((o) => (typeof o === "string" ? { ifname: o, ttl: DEFAULT_TTL } : { ifname: o.ifname, ttl: o.ttl ?? DEFAULT_TTL }));
   const { source, group } = checkSourceGroup(r.source == null ? null : checkSource(r.source), checkRouteGroup(r.group));
   if (familyOf(group) === 6) {
     const o = oifs.find((x) => x.ttl !== 1);
     if (o) throw invalid("E_INVALID_ARGUMENT", `oif '${o.ifname}': ttl ${o.ttl} cannot apply to IPv6: the kernel's MRT6 entries keep no per-interface threshold, every oif forwards packets with hop limit 2 or more.`, { field: "oifs" });
   }
-  return { source, group, iif: r.iif, oifs };
+  return { source, group, iif: r.iif, oifs: lists.intern(oifs) };
 }
 
 function toJoin(j: v.InferOutput<typeof JoinIn>): Join {
@@ -191,7 +192,7 @@ export function isAction(s: unknown): s is Action {
 }
 
 /** One mutating operation (also each entry of a BATCH). */
-export function parseOp(action: string, payload: unknown, where = "payload"): Op {
+export function parseOp(action: string, payload: unknown, where = "payload", lists = new OifLists()): Op {
   const p = payload ?? {};
   switch (action) {
     case "ADD_VIF": {
@@ -202,7 +203,7 @@ export function parseOp(action: string, payload: unknown, where = "payload"): Op
       return { action, ifname: x.ifname, family: x.family ?? 4 };
     }
     case "ADD_MFC":
-    case "REPLACE_MFC": return { action, route: toRoute(parse(RouteIn, p, where)) };
+    case "REPLACE_MFC": return { action, route: toRoute(parse(RouteIn, p, where), lists) };
     case "DEL_MFC": {
       const x = parse(RouteKeyIn, p, where);
       return { action, ...checkSourceGroup(x.source == null ? null : checkSource(x.source), checkRouteGroup(x.group)) };
@@ -219,7 +220,7 @@ export function parseOp(action: string, payload: unknown, where = "payload"): Op
         action,
         ...(x.family === undefined ? {} : { family: x.family }),
         vifs: (x.state.vifs ?? []).filter((vf) => vf.pinned !== false).map((vf) => toVif(vf)),
-        routes: x.state.routes.map((r) => toRoute({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs })),
+        routes: x.state.routes.map((r) => toRoute({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs }, lists)),
         joins: (x.state.joins ?? []).map((j) => toJoin({ ifname: j.ifname, group: j.group, source: j.source })),
       };
     }
@@ -232,10 +233,11 @@ export function parseOp(action: string, payload: unknown, where = "payload"): Op
 /** BATCH payload -> its operations (a batch may not nest BATCH). */
 export function parseBatch(payload: unknown): Op[] {
   const x = parse(BatchIn, payload ?? {}, "payload");
+  const lists = new OifLists();
   return x.operations.map((o, i) => {
     if (o.action === "BATCH") throw invalid("E_INVALID_ARGUMENT", `operations[${i}]: a BATCH cannot contain a BATCH.`, { operation: i });
     try {
-      return parseOp(o.action, o.payload, `payload.operations[${i}].payload`);
+      return parseOp(o.action, o.payload, `payload.operations[${i}].payload`, lists);
     } catch (err) {
       // Like the engine's errors: say which operation broke, so the CLI can name the batch line.
       if (err instanceof MfcError) throw new MfcError(err.code, err.message, { ...err.details, operation: i });

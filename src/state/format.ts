@@ -12,6 +12,7 @@ import { MfcError } from "../errors/codes.js";
 import { ifNameProblem, ttlProblem } from "../model/ifname.js";
 import { checkGroup, checkRouteGroup, checkSource } from "../model/address.js";
 import { familyOf } from "../model/family.js";
+import { OifLists } from "../model/oif_lists.js";
 import { emptyConfig, joinKey, routeKey, vifKey, vifKeyIfname, type Config, type Join, type MapConfig, type Oif, type PinnedVif, type Route } from "../model/types.js";
 
 export const STATE_FORMAT = "mfc_daemon-state";
@@ -81,7 +82,7 @@ function address(x: unknown, where: string, check: (s: string, field: string) =>
 const ROUTE_KEYS = ["source", "group", "iif", "oifs"] as const;
 const OIF_KEYS = ["ifname", "ttl"] as const;
 
-function storedRoute(x: unknown): Route {
+function storedRoute(x: unknown, lists: OifLists): Route {
   const o = object(x, "", ROUTE_KEYS);
   const source = o.source === null ? null : address(o.source, "source", checkSource);
   const group = address(o.group, "group", checkRouteGroup);
@@ -103,9 +104,7 @@ function storedRoute(x: unknown): Route {
       throw nested(err, `oifs[${i}]`);
     }
   }
-  // Checked field by field above, so the parsed objects are kept as they are: a 100 000-route
-  // restore would otherwise hold two copies of every route at its peak.
-  return { source, group, iif, oifs: list as Oif[] };
+  return { source, group, iif, oifs: lists.intern(list as Oif[]) };
 }
 
 /** A pinned VIF; `"family": 6` marks a MIF (absent in files written before IPv6: all VIFs). */
@@ -187,7 +186,8 @@ export function configFromJson(json: unknown): { config: MapConfig; seq: number 
     if (config.vifs.has(key)) fail(`state.vifs[${i}]`, `lists ${vif.family === 6 ? "MIF" : "VIF"} '${vif.ifname}' twice`);
     config.vifs.set(key, vif);
   });
-  each(array(snap.routes, "state.routes"), "state.routes", storedRoute, (route, i) => {
+  const lists = new OifLists();
+  each(array(snap.routes, "state.routes"), "state.routes", (x) => storedRoute(x, lists), (route, i) => {
     const key = routeKey(route.source, route.group);
     if (config.routes.has(key)) fail(`state.routes[${i}]`, `lists route ${key} twice`);
     config.routes.set(key, route);
@@ -248,7 +248,8 @@ export function parseRecord(json: unknown): JournalRecord {
   const rec = object(json, "record", ["seq", "set", "del", "vifs_set", "vifs_del"], ["joins_set", "joins_del"]);
   const seq = seqOf(rec.seq, "record.seq", 1);
   const set: Route[] = [];
-  each(array(rec.set, "record.set"), "record.set", storedRoute, (r) => set.push(r));
+  const lists = new OifLists();
+  each(array(rec.set, "record.set"), "record.set", (x) => storedRoute(x, lists), (r) => set.push(r));
   const del: { source: string | null; group: string }[] = [];
   each(array(rec.del, "record.del"), "record.del", (x) => {
     const k = object(x, "", ["source", "group"]);
