@@ -143,10 +143,17 @@ interface Shape { parent: number; oifs: MfcImage["oifs"]; ttls: MfcImage["ttls"]
  */
 export class EntryShapes {
   private readonly memo = new Map<string, Shape | null>();
+  /**
+   * The last shape asked for, by the route's own oif list: routes alike share that list
+   * (model/oif_lists.ts) and usually come in a row, so most lookups build no key at all.
+   */
+  private last: { family: Family; anySource: boolean; iif: string; oifs: Route["oifs"]; shape: Shape | null } | undefined;
 
   constructor(readonly vifs: ReadonlyMap<string, VifImage>) {}
 
   of(family: Family, route: Pick<Route, "iif" | "oifs">, anySource: boolean): Shape | undefined {
+    const last = this.last;
+    if (last?.oifs === route.oifs && last.iif === route.iif && last.family === family && last.anySource === anySource) return last.shape ?? undefined;
     // Interface names hold no whitespace (the kernel's dev_valid_name, model/ifname.ts): the
     // separators cannot be forged by a name.
     let id = `${family} ${anySource ? "*" : "S"} ${route.iif}`;
@@ -156,6 +163,7 @@ export class EntryShapes {
       shape = computeShape(family, route, anySource, this.vifs) ?? null;
       this.memo.set(id, shape);
     }
+    this.last = { family, anySource, iif: route.iif, oifs: route.oifs, shape };
     return shape ?? undefined;
   }
 }

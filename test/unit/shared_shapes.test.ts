@@ -103,10 +103,12 @@ void describe("realize: entries alike share their oifs and ttls", () => {
   });
 
   void test("an IPv6 route over the same names takes the MIFs, not the VIFs", () => {
+    // One list object for both families, in a row: the last-shape shortcut must look at the family.
+    const eth1 = oifs("eth1");
     const img = realize(cfg([
-      { source: "10.0.0.1", group: "239.1.1.1", iif: "eth0", oifs: oifs("eth1") },
       { source: "fd00::1", group: "ff3e::1", iif: "eth1", oifs: oifs("eth0") },
-      { source: "fd00::1", group: "ff3e::2", iif: "eth0", oifs: oifs("eth1") },
+      { source: "10.0.0.1", group: "239.1.1.1", iif: "eth0", oifs: eth1 },
+      { source: "fd00::1", group: "ff3e::2", iif: "eth0", oifs: eth1 },
     ]), emptyImage(), links);
     const v4 = img.mfcs.get("10.0.0.1,239.1.1.1");
     const v6 = img.mfcs.get("fd00::1,ff3e::2");
