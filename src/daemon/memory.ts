@@ -2,7 +2,8 @@
  * After a large restore, V8 keeps the heap it grew for parsing the state file (measured: RSS
  * ~190 MB at 100 000 routes for ~35 MB of live data) until a full GC followed by an idle period
  * lets its memory reducer return pages; a daemon that then sits idle never gets there. One full
- * GC right after the restore does it. `gc` exists only when Node was started with --expose-gc
+ * GC once the daemon is idle after the restore (MemoryHygiene, after READY: it pauses ~70 ms at
+ * 100 000 routes) does it. `gc` exists only when Node was started with --expose-gc
  * (DAEMON_NODE_FLAGS); turning the flag on at run time is documented by Node as unsafe. Without
  * it nothing is lost but memory.
  */
@@ -23,21 +24,36 @@ function releaseMemory(): void {
 }
 
 /**
- * Calls releaseMemory once, `delayMs` after the last of a burst of large requests (a 100 000-route
- * SHOW builds ~15 MB of JSON); a full GC then costs tens of milliseconds, once.
+ * Calls releaseMemory once, `delayMs` after the last of a burst of large work (a restore, a
+ * 100 000-route SHOW that builds ~15 MB of JSON); a full GC then costs tens of milliseconds, once.
+ * A burst that never pauses (large SHOWs every second) postpones it by `maxDelayMs` at most.
  */
 export class MemoryHygiene {
   private timer: NodeJS.Timeout | undefined;
+  /** When the pending GC was first asked for (clock()). */
+  private pendingSince: number | undefined;
 
-  constructor(private readonly delayMs = 2_000) {}
+  constructor(
+    private readonly delayMs = 2_000,
+    private readonly maxDelayMs = 10_000,
+    private readonly release: () => void = releaseMemory,
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
 
   largeWorkDone(): void {
+    const now = this.clock();
+    this.pendingSince ??= now;
     clearTimeout(this.timer);
-    this.timer = setTimeout(releaseMemory, this.delayMs);
+    const delay = Math.max(0, Math.min(this.delayMs, this.pendingSince + this.maxDelayMs - now));
+    this.timer = setTimeout(() => {
+      this.pendingSince = undefined;
+      this.release();
+    }, delay);
     this.timer.unref();
   }
 
   stop(): void {
     clearTimeout(this.timer);
+    this.pendingSince = undefined;
   }
 }
