@@ -3,11 +3,11 @@
  * and a burst that never pauses postpones it by maxDelayMs at most (it used to be postponed for as
  * long as large SHOWs kept coming, each within the delay of the one before).
  */
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryHygiene } from "../../src/daemon/memory.js";
 
-function rig(t: { mock: { timers: { enable(o: { apis: string[] }): void; tick(ms: number): void } } }): { hygiene: MemoryHygiene; releases: number[]; advance: (ms: number) => void } {
+function rig(t: TestContext): { hygiene: MemoryHygiene; releases: number[]; advance: (ms: number) => void } {
   t.mock.timers.enable({ apis: ["setTimeout"] });
   let now = 0;
   const releases: number[] = [];
