@@ -17,13 +17,11 @@ import type { AnswerHandling, Output } from "./pass_result.js";
 
 const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
-function readInput(path: string): string {
-  return path === "-" ? readFileSync(0, "utf8") : readFileSync(path, "utf8");
+function readInputBytes(path: string): Buffer {
+  return readFileSync(path === "-" ? 0 : path);
 }
 
-function readInputBytes(path: string): Buffer {
-  return path === "-" ? readFileSync(0) : readFileSync(path);
-}
+const readInput = (path: string): string => readInputBytes(path).toString("utf8");
 
 /**
  * --socket, else socket_path of --config (or of the default config file if it exists). With

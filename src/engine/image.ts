@@ -74,7 +74,6 @@ export function entrySlots(m: MfcImage): number[] {
   return [vifSlot(f, m.parent), ...m.oifs.map((o) => vifSlot(f, o.vifi))];
 }
 
-/** A VIF's key in Image.vifs (and Config.vifs): vifKey of its family and interface. */
 /** How many VIFs (4) and MIFs (6) an image holds, each against its own kernel limit of 32. */
 export function vifCounts(image: Pick<Image, "vifs">): Record<Family, number> {
   const n = { 4: 0, 6: 0 };
@@ -82,4 +81,5 @@ export function vifCounts(image: Pick<Image, "vifs">): Record<Family, number> {
   return n;
 }
 
+/** A VIF's key in Image.vifs (and Config.vifs): vifKey of its family and interface. */
 export const keyOfVif = (v: Pick<VifImage, "family" | "ifname">): string => vifKey(v.family, v.ifname);

@@ -9,6 +9,7 @@ import { isGroupRange } from "../model/ipv4.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { MAXVIFS } from "../kernel/port.js";
 import { familyOf, type Family } from "../model/family.js";
+import { oifListKey } from "../model/oif_lists.js";
 import {
   DEFAULT_THRESHOLD, neededInterfaces, routeInterfaces, vifKey, vifKeyFamily, vifKeyIfname, type Config, type Oif, type PinnedVif, type Route,
 } from "../model/types.js";
@@ -154,10 +155,8 @@ export class EntryShapes {
   of(family: Family, route: Pick<Route, "iif" | "oifs">, anySource: boolean): Shape | undefined {
     const last = this.last;
     if (last?.oifs === route.oifs && last.iif === route.iif && last.family === family && last.anySource === anySource) return last.shape ?? undefined;
-    // Interface names hold no whitespace (the kernel's dev_valid_name, model/ifname.ts): the
-    // separators cannot be forged by a name.
-    let id = `${family} ${anySource ? "*" : "S"} ${route.iif}`;
-    for (const o of route.oifs) id += ` ${o.ifname} ${o.ttl}`;
+    // No whitespace in an interface name (oifListKey): the spaces cannot be forged.
+    const id = `${family} ${anySource ? "*" : "S"} ${route.iif} ${oifListKey(route.oifs)}`;
     let shape = this.memo.get(id);
     if (shape === undefined) {
       shape = computeShape(family, route, anySource, this.vifs) ?? null;

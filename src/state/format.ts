@@ -175,7 +175,8 @@ function joinOfKey(key: string): Join {
   return { ifname: key.slice(0, bar), group, source: source === "*" ? null : source };
 }
 
-export function configFromJson(json: unknown): { config: MapConfig; seq: number } {
+/** `lists`: shared with the journal records read after it (FileStateStore.load), so their routes share lists too. */
+export function configFromJson(json: unknown, lists = new OifLists()): { config: MapConfig; seq: number } {
   const snap = object(json, "state", ["format", "version", "vifs", "routes"], ["seq", "joins"]);
   if (snap.format !== STATE_FORMAT) fail("state.format", `is not '${STATE_FORMAT}'`);
   if (snap.version !== STATE_VERSION) fail("state.version", `${JSON.stringify(snap.version)} is not supported (this daemon reads ${STATE_VERSION})`);
@@ -186,7 +187,6 @@ export function configFromJson(json: unknown): { config: MapConfig; seq: number 
     if (config.vifs.has(key)) fail(`state.vifs[${i}]`, `lists ${vif.family === 6 ? "MIF" : "VIF"} '${vif.ifname}' twice`);
     config.vifs.set(key, vif);
   });
-  const lists = new OifLists();
   each(array(snap.routes, "state.routes"), "state.routes", (x) => storedRoute(x, lists), (route, i) => {
     const key = routeKey(route.source, route.group);
     if (config.routes.has(key)) fail(`state.routes[${i}]`, `lists route ${key} twice`);
@@ -244,11 +244,10 @@ export function journalRecord(seq: number, config: Config, delta: Delta): Journa
 }
 
 /** Checks one journal record as strictly as client input; nothing is applied yet. */
-export function parseRecord(json: unknown): JournalRecord {
+export function parseRecord(json: unknown, lists = new OifLists()): JournalRecord {
   const rec = object(json, "record", ["seq", "set", "del", "vifs_set", "vifs_del"], ["joins_set", "joins_del"]);
   const seq = seqOf(rec.seq, "record.seq", 1);
   const set: Route[] = [];
-  const lists = new OifLists();
   each(array(rec.set, "record.set"), "record.set", (x) => storedRoute(x, lists), (r) => set.push(r));
   const del: { source: string | null; group: string }[] = [];
   each(array(rec.del, "record.del"), "record.del", (x) => {

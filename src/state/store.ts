@@ -19,6 +19,7 @@
 import { basename, dirname, join } from "node:path";
 import type { Config, MapConfig } from "../model/types.js";
 import { emptyConfig } from "../model/types.js";
+import { OifLists } from "../model/oif_lists.js";
 import { applyRecord, configFromJson, configToJson, journalRecord, parseRecord, type Delta } from "./format.js";
 import type { StateFileHandle, StateFs } from "./fs_port.js";
 import { nodeFs } from "./node_fs.js";
@@ -69,18 +70,20 @@ export class FileStateStore implements StateStore {
   async load(): Promise<MapConfig | undefined> {
     const snap = await this.read(this.path);
     const journal = await this.read(this.journalPath);
+    // One pool for the snapshot and every record: a route the journal changed shares its list too.
+    const lists = new OifLists();
     let config: MapConfig;
     let snapSeq = 0;
     if (snap === undefined) {
       config = emptyConfig();
     } else {
       try {
-        ({ config, seq: snapSeq } = configFromJson(JSON.parse(snap.toString("utf8")) as unknown));
+        ({ config, seq: snapSeq } = configFromJson(JSON.parse(snap.toString("utf8")) as unknown, lists));
       } catch (err) {
         throw this.unusable(this.path, (err as Error).message);
       }
     }
-    const replayed = this.replay(config, snapSeq, journal ?? Buffer.alloc(0));
+    const replayed = this.replay(config, snapSeq, journal ?? Buffer.alloc(0), lists);
     if (snap === undefined && replayed.records > 0) {
       throw this.unusable(this.journalPath, "it has records but the snapshot it continues is missing");
     }
@@ -96,7 +99,7 @@ export class FileStateStore implements StateStore {
    * Applies the journal's records newer than the snapshot, strictly in sequence. Only the last
    * line may be incomplete (no newline: a write cut short by a crash, never acknowledged).
    */
-  private replay(config: Config, snapSeq: number, text: Buffer): { seq: number; validBytes: number; records: number } {
+  private replay(config: Config, snapSeq: number, text: Buffer, lists: OifLists): { seq: number; validBytes: number; records: number } {
     let seq = snapSeq;
     let offset = 0;
     let lineNo = 0;
@@ -112,7 +115,7 @@ export class FileStateStore implements StateStore {
       const where = `line ${lineNo}`;
       let record;
       try {
-        record = parseRecord(JSON.parse(text.toString("utf8", offset, nl)) as unknown);
+        record = parseRecord(JSON.parse(text.toString("utf8", offset, nl)) as unknown, lists);
       } catch (err) {
         throw this.unusable(this.journalPath, `${where}: ${(err as Error).message}`);
       }

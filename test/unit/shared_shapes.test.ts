@@ -1,6 +1,6 @@
 /**
- * Memory at 100 000 routes: routes alike share one frozen oif list (model/oif_lists.ts: the state
- * file, journal records, requests) and one frozen oifs/ttls pair in the kernel image (EntryShapes in
+ * Memory at 100 000 routes: routes alike share one frozen oif list (model/oif_lists.ts: a state
+ * file with its journal, requests) and one frozen oifs/ttls pair in the kernel image (EntryShapes in
  * engine/realize.ts). Sharing must never blur routes that differ: iif, any-source, family, a TTL, a
  * VIF threshold or which oifs have a VIF each make another entry.
  */
@@ -12,6 +12,9 @@ import { OifLists } from "../../src/model/oif_lists.js";
 import { emptyConfig, routeKey, type Route } from "../../src/model/types.js";
 import { parseBatch, parseOp } from "../../src/protocol/schema.js";
 import { configFromJson, parseRecord } from "../../src/state/format.js";
+import { FileStateStore } from "../../src/state/store.js";
+import { SimFs, type Files } from "../support/sim_fs.js";
+import { STATE } from "../support/store_world.js";
 import { FakeLinks } from "../support/fake_kernel.js";
 
 const oifs = (...names: (string | [string, number])[]): Route["oifs"] =>
@@ -45,6 +48,17 @@ void describe("one oif list per distinct list, wherever routes come from", () =>
   void test("a journal record", () => {
     const rec = parseRecord({ seq: 2, set: [plain("239.1.1.1"), plain("239.1.1.2")], del: [], vifs_set: [], vifs_del: [] });
     assert.equal(rec.set[0]?.oifs, rec.set[1]?.oifs);
+  });
+
+  void test("a restart: a route the journal added shares the list of a route of the snapshot", async () => {
+    const files: Files = new Map([
+      [STATE, Buffer.from(JSON.stringify({ format: "mfc_daemon-state", version: 1, seq: 1, vifs: [], routes: [plain("239.1.1.1")] }) + "\n")],
+      [`${STATE}.journal`, Buffer.from(JSON.stringify({ seq: 2, set: [plain("239.1.1.2")], del: [], vifs_set: [], vifs_del: [] }) + "\n")],
+    ]);
+    const loaded = await new FileStateStore(STATE, new SimFs(files)).load();
+    const [a, b] = [...(loaded?.routes.values() ?? [])];
+    assert.ok(a && b, "both routes restored");
+    assert.equal(a.oifs, b.oifs);
   });
 
   void test("an APPLY and a BATCH", () => {
