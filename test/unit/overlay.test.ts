@@ -1,0 +1,64 @@
+/**
+ * OverlayMap (model/overlay.ts) against a plain Map given the same operations: whichever way it
+ * iterates (its changes alone after clear(), its base alone when nothing changed, or the two
+ * merged), it shows exactly the entries the Map holds.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { OverlayMap } from "../../src/model/overlay.js";
+
+type Op = { kind: "set"; key: number; value: string } | { kind: "delete"; key: number } | { kind: "clear" };
+
+const key = fc.integer({ min: 0, max: 7 });
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant("set" as const), key, value: fc.string({ maxLength: 2 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("delete" as const), key }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "clear" as const }) },
+);
+
+const sorted = <T>(xs: Iterable<T>): T[] => [...xs].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+function check(overlay: OverlayMap<number, string>, model: Map<number, string>): void {
+  assert.equal(overlay.size, model.size);
+  assert.deepEqual(sorted(overlay.entries()), sorted(model.entries()));
+  assert.deepEqual(sorted(overlay.keys()), sorted(model.keys()));
+  assert.deepEqual(sorted(overlay.values()), sorted(model.values()));
+  assert.deepEqual(sorted(overlay), sorted(model));
+  const seen: [number, string][] = [];
+  overlay.forEach((v, k) => seen.push([k, v]));
+  assert.deepEqual(sorted(seen), sorted(model.entries()));
+  // Each entry once: the merged walk must not show a base entry the changes replaced.
+  assert.equal(new Set(overlay.keys()).size, model.size);
+}
+
+void describe("OverlayMap", () => {
+  void test("iterates exactly what a Map given the same operations holds", () => {
+    fc.assert(fc.property(fc.array(fc.tuple(key, fc.string({ maxLength: 2 })), { maxLength: 6 }), fc.array(op, { maxLength: 12 }), (baseEntries, ops) => {
+      const base = new Map(baseEntries);
+      const overlay = new OverlayMap<number, string>(base);
+      const model = new Map(base);
+      check(overlay, model);
+      for (const o of ops) {
+        if (o.kind === "set") { overlay.set(o.key, o.value); model.set(o.key, o.value); }
+        else if (o.kind === "delete") assert.equal(overlay.delete(o.key), model.delete(o.key));
+        else { overlay.clear(); model.clear(); }
+        check(overlay, model);
+      }
+      // The base is left alone until mergeInto, which makes it the model.
+      assert.deepEqual(sorted(base), sorted(baseEntries.reduce((m, [k, v]) => m.set(k, v), new Map<number, string>())));
+      overlay.mergeInto(base);
+      assert.deepEqual(sorted(base), sorted(model));
+    }), { numRuns: 2000 });
+  });
+
+  void test("a cleared overlay whose last change is a delete hides the deleted key", () => {
+    const overlay = new OverlayMap(new Map([[1, "a"]]));
+    overlay.clear();
+    overlay.set(2, "b");
+    overlay.set(3, "c");
+    overlay.delete(3);
+    assert.deepEqual([...overlay.values()], ["b"]);
+    assert.deepEqual([...overlay.keys()], [2]);
+  });
+});
