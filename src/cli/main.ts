@@ -60,7 +60,7 @@ function buildRequest(cmd: ParsedCommand, g: Globals): Built {
     payload = { operations: parsed.operations };
     batchLines = parsed.lines;
   }
-  const request = { action: cmd.action, dry_run: g.dryRun, payload };
+  const request = { action: cmd.action, dry_run: g.dryRun, ...(readsChanges(cmd, g) ? {} : { changes: false }), payload };
   const count = (payload as { operations?: unknown[] }).operations?.length ?? 0;
   return { line: JSON.stringify(request), action: cmd.action, request: () => request, count: () => count, batchLines };
 }
@@ -83,10 +83,11 @@ function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
     throw new Error(`${path}: the JSON check refused a text JSON.parse takes`);
   }
   const family = cmd.payload.family === 4 || cmd.payload.family === 6 ? `"family":${cmd.payload.family},` : "";
-  const line = Buffer.concat([Buffer.from(`{"action":"APPLY","dry_run":${String(g.dryRun)},"payload":{${family}"state":`), bytes, Buffer.from("}}")]);
+  const changes = readsChanges(cmd, g) ? "" : `"changes":false,`;
+  const line = Buffer.concat([Buffer.from(`{"action":"APPLY","dry_run":${String(g.dryRun)},${changes}"payload":{${family}"state":`), bytes, Buffer.from("}}")]);
   let request: Record<string, unknown> | undefined;
   const parse = (): Record<string, unknown> =>
-    (request ??= { action: cmd.action, dry_run: g.dryRun, payload: { ...cmd.payload, state: JSON.parse(bytes.toString("utf8")) as unknown } });
+    (request ??= { action: cmd.action, dry_run: g.dryRun, ...(changes === "" ? {} : { changes: false }), payload: { ...cmd.payload, state: JSON.parse(bytes.toString("utf8")) as unknown } });
   const count = (): number => {
     // Parsed only for a terminal, and only when the file can hold 1000 routes.
     if (bytes.length < BYTES_OF_1000_ROUTES || !process.stderr.isTTY) return 0;
@@ -120,7 +121,7 @@ async function printResult(cmd: ParsedCommand, res: Response & { status: "ok" },
   if (cmd.action === "SHOW") text = renderShow(res.result);
   else if (cmd.action === "CHECK") text = renderCheck(Number(res.result.routes_checked), (res.result.findings ?? []) as FindingView[]);
   else if (cmd.action === "STATUS") text = renderStatus(res.result);
-  else text = renderTransaction(res.changes, g.dryRun, isSummary(res.result.routes) ? res.result.routes : undefined);
+  else text = renderTransaction(res.changes ?? [], g.dryRun, isSummary(res.result.routes) ? res.result.routes : undefined);
   if (text !== undefined) process.stdout.write(text + "\n");
 }
 
@@ -158,6 +159,15 @@ function answerHandling(cmd: ParsedCommand, g: Globals): (AnswerHandling & { out
     return cmd.action === "SHOW" ? { out: process.stdout, pass: "result" } : { out: process.stdout, pass: "line", skipChanges: true };
   }
   return g.dryRun ? undefined : { skipChanges: true };
+}
+
+/**
+ * Whether the answer's kernel steps are printed: not for text output without --dry-run or -v
+ * (answerHandling skips them), so the request asks the daemon to leave them out (`changes: false`).
+ */
+function readsChanges(cmd: ParsedCommand, g: Globals): boolean {
+  const h = answerHandling(cmd, g);
+  return h?.skipChanges !== true || h.out !== undefined;
 }
 
 /** Indented for a person at a terminal; one compact line for pipes (100 000 routes: ~80 ms less). */

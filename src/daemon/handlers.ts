@@ -81,9 +81,9 @@ export class RequestHandler {
       if ((typeof rawId === "number" && Number.isFinite(rawId)) || (typeof rawId === "string" && rawId.length <= 128)) id = rawId;
       const env = parseEnvelope(obj);
       if ((MUTATING_ACTIONS as readonly string[]).includes(env.action)) mutation = { action: env.action, dryRun: env.dry_run ?? false };
-      const answer = await this.dispatch(env.action, env.payload, env.dry_run ?? false);
+      const answer = await this.dispatch(env.action, env.payload, env.dry_run ?? false, env.changes ?? true);
       const res = answer instanceof StreamedOk ? (id === undefined ? answer : answer.withId(id)) : withId(answer, id);
-      const kernelSteps = res instanceof StreamedOk ? res.changeCount : res.status === "ok" ? res.changes.length : 0;
+      const kernelSteps = res instanceof StreamedOk ? res.changeCount : res.status === "ok" ? Number(res.result.kernel_steps ?? 0) : 0;
       if (mutation) this.audit({ ...peer, ...mutation, outcome: "ok", kernelSteps });
       return res;
     } catch (err) {
@@ -111,7 +111,7 @@ export class RequestHandler {
     }
   }
 
-  private async dispatch(action: string, payload: unknown, dryRun: boolean): Promise<Response | StreamedOk> {
+  private async dispatch(action: string, payload: unknown, dryRun: boolean, withChanges: boolean): Promise<Response | StreamedOk> {
     if (!isAction(action)) throw new MfcError("E_UNKNOWN_ACTION", `Unknown action '${action.slice(0, 64)}'.`);
     switch (action) {
       case "PING":
@@ -144,8 +144,11 @@ export class RequestHandler {
           const warnings = this.diagnose([added], false, false).filter((f) => f.severity !== "info");
           if (warnings.length > 0) result.warnings = warnings;
         }
-        // Many steps (an apply of 100 000 routes: ~11 MB of JSON): their JSON is made a few hundred
-        // at a time as the connection writes it, never as one string.
+        // A client that will not read the steps (the CLI's text output) is spared them: an apply of
+        // 100 000 routes makes, writes and sends ~11 MB of JSON less.
+        if (!withChanges) return { status: "ok", dry_run: dryRun, result };
+        // Many steps: their JSON is made a few hundred at a time as the connection writes it, never
+        // as one string.
         if (steps > CHANGES_PER_PIECE) {
           return new StreamedOk([JSON.stringify(result)], dryRun, { changes: jsonArrayPieces(done.steps, describeStep), changeCount: steps });
         }

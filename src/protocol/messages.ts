@@ -9,6 +9,8 @@ export type Action = (typeof ACTIONS)[number];
 export interface Request {
   action: Action;
   dry_run?: boolean;
+  /** false: leave `changes` out of the answer (the client does not read them; result.kernel_steps counts them). */
+  changes?: boolean;
   payload?: Record<string, unknown>;
   id?: number | string;
 }
@@ -16,7 +18,8 @@ export interface Request {
 export interface OkResponse {
   status: "ok";
   dry_run: boolean;
-  changes: Record<string, unknown>[];
+  /** Absent when the request said `changes: false`. */
+  changes?: Record<string, unknown>[];
   result: Record<string, unknown>;
   id?: number | string;
 }

@@ -267,6 +267,8 @@ export function parseQuery(action: "PING" | "STATUS" | "SHOW" | "CHECK", payload
 const Envelope = v.strictObject({
   action: v.string(),
   dry_run: v.optional(v.boolean()),
+  // false: the client will not read the kernel steps, so the answer leaves `changes` out.
+  changes: v.optional(v.boolean()),
   payload: v.optional(PayloadObject),
   // A finite number: JSON.parse reads 1e400 as Infinity, which JSON cannot carry back (it would be null).
   id: v.optional(v.union([v.pipe(v.number(), v.finite()), v.pipe(v.string(), v.maxLength(128))], "must be a finite number or a string of at most 128 characters")),

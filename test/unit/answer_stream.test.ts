@@ -12,7 +12,7 @@ import { checkRoute, type Facts } from "../../src/diagnostics/checks.js";
 import { Engine } from "../../src/engine/engine.js";
 import { summarizeApply } from "../../src/engine/operations.js";
 import { emptyConfig, routeKey, type Route } from "../../src/model/types.js";
-import type { Response } from "../../src/protocol/messages.js";
+import type { OkResponse } from "../../src/protocol/messages.js";
 import { parseBatch, parseOp, type Op } from "../../src/protocol/schema.js";
 import { CHANGES_PER_PIECE, StreamedOk, jsonArrayPieces, type Answer } from "../../src/protocol/streamed.js";
 import { FakeKernel, FakeLinks } from "../support/fake_kernel.js";
@@ -40,8 +40,10 @@ async function world(audit: (r: AuditRecord) => void = () => undefined): Promise
   return { engine, handler: new RequestHandler(engine, noCounters, { status: () => ({}) }, () => FACTS, audit) };
 }
 
+type Legacy = OkResponse & { changes: Record<string, unknown>[] };
+
 /** The handler's transaction answer as it was before it was streamed (commit 2edbc31): the oracle. */
-async function legacyAnswer(engine: Engine, ops: Op[], dryRun: boolean, id?: number | string): Promise<Response> {
+async function legacyAnswer(engine: Engine, ops: Op[], dryRun: boolean, id?: number | string): Promise<Legacy> {
   const applied = ops.length === 1 && ops[0]?.action === "APPLY" ? ops[0] : undefined;
   const summary = applied ? summarizeApply(engine.snapshot().config, applied.routes) : undefined;
   const { changes } = await engine.transact(ops, dryRun);
@@ -52,7 +54,7 @@ async function legacyAnswer(engine: Engine, ops: Op[], dryRun: boolean, id?: num
     const warnings = checkRoute(added, FACTS).filter((f) => f.severity !== "info");
     if (warnings.length > 0) result.warnings = warnings;
   }
-  const res: Response = { status: "ok", dry_run: dryRun, changes, result };
+  const res: Legacy = { status: "ok", dry_run: dryRun, changes, result };
   return id === undefined ? res : { ...res, id };
 }
 
@@ -112,6 +114,30 @@ void describe("streamed transaction answer", () => {
       assert.deepEqual([...engine.snapshot().config.routes.keys()], [...twin.engine.snapshot().config.routes.keys()]);
     });
   }
+
+  for (const c of CASES) {
+    void test(`${c.name}, the client reading no steps (changes: false): the line of before without its changes`, async () => {
+      const audits: AuditRecord[] = [];
+      const { engine, handler } = await world((r) => audits.push(r));
+      const twin = await world();
+      const request = { action: c.action, dry_run: c.dryRun, changes: false, payload: c.payload, ...(c.id === undefined ? {} : { id: c.id }) };
+      const ops = c.action === "BATCH" ? parseBatch(c.payload) : [parseOp(c.action, c.payload)];
+      const { changes, ...rest } = await legacyAnswer(twin.engine, ops, c.dryRun, c.id);
+      const answer = await handler.handleLine(Buffer.from(JSON.stringify(request)));
+      assert.ok(!(answer instanceof StreamedOk), "streamed, although there is nothing to stream");
+      assert.equal(text(answer), JSON.stringify(rest) + "\n");
+      assert.equal(rest.result.kernel_steps, changes.length, "result.kernel_steps still counts the steps");
+      // The audit still counts the kernel steps the transaction took.
+      assert.deepEqual(audits.map((a) => [a.action, a.dryRun, a.outcome, a.kernelSteps]), [[c.action, c.dryRun, "ok", changes.length]]);
+      assert.deepEqual([...engine.snapshot().config.routes.keys()], [...twin.engine.snapshot().config.routes.keys()]);
+    });
+  }
+
+  void test("changes: false must be a boolean", async () => {
+    const { handler } = await world();
+    const answer = await handler.handleLine(Buffer.from(JSON.stringify({ action: "PING", changes: "no" })));
+    assert.ok(!(answer instanceof StreamedOk) && answer.status === "error" && answer.error_code === "E_INVALID_ARGUMENT", text(answer));
+  });
 
   void test("the pieces are made as they are asked for, and a later transaction does not change them", async () => {
     const { engine, handler } = await world();

@@ -98,7 +98,7 @@ function legacy(c: Cli, line: string): Omit<Ran, "longestParse"> {
     const summary = typeof routes === "object" && routes !== null && "added" in routes && "unchanged" in routes ? routes as ApplySummaryView : undefined;
     if (warnings.length === 0 && !c.dryRun && summary === undefined && c.action !== "SHOW") return { stdout, stderr, code: 0 };
     for (const w of warnings) stderr += `mfc: ${renderFinding(w)}\n`;
-    const text = c.action === "SHOW" ? renderShow(res.result) : renderTransaction(res.changes, c.dryRun, summary);
+    const text = c.action === "SHOW" ? renderShow(res.result) : renderTransaction(res.changes ?? [], c.dryRun, summary);
     if (text !== undefined) stdout += text + "\n";
     return { stdout, stderr, code: 0 };
   }
@@ -119,6 +119,8 @@ const warning = { severity: "warning", code: "IF_DOWN", route: "(*, 239.1.1.1)",
 
 const ANSWERS = {
   apply: line({ status: "ok", dry_run: false, changes, result: { operations: 1, kernel_steps: STEPS, routes: summary } }),
+  // What the daemon answers a request with `changes: false`.
+  applyNoChanges: line({ status: "ok", dry_run: false, result: { operations: 1, kernel_steps: STEPS, routes: summary } }),
   applyDry: line({ status: "ok", dry_run: true, changes, result: { operations: 1, kernel_steps: STEPS, routes: summary } }),
   batch: line({ status: "ok", dry_run: false, changes, result: { operations: 2, kernel_steps: STEPS } }),
   batchDry: line({ status: "ok", dry_run: true, changes: changes.slice(0, 40), result: { operations: 2, kernel_steps: 40 } }),
@@ -130,6 +132,7 @@ const ANSWERS = {
 
 const CASES: { args: string[]; answer: keyof typeof ANSWERS; cli: Omit<Cli, "json" | "dryRun" | "verbose">; changesUnparsed?: true }[] = [
   { args: ["apply", "apply.json"], answer: "apply", cli: { action: "APPLY" }, changesUnparsed: true },
+  { args: ["apply", "apply.json"], answer: "applyNoChanges", cli: { action: "APPLY" } },
   { args: ["apply", "apply.json", "-j"], answer: "apply", cli: { action: "APPLY" }, changesUnparsed: true },
   { args: ["-o", "json", "apply", "apply.json"], answer: "apply", cli: { action: "APPLY" }, changesUnparsed: true },
   { args: ["-n", "apply", "apply.json"], answer: "applyDry", cli: { action: "APPLY" } },
@@ -155,6 +158,9 @@ void describe("the CLI's output of an answer", () => {
       const ran = await runCli(c.args.map((a) => (a.endsWith(".json") || a.endsWith(".txt") ? join(dir, a) : a)));
       const cli: Cli = { ...c.cli, json: has("-j", "json"), dryRun: has("-n"), verbose: has("-v") };
       assert.deepEqual({ stdout: ran.stdout, stderr: ran.stderr, code: ran.code }, legacy(cli, answer));
+      // Text output without --dry-run or -v prints no kernel steps, so it asks the daemon for none.
+      const printsChanges = has("-j", "json", "-n", "-v");
+      assert.equal((JSON.parse(request) as { changes?: unknown }).changes, printsChanges ? undefined : false, `request: ${request.slice(0, 120)}`);
       if (c.changesUnparsed) assert.ok(ran.longestParse < 20_000, `the CLI parsed ${ran.longestParse} characters of a ${answer.length}-character answer`);
     });
   }
