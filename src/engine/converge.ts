@@ -38,9 +38,11 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
     waiting = target.waiting;
     const steps = planSteps(image, target).filter((s) => !isStuck(s, stuck));
     const failure = runUntilRefused(kernel, steps, alreadyGone);
-    // The steps before the failure (all of them, without one) took effect.
+    // The steps before the failure (all of them, without one) took effect, and those of its batch
+    // that the kernel took after it.
     const done = failure?.index ?? steps.length;
     for (let k = 0; k < done; k++) applied.push(steps[k] as Step);
+    if (failure) applied.push(...failure.alsoDone);
     // All done: the kernel holds exactly the target (planSteps' contract) — unless a removal was
     // refused earlier, in which case the image, kept step by step, is the truth.
     if (!failure && stuck.size === 0) return { image: target, refused, applied, problems };
@@ -50,6 +52,7 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
       copied = true;
     }
     for (let k = 0; k < done; k++) applyToImage(image, steps[k] as Step);
+    for (const step of failure?.alsoDone ?? []) applyToImage(image, step);
     if (!failure) return { image: { ...image, waiting }, refused, applied, problems };
     const { step, err } = failure;
     const what = step.op === "add_vif" ? (step.vif.family === 6 ? "MIF" : "VIF") : "route";

@@ -6,6 +6,7 @@
  * "0.0.0.0" / "::" is the any-source (*,G) entry.
  */
 import type { Family } from "../model/family.js";
+import type { KernelError } from "./errors.js";
 
 export { anySource, familyOf, type Family } from "../model/family.js";
 
@@ -45,6 +46,14 @@ export interface KernelPort {
   delVif(vif: VifSpec): void;
   /** MRT_ADD_MFC: silently replaces an existing (origin, group) entry (kernel behaviour). */
   addMfc(entry: MfcEntry): void;
+  /**
+   * addMfc of each entry, all at once (a restore, a large apply): each is independent of the
+   * others, so one refused does not stop the rest. Returns, per entry, undefined when it is in
+   * the table, else the KernelError addMfc would have thrown for it. The (origin, group) pairs
+   * must be distinct. `iifIndex`: the device of the parent VIF (tables.ts sends IPv4 entries
+   * through rtnetlink, which names the input interface by device).
+   */
+  addMfcs(entries: readonly (MfcEntry & { iifIndex: number })[]): (KernelError | undefined)[];
   /** MRT_DEL_MFC: ENOENT when the (origin, group) entry does not exist. */
   delMfc(entry: Pick<MfcEntry, "origin" | "group" | "parent">): void;
   /**

