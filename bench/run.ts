@@ -254,16 +254,19 @@ async function measureFloors(lab: Lab, tmp: string): Promise<Floors> {
     JSON.parse((await lab.exec(lab.ns.router, cmd, { timeoutMs: 120_000 })).stdout) as FloorResult;
   for (const n of P.floorNs) {
     let kr: FloorResult | undefined;
+    let br: FloorResult | undefined;
     let cr: FloorResult | undefined;
     for (let i = 0; i < FLOOR_RUNS; i++) {
       const k = await runFloor([process.execPath, "--import", "tsx", join(ROOT, "bench/floor.ts"), String(n)]);
       if (!kr || k.ms < kr.ms) kr = k;
+      const b = await runFloor([process.execPath, "--import", "tsx", join(ROOT, "bench/floor.ts"), String(n), "batch"]);
+      if (!br || b.ms < br.ms) br = b;
       if (cBin) {
         const x = await runFloor([cBin, String(n)]);
         if (!cr || x.ms < cr.ms) cr = x;
       }
     }
-    if (!kr) throw new Error("no floor result");
+    if (!kr || !br) throw new Error("no floor result");
     koffi.set(n, kr.ms);
     if (cr) {
       c.set(n, cr.ms);
@@ -273,6 +276,10 @@ async function measureFloors(lab: Lab, tmp: string): Promise<Floors> {
     row({
       metric: `floor: MRT_ADD_MFC loop via Mroute4Table (koffi), N=${fmtN(n)} (best of ${FLOOR_RUNS})`, figure: `${fmtMs(kr.ms)} (${fmtN(kr.perSec)}/s)`,
       baseline: cms === undefined ? "-" : `C ${fmtMs(cms)}`, ratio: cms === undefined ? undefined : kr.ms / cms, target: "-", pass: undefined,
+    });
+    row({
+      metric: `floor: the same adds in one KernelTables.addMfcs (rtnetlink batches), N=${fmtN(n)} (best of ${FLOOR_RUNS})`, figure: `${fmtMs(br.ms)} (${fmtN(br.perSec)}/s)`,
+      baseline: cms === undefined ? "-" : `C ${fmtMs(cms)}`, ratio: cms === undefined ? undefined : br.ms / cms, target: "-", pass: undefined,
     });
   }
   return { koffi, c };
