@@ -3,8 +3,9 @@
  * taken are undone in reverse; the caller learns which step failed and whether every undo worked.
  */
 import { KernelError } from "../kernel/errors.js";
-import type { KernelPort } from "../kernel/port.js";
-import { originOf } from "./image.js";
+import { familyOf, type KernelPort } from "../kernel/port.js";
+import { vifKey } from "../model/types.js";
+import { originOf, type VifImage } from "./image.js";
 import { describeStep, inverse, type Step } from "./plan.js";
 
 export function runStep(kernel: KernelPort, step: Step): void {
@@ -50,44 +51,50 @@ export interface Refusal {
   alsoDone: Step[];
 }
 
-/** A run of this many MFC adds or more goes to the kernel as one batch. */
+/** A run of this many MFC adds or more goes to the kernel in batches. */
 const BATCH_MIN = 2;
+/** Steps per KernelPort.addMfcs call: bounds what exists at once for a run of 100 000. */
+const BATCH_MAX = 1024;
 
 /**
  * Runs steps in order until the kernel refuses one; returns which (undefined: all done). Steps
  * that `harmless` accepts as failed-but-done are passed over. Only KernelErrors are caught.
  * Consecutive MFC adds and replacements of distinct entries, which do not depend on each other,
- * are sent as one batch; a refusal among them is reported as if they had run one by one, with the
- * later ones of the batch that took effect in `alsoDone`.
+ * are sent in batches (with `vifs`, the VIFs the steps were planned against: a batch names each
+ * entry's parent by its device); a refusal among them is reported as if they had run one by one,
+ * with the later ones of its batch that took effect in `alsoDone`.
  */
 export function runUntilRefused(
   kernel: KernelPort, steps: readonly Step[], harmless: (step: Step, err: KernelError) => boolean = () => false,
+  vifs?: ReadonlyMap<string, VifImage>,
 ): Refusal | undefined {
   for (let i = 0; i < steps.length;) {
-    const end = addRunEnd(steps, i);
-    if (end - i >= BATCH_MIN) {
-      const refused = runBatch(kernel, steps, i, end, harmless);
+    const end = vifs ? addRunEnd(steps, i, Math.min(steps.length, i + BATCH_MAX)) : i;
+    if (vifs && end - i >= BATCH_MIN) {
+      const refused = runBatch(kernel, steps, i, end, harmless, vifs);
       if (refused) return refused;
       i = end;
       continue;
     }
-    const step = steps[i] as Step;
-    try {
-      runStep(kernel, step);
-    } catch (err) {
-      if (!(err instanceof KernelError)) throw err;
-      if (!harmless(step, err)) return { index: i, step, err, alsoDone: [] };
+    // A run too short for a batch (or none): its steps one by one, so no step is looked at twice.
+    for (const stop = Math.max(end, i + 1); i < stop; i++) {
+      const step = steps[i] as Step;
+      try {
+        runStep(kernel, step);
+      } catch (err) {
+        if (!(err instanceof KernelError)) throw err;
+        if (!harmless(step, err)) return { index: i, step, err, alsoDone: [] };
+      }
     }
-    i++;
   }
   return undefined;
 }
 
-/** Where the run of MFC adds and replacements of distinct (origin, group) starting at `from` ends. */
-function addRunEnd(steps: readonly Step[], from: number): number {
+/** Where the run of MFC adds and replacements of distinct (origin, group) starting at `from` ends (at most `limit`). */
+function addRunEnd(steps: readonly Step[], from: number, limit: number): number {
   const keys = new Set<string>();
   let i = from;
-  for (; i < steps.length; i++) {
+  for (; i < limit; i++) {
     const s = steps[i] as Step;
     if ((s.op !== "add_mfc" && s.op !== "replace_mfc") || keys.has(s.entry.key)) break;
     keys.add(s.entry.key);
@@ -97,9 +104,14 @@ function addRunEnd(steps: readonly Step[], from: number): number {
 
 function runBatch(
   kernel: KernelPort, steps: readonly Step[], from: number, end: number, harmless: (step: Step, err: KernelError) => boolean,
+  vifs: ReadonlyMap<string, VifImage>,
 ): Refusal | undefined {
   const run = steps.slice(from, end) as Extract<Step, { op: "add_mfc" | "replace_mfc" }>[];
-  const results = kernel.addMfcs(run.map(({ entry }) => ({ origin: originOf(entry), group: entry.group, parent: entry.parent, ttls: entry.ttls, iifIndex: entry.iifIndex })));
+  // The parent's device, as the plan has it (0, none: the kernel refuses it, and MRT_ADD_MFC decides).
+  const results = kernel.addMfcs(run.map(({ entry }) => ({
+    origin: originOf(entry), group: entry.group, parent: entry.parent, ttls: entry.ttls,
+    iifIndex: vifs.get(vifKey(familyOf(entry.group), entry.iif))?.ifindex ?? 0,
+  })));
   for (let k = 0; k < run.length; k++) {
     const err = results[k];
     const step = run[k] as Step;
@@ -110,9 +122,9 @@ function runBatch(
   return undefined;
 }
 
-/** Applies steps; throws StepFailed after undoing what was done. */
-export function applySteps(kernel: KernelPort, steps: readonly Step[]): void {
-  const failed = runUntilRefused(kernel, steps);
+/** Applies steps (planned against `vifs`); throws StepFailed after undoing what was done. */
+export function applySteps(kernel: KernelPort, steps: readonly Step[], vifs?: ReadonlyMap<string, VifImage>): void {
+  const failed = runUntilRefused(kernel, steps, undefined, vifs);
   if (failed) throw new StepFailed(failed.index, failed.step, failed.err, undoSteps(kernel, [...steps.slice(0, failed.index), ...failed.alsoDone]));
 }
 

@@ -37,7 +37,7 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
     const target = realize(config, image, links, refused);
     waiting = target.waiting;
     const steps = planSteps(image, target).filter((s) => !isStuck(s, stuck));
-    const failure = runUntilRefused(kernel, steps, alreadyGone);
+    const failure = runUntilRefused(kernel, steps, alreadyGone, target.vifs);
     // The steps before the failure (all of them, without one) took effect, and those of its batch
     // that the kernel took after it.
     const done = failure?.index ?? steps.length;

@@ -12,7 +12,7 @@ import { isGroupRange } from "../model/ipv4.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta, StateStore } from "../state/store.js";
 import { StepFailed, applySteps, runStep, undoSteps, type UndoFailure } from "./apply.js";
-import { emptyImage, entrySlots, keyOfVif, vifCounts, vifSlot, type Image, type JoinImage, type MfcImage } from "./image.js";
+import { emptyImage, entrySlots, keyOfVif, vifCounts, vifSlot, type Image, type JoinImage, type MfcImage, type VifImage } from "./image.js";
 import { describeStep, planSteps, type Step } from "./plan.js";
 import { converge, convergeJoins } from "./converge.js";
 import { admitInterfaces, realize, type Refusals } from "./realize.js";
@@ -233,7 +233,7 @@ export class Engine {
         plan = this.plan(tx.ops, links);
         if (plan) {
           this.image = plan.current;
-          this.applyOrThrow(plan.steps);
+          this.applyOrThrow(plan.steps, (plan.delta ?? plan.target)?.vifs);
         }
       } catch (err) {
         if (staged.length > 0) dependent.push({ tx, answer: answers.length });
@@ -506,9 +506,9 @@ export class Engine {
     return { ...this.image, vifs, mfcs, staleVifis };
   }
 
-  private applyOrThrow(steps: Step[]): void {
+  private applyOrThrow(steps: Step[], vifs: ReadonlyMap<string, VifImage> | undefined): void {
     try {
-      applySteps(this.kernel, steps);
+      applySteps(this.kernel, steps, vifs);
     } catch (err) {
       if (!(err instanceof StepFailed)) throw err;
       if (err.undoFailures.length > 0) this.image = this.resync(this.image, err.undoFailures);

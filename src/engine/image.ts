@@ -14,8 +14,6 @@ export interface MfcImage {
   group: string;
   iif: string;
   parent: number;
-  /** The ifindex of the parent VIF's device (a batch of adds names the input interface by device). */
-  iifIndex: number;
   /**
    * The oifs actually installed (those whose interface has a VIF), with their effective TTLs.
    * Shared, frozen, by the entries of one shape (realize.ts: EntryShapes).

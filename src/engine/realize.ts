@@ -130,11 +130,11 @@ export function realizeRoute(key: string, route: Route, shapes: EntryShapes): Mf
 export function realizeEntry(key: string, route: Route, source: string | null, group: string, shapes: EntryShapes): MfcImage | undefined {
   const shape = shapes.of(familyOf(group), route, source === null);
   if (!shape) return undefined;
-  return { key, source, group, iif: route.iif, parent: shape.parent, iifIndex: shape.iifIndex, oifs: shape.oifs, ttls: shape.ttls };
+  return { key, source, group, iif: route.iif, parent: shape.parent, oifs: shape.oifs, ttls: shape.ttls };
 }
 
 /** What an entry takes from its route's interfaces and their VIFs: the same for every route alike. */
-interface Shape { parent: number; iifIndex: number; oifs: MfcImage["oifs"]; ttls: MfcImage["ttls"] }
+interface Shape { parent: number; oifs: MfcImage["oifs"]; ttls: MfcImage["ttls"] }
 
 /**
  * The shapes of one realize pass over one VIF assignment, each computed once and shared (frozen)
@@ -185,7 +185,7 @@ function computeShape(family: Family, route: Pick<Route, "iif" | "oifs">, anySou
   // (*,G) matches only when ttls[parent] is set (kernel-native any-source entry, STACK.md).
   if (anySource) ttls[iif.vifi] = 1;
   const oifs = present.map(({ o, v }) => Object.freeze({ ifname: o.ifname, ttl: o.ttl, vifi: v.vifi }));
-  return { parent: iif.vifi, iifIndex: iif.ifindex, oifs: Object.freeze(oifs), ttls: Object.freeze(ttls) };
+  return { parent: iif.vifi, oifs: Object.freeze(oifs), ttls: Object.freeze(ttls) };
 }
 
 /** Why a route is not (fully) installed, for `show`, `status` and `mfc check`. */
