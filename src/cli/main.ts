@@ -46,6 +46,12 @@ interface Built {
   /** Entries the request holds, for the progress line: 0 where none is shown (see startProgress). */
   count(): number;
   batchLines?: number[];
+  /**
+   * The same request without `"changes": false`, where the line has it: a daemon from before that
+   * field refuses it (E_INVALID_ARGUMENT on `request.changes`), as one not yet restarted after an
+   * upgrade is; the CLI then asks again with this line.
+   */
+  withChanges?: () => string | Uint8Array;
 }
 
 /** Fewer bytes than 1000 routes take (the smallest: `{"group":"ff3e::","iif":"a"},`, 30 bytes). */
@@ -60,9 +66,13 @@ function buildRequest(cmd: ParsedCommand, g: Globals): Built {
     payload = { operations: parsed.operations };
     batchLines = parsed.lines;
   }
-  const request = { action: cmd.action, dry_run: g.dryRun, ...(readsChanges(cmd, g) ? {} : { changes: false }), payload };
+  const full = { action: cmd.action, dry_run: g.dryRun, payload };
+  const request = readsChanges(cmd, g) ? full : { action: cmd.action, dry_run: g.dryRun, changes: false, payload };
   const count = (payload as { operations?: unknown[] }).operations?.length ?? 0;
-  return { line: JSON.stringify(request), action: cmd.action, request: () => request, count: () => count, batchLines };
+  return {
+    line: JSON.stringify(request), action: cmd.action, request: () => request, count: () => count, batchLines,
+    ...(request === full ? {} : { withChanges: () => JSON.stringify(full) }),
+  };
 }
 
 /**
@@ -84,7 +94,9 @@ function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
   }
   const family = cmd.payload.family === 4 || cmd.payload.family === 6 ? `"family":${cmd.payload.family},` : "";
   const changes = readsChanges(cmd, g) ? "" : `"changes":false,`;
-  const line = Buffer.concat([Buffer.from(`{"action":"APPLY","dry_run":${String(g.dryRun)},${changes}"payload":{${family}"state":`), bytes, Buffer.from("}}")]);
+  const lineWith = (field: string): Buffer =>
+    Buffer.concat([Buffer.from(`{"action":"APPLY","dry_run":${String(g.dryRun)},${field}"payload":{${family}"state":`), bytes, Buffer.from("}}")]);
+  const line = lineWith(changes);
   let request: Record<string, unknown> | undefined;
   const parse = (): Record<string, unknown> =>
     (request ??= { action: cmd.action, dry_run: g.dryRun, ...(changes === "" ? {} : { changes: false }), payload: { ...cmd.payload, state: JSON.parse(bytes.toString("utf8")) as unknown } });
@@ -94,7 +106,7 @@ function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
     const routes = ((parse().payload as { state?: { routes?: unknown } }).state)?.routes;
     return Array.isArray(routes) ? routes.length : 0;
   };
-  return { line, action: cmd.action, request: parse, count };
+  return { line, action: cmd.action, request: parse, count, ...(changes === "" ? {} : { withChanges: () => lineWith("") }) };
 }
 
 async function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Globals): Promise<void> {
@@ -159,6 +171,11 @@ function answerHandling(cmd: ParsedCommand, g: Globals): (AnswerHandling & { out
     return cmd.action === "SHOW" ? { out: process.stdout, pass: "result" } : { out: process.stdout, pass: "line", skipChanges: true };
   }
   return g.dryRun ? undefined : { skipChanges: true };
+}
+
+/** A daemon from before the request field `changes` refused it (nothing of the request ran). */
+function refusesChangesField(res: Response): boolean {
+  return res.status === "error" && res.error_code === "E_INVALID_ARGUMENT" && res.details?.field === "request.changes";
 }
 
 /**
@@ -245,6 +262,7 @@ async function run(argv: string[]): Promise<number> {
   const progress = startProgress(built);
   try {
     res = await call(socket, built.line, handling);
+    if (built.withChanges && refusesChangesField(res)) res = await call(socket, built.withChanges(), handling);
   } catch (err) {
     progress();
     const message = (err as Error).message;

@@ -5,7 +5,7 @@
 import { KernelError } from "../kernel/errors.js";
 import { familyOf, type KernelPort } from "../kernel/port.js";
 import { vifKey } from "../model/types.js";
-import { originOf, type VifImage } from "./image.js";
+import { originOf, type MfcImage, type VifImage } from "./image.js";
 import { describeStep, inverse, type Step } from "./plan.js";
 
 export function runStep(kernel: KernelPort, step: Step): void {
@@ -107,10 +107,8 @@ function runBatch(
   vifs: ReadonlyMap<string, VifImage>,
 ): Refusal | undefined {
   const run = steps.slice(from, end) as Extract<Step, { op: "add_mfc" | "replace_mfc" }>[];
-  // The parent's device, as the plan has it (0, none: the kernel refuses it, and MRT_ADD_MFC decides).
   const results = kernel.addMfcs(run.map(({ entry }) => ({
-    origin: originOf(entry), group: entry.group, parent: entry.parent, ttls: entry.ttls,
-    iifIndex: vifs.get(vifKey(familyOf(entry.group), entry.iif))?.ifindex ?? 0,
+    origin: originOf(entry), group: entry.group, parent: entry.parent, ttls: entry.ttls, iifIndex: deviceOf(entry, vifs),
   })));
   for (let k = 0; k < run.length; k++) {
     const err = results[k];
@@ -120,6 +118,16 @@ function runBatch(
     return { index: from + k, step, err, alsoDone };
   }
   return undefined;
+}
+
+/**
+ * The device of the entry's parent VIF as the plan has it. The kernel takes that device's VIF as
+ * the parent (ipmr_find_vif), so the plan must say the same VIF; where it does not (no VIF for the
+ * iif, another index), 0: the kernel refuses the message and MRT_ADD_MFC takes `parent` as given.
+ */
+function deviceOf(entry: MfcImage, vifs: ReadonlyMap<string, VifImage>): number {
+  const vif = vifs.get(vifKey(familyOf(entry.group), entry.iif));
+  return vif !== undefined && vif.vifi === entry.parent ? vif.ifindex : 0;
 }
 
 /** Applies steps (planned against `vifs`); throws StepFailed after undoing what was done. */

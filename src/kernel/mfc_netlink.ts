@@ -4,8 +4,9 @@
  * same ipmr_mfc_add() as MRT_ADD_MFC (net/ipv4/ipmr.c ipmr_rtm_route, rtm_to_ipmr_mfcc), in the
  * sender's context, before send returns; a refused message leaves an NLMSG_ERROR naming its
  * sequence number in our receive queue and does not stop the others. What this saves is one
- * system call and one koffi call per entry: 100 000 entries take ~80-100 ms this way, against
- * ~290-400 ms for the MRT_ADD_MFC loop through koffi and ~215 ms for it in C (docs/performance.md).
+ * system call and one koffi call per entry: 100 000 entries took 75-100 ms this way in a bare loop,
+ * against 280-320 ms for the MRT_ADD_MFC loop through koffi and ~215 ms for it in C
+ * (docs/performance.md, which also has the bench's floor rows for KernelTables.addMfcs).
  *
  * The message says exactly what an mfcctl says:
  *   rtmsg { family 128, dst_len 32, src_len 32, table (u8, the real id in RTA_TABLE), protocol
@@ -20,8 +21,10 @@
  * The caller treats this as a fast path only: whatever the kernel refused here, or whatever could
  * not be sent, it adds again with MRT_ADD_MFC, whose answer is the one that counts (tables.ts).
  * An add is idempotent (ipmr_mfc_add replaces an entry with the same key), so trying twice is safe.
+ * Where rtnetlink refuses RTM_NEWROUTE itself (EPERM: no CAP_NET_ADMIN, which MRT_ADD_MFC on our
+ * own socket does not need; EOPNOTSUPP: a kernel before 4.5), the fast path is not tried again.
  */
-import { AF_NETLINK, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_NETLINK, SOL_SOCKET } from "./abi.js";
+import { AF_NETLINK, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_NETLINK } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
 import { lastErrno, sys } from "./libc.js";
 import { NLMSG_ERROR, NLMSG_HDRLEN, align4 } from "./netlink.js";
@@ -30,6 +33,9 @@ import { parseIpv4 } from "../model/ipv4.js";
 
 const EINTR = errnoOf("EINTR");
 const EAGAIN = errnoOf("EAGAIN");
+const ENOBUFS = errnoOf("ENOBUFS");
+const EPERM = errnoOf("EPERM");
+const EOPNOTSUPP = errnoOf("EOPNOTSUPP");
 const RTM_NEWROUTE = 24;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_CREATE = 0x400;
@@ -43,23 +49,25 @@ const RTA_IIF = 3;
 const RTA_MULTIPATH = 9;
 const RTA_TABLE = 15;
 const NETLINK_CAP_ACK = 10;
-const SO_RCVBUF = 8;
 const MSG_DONTWAIT = 0x40;
 /** rtmsg, RTA_SRC, RTA_DST, RTA_IIF, RTA_TABLE and the RTA_MULTIPATH header; + 8 per rtnexthop. */
 const FIXED = NLMSG_HDRLEN + 12 + 4 * 8 + 4;
 const MAX_MESSAGE = FIXED + 32 * 8;
 /**
  * Messages per send. Each refused one queues an error of ~1 KiB of receive buffer (one skb, only
- * the header echoed with NETLINK_CAP_ACK): 128 stay well inside the default 208 KiB, so no error
- * is lost even when every message of a send is refused.
+ * the header echoed with NETLINK_CAP_ACK): 64 stay well inside the default 208 KiB, so no error is
+ * lost even when every message of a send is refused. (Should errors be lost anyway, the whole
+ * send counts as unconfirmed: `refusals`.)
  */
-const CHUNK = 128;
+const CHUNK = 64;
 
 /** An entry with the ifindex of its parent VIF's device (rtnetlink names the input interface by device). */
 export type DeviceMfc = MfcEntry & { iifIndex: number };
 
 export class MfcNetlinkAdds {
   private fd = -1;
+  /** rtnetlink refused RTM_NEWROUTE as such (EPERM, EOPNOTSUPP): every add goes the usual way. */
+  private unavailable = false;
   private readonly buf = Buffer.alloc(CHUNK * MAX_MESSAGE);
   private readonly recvBuf = Buffer.alloc(64 * 1024);
   private seq = 0;
@@ -72,9 +80,14 @@ export class MfcNetlinkAdds {
    * that failed. Throws only a KernelError for the socket itself (the caller then uses MRT_ADD_MFC).
    */
   add(entries: readonly DeviceMfc[]): number[] {
+    if (this.unavailable) return entries.map((_, i) => i);
     const fd = this.open();
     const unconfirmed: number[] = [];
     for (let first = 0; first < entries.length; first += CHUNK) {
+      if (this.unavailable) {
+        for (let k = first; k < entries.length; k++) unconfirmed.push(k);
+        break;
+      }
       const count = Math.min(CHUNK, entries.length - first);
       const seq0 = this.seq;
       this.seq = (this.seq + count) >>> 0;
@@ -100,11 +113,8 @@ export class MfcNetlinkAdds {
     if (fd < 0) throw new KernelError("socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)", lastErrno());
     const one = Buffer.alloc(4);
     one.writeInt32LE(1, 0);
-    // Best effort, both: smaller errors, and room for more of them (capped by net.core.rmem_max).
+    // Best effort: errors that echo only the request's header (see CHUNK).
     sys.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, one, 4);
-    const size = Buffer.alloc(4);
-    size.writeInt32LE(1 << 20, 0);
-    sys.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
     this.fd = fd;
     return fd;
   }
@@ -159,23 +169,34 @@ export class MfcNetlinkAdds {
     }
   }
 
-  /** Chunk positions of the messages [seq0, seq0 + count) the kernel refused, from its queued errors. */
+  /**
+   * Chunk positions of the messages [seq0, seq0 + count) the kernel refused, from its queued
+   * errors. The queue is always read until empty: after an overrun (ENOBUFS) the kernel drops
+   * every further error until a read finds it empty (af_netlink.c: NETLINK_S_CONGESTED, cleared by
+   * netlink_rcv_wake), and errors were lost, so the whole chunk counts as unconfirmed.
+   */
   private refusals(fd: number, seq0: number, count: number): number[] {
     const refused: number[] = [];
+    let lost = false;
     const b = this.recvBuf;
     for (;;) {
       const n = sys.recv(fd, b, b.length, MSG_DONTWAIT);
       if (n < 0) {
         const errno = lastErrno();
         if (errno === EINTR) continue;
-        if (errno === EAGAIN) return refused;
-        // ENOBUFS: errors were lost, so nothing of the chunk counts as confirmed.
-        return Array.from({ length: count }, (_, k) => k);
+        if (errno === ENOBUFS) {
+          lost = true;
+          continue;
+        }
+        if (errno !== EAGAIN) lost = true;
+        return lost ? Array.from({ length: count }, (_, k) => k) : refused;
       }
       for (let off = 0; off + NLMSG_HDRLEN + 4 <= n;) {
         const len = b.readUInt32LE(off);
         if (len < NLMSG_HDRLEN) break;
-        if (b.readUInt16LE(off + 4) === NLMSG_ERROR && b.readInt32LE(off + NLMSG_HDRLEN) !== 0) {
+        const err = b.readUInt16LE(off + 4) === NLMSG_ERROR ? -b.readInt32LE(off + NLMSG_HDRLEN) : 0;
+        if (err !== 0) {
+          if (err === EPERM || err === EOPNOTSUPP) this.unavailable = true;
           const k = (b.readUInt32LE(off + 8) - seq0) >>> 0;
           if (k < count) refused.push(k);
         }

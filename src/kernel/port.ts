@@ -50,8 +50,9 @@ export interface KernelPort {
    * addMfc of each entry, all at once (a restore, a large apply): each is independent of the
    * others, so one refused does not stop the rest. Returns, per entry, undefined when it is in
    * the table, else the KernelError addMfc would have thrown for it. The (origin, group) pairs
-   * must be distinct. `iifIndex`: the device of the parent VIF (tables.ts sends IPv4 entries
-   * through rtnetlink, which names the input interface by device).
+   * must be distinct. `iifIndex`: the device of the parent VIF, or 0 when it is not known
+   * (tables.ts sends IPv4 entries through rtnetlink, where the kernel takes the VIF on that device
+   * as the parent; without one it refuses, and MRT_ADD_MFC decides).
    */
   addMfcs(entries: readonly (MfcEntry & { iifIndex: number })[]): (KernelError | undefined)[];
   /** MRT_DEL_MFC: ENOENT when the (origin, group) entry does not exist. */

@@ -1,7 +1,8 @@
 /**
  * A Map-like view of a base map plus pending changes. A transaction edits an overlay, so it costs
  * O(change) instead of a copy of the whole table, and the committed map stays intact for readers
- * until `mergeInto` folds the changes in.
+ * until `mergeInto` folds the changes in. Not to be changed while it is being iterated (an iterator
+ * may be the underlying Map's own: `plain`).
  */
 const DELETED = Symbol("deleted");
 

@@ -8,7 +8,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import type { BatchReport } from "./fixtures/mfc_batch_child.js";
+import { execFileSync } from "node:child_process";
+import type { BatchReport, NoNetAdminReport, TinyBufferReport } from "./fixtures/mfc_batch_child.js";
 import { createLab6, runInRouter, type Lab6 } from "./fixtures/netns6.js";
 
 const CHILD = fileURLToPath(new URL("./fixtures/mfc_batch_child.ts", import.meta.url));
@@ -59,4 +60,22 @@ void describe("KernelTables.addMfcs (rtnetlink batch) on real IPMR tables in a n
       assert.equal(r[table]?.ipv6.length, 2, r[table]?.ipv6.join("\n"));
     });
   }
+
+  void test("without CAP_NET_ADMIN (MRT_ADD_MFC needs none on the table's own socket): every entry added, rtnetlink tried once", () => {
+    assert.ok(lab);
+    // setpriv (util-linux) drops CAP_NET_ADMIN from the bounding set: root keeps every other capability.
+    const out = execFileSync("ip", ["netns", "exec", lab.router, "setpriv", "--bounding-set=-net_admin", process.execPath, "--import", "tsx", CHILD, lab.sender, "no-net-admin"], {
+      encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 120_000,
+    });
+    assert.deepEqual(JSON.parse(out) as NoNetAdminReport, { refused: 0, installed: 300, setsockoptAdds: 300, sends: [1, 0] });
+  });
+
+  void test("errors that overflow the receive buffer: the whole send counts as unconfirmed, and later errors are not lost", () => {
+    assert.ok(lab);
+    const out = execFileSync("ip", ["netns", "exec", lab.router, process.execPath, "--import", "tsx", CHILD, lab.sender, "tiny-rcvbuf"], {
+      encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 120_000,
+    });
+    const refused = [...Array.from({ length: 64 }, (_, i) => i), 74, 138, 202, 266];
+    assert.deepEqual(JSON.parse(out) as TinyBufferReport, { refused, installed: 320 - refused.length });
+  });
 });

@@ -149,12 +149,13 @@ export class FakeKernel implements KernelPort {
    * addMfc of each, in order, each a mutating call of its own (so failAt counts them one by one,
    * and a fault refuses that entry alone). The real kernel names the parent by its device in a
    * batch (mfc_netlink.ts): an `iifIndex` that is not the device of the VIF at `parent` is a bug
-   * upstream, which would program another parent there, so it throws here.
+   * upstream, which would program another parent there, so it throws here (0 names none: the
+   * kernel refuses the message and MRT_ADD_MFC decides, as addMfc here).
    */
   addMfcs(entries: readonly (MfcEntry & { iifIndex: number })[]): (KernelError | undefined)[] {
     return entries.map((e) => {
       const vif = this.table(familyOf(e.group)).get(e.parent);
-      if (vif && vif.ifindex !== e.iifIndex) throw new Error(`addMfcs: iifIndex ${e.iifIndex} is not the device of VIF ${e.parent} (${vif.ifindex})`);
+      if (vif && e.iifIndex !== 0 && vif.ifindex !== e.iifIndex) throw new Error(`addMfcs: iifIndex ${e.iifIndex} is not the device of VIF ${e.parent} (${vif.ifindex})`);
       try {
         this.addMfc(e);
         return undefined;

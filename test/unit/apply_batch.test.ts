@@ -8,11 +8,14 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { StepFailed, applySteps, runUntilRefused } from "../../src/engine/apply.js";
 import { converge } from "../../src/engine/converge.js";
+import { Engine } from "../../src/engine/engine.js";
 import { emptyImage } from "../../src/engine/image.js";
 import { planSteps, type Step } from "../../src/engine/plan.js";
 import { realize } from "../../src/engine/realize.js";
 import { emptyConfig, routeKey, type Config, type Route } from "../../src/model/types.js";
+import { parseOp } from "../../src/protocol/schema.js";
 import { FakeKernel, FakeLinks } from "../support/fake_kernel.js";
+import { MemoryStore } from "../support/memory_store.js";
 
 const GROUPS = ["239.1.0.1", "239.1.0.2", "239.1.0.3", "239.1.0.4", "239.1.0.5"];
 
@@ -92,5 +95,24 @@ void describe("MFC adds in batches", () => {
     const deviceOf = new Map([...vifs.values()].map((v) => [v.vifi, v.ifindex]));
     assert.equal(seen.length, GROUPS.length);
     for (const [parent, iifIndex] of seen) assert.equal(iifIndex, deviceOf.get(parent));
+  });
+
+  void test("the engine sends a restore's and a transaction's adds in batches, one entry at a time only for a single add", async () => {
+    const { config, links, kernel } = world();
+    const batches: number[] = [];
+    const addMfcs = kernel.addMfcs.bind(kernel);
+    kernel.addMfcs = (entries) => {
+      batches.push(entries.length);
+      return addMfcs(entries);
+    };
+    const engine = new Engine(kernel, links, new MemoryStore(undefined, config));
+    await engine.restore();
+    assert.deepEqual(batches, [GROUPS.length], "restore");
+    const routes = ["239.2.0.1", "239.2.0.2", "239.2.0.3"].map((group) => ({ group, iif: "e0", oifs: ["e2"] }));
+    await engine.transact(routes.map((r) => parseOp("ADD_MFC", r)), false);
+    assert.deepEqual(batches, [GROUPS.length, 3], "a transaction of three adds");
+    await engine.transact([parseOp("ADD_MFC", { group: "239.3.0.1", iif: "e0", oifs: ["e2"] })], false);
+    assert.deepEqual(batches, [GROUPS.length, 3], "a single add goes on its own");
+    assert.equal(kernel.mfcs.size, GROUPS.length + 4);
   });
 });

@@ -27,6 +27,11 @@ let server: Server;
 /** The line the stand-in daemon answers with next, and the request it got. */
 let answer = "";
 let request = "";
+/** Every request of the current test, in order. */
+let requests: string[] = [];
+/** A daemon from before the request field `changes`: refuses a request that has it, as its envelope check did. */
+let oldDaemon = false;
+const OLD_REFUSAL = JSON.stringify({ status: "error", error_code: "E_INVALID_ARGUMENT", message: "Validation failed: field 'request.changes' Invalid key: Expected never but received \"changes\" (got \"changes\").", details: { field: "request.changes" } }) + "\n";
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "mfct-cli-answer-"));
@@ -39,8 +44,10 @@ before(async () => {
       chunks.push(c);
       if (!c.includes(0x0a)) return;
       request = Buffer.concat(chunks).toString("utf8").trimEnd();
+      chunks.length = 0;
+      requests.push(request);
       // Uneven pieces: reads end anywhere, inside strings and UTF-8 sequences too.
-      const bytes = Buffer.from(answer);
+      const bytes = Buffer.from(oldDaemon && "changes" in (JSON.parse(request) as object) ? OLD_REFUSAL : answer);
       let at = 0;
       const more = (): void => {
         if (at >= bytes.length) return;
@@ -154,6 +161,7 @@ void describe("the CLI's output of an answer", () => {
   for (const c of CASES) {
     void test(`mfc ${c.args.join(" ")} <- ${c.answer}: as printed before`, async () => {
       answer = ANSWERS[c.answer];
+      requests = [];
       const has = (...flags: string[]): boolean => c.args.some((a) => flags.includes(a));
       const ran = await runCli(c.args.map((a) => (a.endsWith(".json") || a.endsWith(".txt") ? join(dir, a) : a)));
       const cli: Cli = { ...c.cli, json: has("-j", "json"), dryRun: has("-n"), verbose: has("-v") };
@@ -162,6 +170,28 @@ void describe("the CLI's output of an answer", () => {
       const printsChanges = has("-j", "json", "-n", "-v");
       assert.equal((JSON.parse(request) as { changes?: unknown }).changes, printsChanges ? undefined : false, `request: ${request.slice(0, 120)}`);
       if (c.changesUnparsed) assert.ok(ran.longestParse < 20_000, `the CLI parsed ${ran.longestParse} characters of a ${answer.length}-character answer`);
+    });
+  }
+});
+
+void describe("the CLI against a daemon from before `changes: false`", () => {
+  for (const args of [["apply", "apply.json"], ["batch", "batch.txt"], ["add", "to", "239.1.1.1", "iif", "e0", "oif", "e1"]]) {
+    void test(`mfc ${args.join(" ")}: refused for the field, asked again without it, printed as ever`, async () => {
+      const action = args[0] === "apply" ? "APPLY" : args[0] === "batch" ? "BATCH" : "ADD_MFC";
+      answer = ANSWERS[action === "APPLY" ? "apply" : action === "BATCH" ? "batch" : "addWarning"];
+      requests = [];
+      oldDaemon = true;
+      try {
+        const ran = await runCli(args.map((a) => (a.endsWith(".json") || a.endsWith(".txt") ? join(dir, a) : a)));
+        assert.deepEqual({ stdout: ran.stdout, stderr: ran.stderr, code: ran.code }, legacy({ action, json: false, dryRun: false, verbose: false }, answer));
+        const sent = requests.map((r) => JSON.parse(r) as Record<string, unknown>);
+        assert.deepEqual(sent.map((r) => r.changes), [false, undefined]);
+        const first = { ...sent[0] };
+        delete first.changes;
+        assert.deepEqual(first, sent[1], "the second request is the first without the field");
+      } finally {
+        oldDaemon = false;
+      }
     });
   }
 });

@@ -52,6 +52,17 @@ void describe("OverlayMap", () => {
     }), { numRuns: 2000 });
   });
 
+  void test("with nothing to merge it iterates with the Map's own iterators, no generator", () => {
+    const mapIterator = Object.getPrototypeOf(new Map().values()) as object;
+    const overlay = new OverlayMap(new Map([[1, "a"]]));
+    assert.equal(Object.getPrototypeOf(overlay.values()), mapIterator, "no change: the base's");
+    overlay.clear();
+    overlay.set(2, "b");
+    for (const it of [overlay.entries(), overlay.keys(), overlay.values()]) assert.equal(Object.getPrototypeOf(it), mapIterator, "after clear(): the changes'");
+    overlay.delete(2);
+    assert.notEqual(Object.getPrototypeOf(overlay.values()), mapIterator, "a deletion to hide: merged");
+  });
+
   void test("a cleared overlay whose last change is a delete hides the deleted key", () => {
     const overlay = new OverlayMap(new Map([[1, "a"]]));
     overlay.clear();
