@@ -1,7 +1,8 @@
 /**
  * A/B of two builds on the bulk apply: `node --import tsx bench/ab.ts DIR_A DIR_B [N] [ROUNDS]`
  * (with AB_MODE=concurrent: the bench's 20-client ADD/DEL row instead, 3 s per run, on a table of
- * N routes; tx/s per run; AB_PROF=DIR: CPU profiles of both daemons in DIR/A and DIR/B)
+ * N routes; tx/s per run; AB_PROF=DIR: CPU profiles of both daemons in DIR/A and DIR/B; AB_FLAGS_B:
+ * extra Node flags for daemon B only, so that one build on both sides A/Bs a flag)
  * (as root; each DIR a checkout with dist/ built). One daemon of each build in one namespace lab
  * router (A on the default table, B on table 100), then ROUNDS rounds of: `mfc apply` of N new
  * routes by A's CLI to A's daemon, the same by B, each followed by a FLUSH; the order within a
@@ -78,7 +79,9 @@ async function main(): Promise<void> {
       writeFileSync(cfg, `[daemon]\nsocket_path = ${sock}\nstate_file = ${dir}.state.json\nsocket_group =\n${extra}\n`);
       // AB_PROF=DIR: each daemon writes a .cpuprofile there (bench/profile.ts reads it).
       const prof = process.env.AB_PROF ? ["--cpu-prof", "--cpu-prof-dir", join(process.env.AB_PROF, name as string)] : [];
-      procs.push(lab.spawn(lab.ns.router, [process.execPath, ...prof, ...DAEMON_NODE_FLAGS, join(root as string, "dist/daemon_main.js"), "--config", cfg]));
+      // AB_FLAGS_B="--flag ...": Node/V8 flags for daemon B only (the same build on both sides then A/Bs a flag).
+      const flagsB = name === "B" ? (process.env.AB_FLAGS_B ?? "").split(" ").filter((f) => f !== "") : [];
+      procs.push(lab.spawn(lab.ns.router, [process.execPath, ...prof, ...DAEMON_NODE_FLAGS, ...flagsB, join(root as string, "dist/daemon_main.js"), "--config", cfg]));
       return { name: name as string, sock, cli: join(root as string, "dist/cli/mfc.cjs"), ms: [] as number[] };
     });
     for (const b of builds) {
