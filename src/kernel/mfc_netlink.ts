@@ -52,6 +52,10 @@ const NETLINK_CAP_ACK = 10;
 const MSG_DONTWAIT = 0x40;
 /** rtmsg, RTA_SRC, RTA_DST, RTA_IIF, RTA_TABLE and the RTA_MULTIPATH header; + 8 per rtnexthop. */
 const FIXED = NLMSG_HDRLEN + 12 + 4 * 8 + 4;
+/** Where a message holds its sequence number, origin and group (the values of RTA_SRC, RTA_DST). */
+const SEQ_AT = 8;
+const SRC_AT = NLMSG_HDRLEN + 12 + 4;
+const DST_AT = SRC_AT + 8;
 const MAX_MESSAGE = FIXED + 32 * 8;
 /**
  * Messages per send. Each refused one queues an error of ~1 KiB of receive buffer (one skb, only
@@ -71,9 +75,18 @@ export class MfcNetlinkAdds {
   private readonly buf = Buffer.alloc(CHUNK * MAX_MESSAGE);
   private readonly recvBuf = Buffer.alloc(64 * 1024);
   private seq = 0;
+  private readonly table: number;
+  /**
+   * The last message of this send whose input interface and TTLs were written out: entries of one
+   * shape share their frozen `ttls` (engine/realize.ts), so the next one copies it and writes only
+   * its sequence number, origin and group.
+   */
+  private template: { at: number; length: number; ttls: readonly number[]; iifIndex: number } | undefined;
 
   /** table: the IPMR table id (undefined or 0: the kernel's default table, 253). */
-  constructor(private readonly table: number | undefined) {}
+  constructor(table: number | undefined) {
+    this.table = table === undefined || table === 0 ? RT_TABLE_DEFAULT : table;
+  }
 
   /**
    * Adds `entries`; returns the indices of those the kernel did not confirm: refused, or in a send
@@ -92,6 +105,7 @@ export class MfcNetlinkAdds {
       const seq0 = this.seq;
       this.seq = (this.seq + count) >>> 0;
       let length = 0;
+      this.template = undefined;
       for (let k = 0; k < count; k++) length = this.encode(entries[first + k] as DeviceMfc, (seq0 + k) >>> 0, length);
       if (!this.send(fd, length)) {
         for (let k = 0; k < count; k++) unconfirmed.push(first + k);
@@ -122,30 +136,48 @@ export class MfcNetlinkAdds {
   /** Writes the message for `e` at `at`; returns where the next one starts. */
   private encode(e: DeviceMfc, seq: number, at: number): number {
     const b = this.buf;
+    const t = this.template;
+    let length: number;
+    if (t !== undefined && t.ttls === e.ttls && t.iifIndex === e.iifIndex) {
+      length = t.length;
+      b.copyWithin(at, t.at, t.at + length);
+    } else {
+      length = this.encodeShape(e, at);
+      this.template = { at, length, ttls: e.ttls, iifIndex: e.iifIndex };
+    }
+    b.writeUInt32LE(seq, at + SEQ_AT);
+    b.writeUInt32BE(address(e.origin), at + SRC_AT);
+    b.writeUInt32BE(address(e.group), at + DST_AT);
+    return at + align4(length);
+  }
+
+  /** Everything of the message but its sequence number, origin and group; returns its length. */
+  private encodeShape(e: DeviceMfc, at: number): number {
+    const b = this.buf;
     const hops = e.ttls.length;
     const len = FIXED + hops * 8;
     b.writeUInt32LE(len, at);
     b.writeUInt16LE(RTM_NEWROUTE, at + 4);
     b.writeUInt16LE(NLM_F_REQUEST | NLM_F_CREATE, at + 6);
-    b.writeUInt32LE(seq, at + 8);
     b.writeUInt32LE(0, at + 12);
     let o = at + NLMSG_HDRLEN;
-    const table = this.table === undefined || this.table === 0 ? RT_TABLE_DEFAULT : this.table;
     // struct rtmsg: family, dst_len, src_len, tos, table (u8), protocol, scope, type, flags (u32).
     b.writeUInt8(RTNL_FAMILY_IPMR, o);
     b.writeUInt8(32, o + 1);
     b.writeUInt8(32, o + 2);
     b.writeUInt8(0, o + 3);
-    b.writeUInt8(table <= 255 ? table : 0, o + 4);
+    b.writeUInt8(this.table <= 255 ? this.table : 0, o + 4);
     b.writeUInt8(RTPROT_MROUTED, o + 5);
     b.writeUInt8(0, o + 6);
     b.writeUInt8(RTN_MULTICAST, o + 7);
     b.writeUInt32LE(0, o + 8);
     o += 12;
-    o = attrU32(b, o, RTA_SRC, address(e.origin), true);
-    o = attrU32(b, o, RTA_DST, address(e.group), true);
-    o = attrU32(b, o, RTA_IIF, e.iifIndex, false);
-    o = attrU32(b, o, RTA_TABLE, table, false);
+    o = attrHeader(b, o, RTA_SRC); // the values of these two: encode()
+    o = attrHeader(b, o, RTA_DST);
+    o = attrHeader(b, o, RTA_IIF);
+    b.writeUInt32LE(e.iifIndex, o - 4);
+    o = attrHeader(b, o, RTA_TABLE);
+    b.writeUInt32LE(this.table, o - 4);
     b.writeUInt16LE(4 + hops * 8, o);
     b.writeUInt16LE(RTA_MULTIPATH, o + 2);
     o += 4;
@@ -157,7 +189,7 @@ export class MfcNetlinkAdds {
       b.writeInt32LE(0, o + 4);
       o += 8;
     }
-    return at + align4(len);
+    return len;
   }
 
   /** One send of the chunk; false when it did not go (the kernel then processed none of it). */
@@ -206,11 +238,10 @@ export class MfcNetlinkAdds {
   }
 }
 
-function attrU32(b: Buffer, o: number, type: number, value: number, networkOrder: boolean): number {
+/** The header of a 4-byte attribute at `o`; returns where the next one starts (its value is the 4 bytes before). */
+function attrHeader(b: Buffer, o: number, type: number): number {
   b.writeUInt16LE(8, o);
   b.writeUInt16LE(type, o + 2);
-  if (networkOrder) b.writeUInt32BE(value, o + 4);
-  else b.writeUInt32LE(value, o + 4);
   return o + 8;
 }
 
