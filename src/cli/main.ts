@@ -47,11 +47,11 @@ interface Built {
   count(): number;
   batchLines?: number[];
   /**
-   * The same request without `"changes": false`, where the line has it: a daemon from before that
-   * field refuses it (E_INVALID_ARGUMENT on `request.changes`), as one not yet restarted after an
-   * upgrade is; the CLI then asks again with this line.
+   * The line without `"changes": false`, where it has that field: a daemon from before the field
+   * refuses it (E_INVALID_ARGUMENT on `request.changes`), as one not yet restarted after an
+   * upgrade does; the CLI then asks again with this line.
    */
-  withChanges?: () => string | Uint8Array;
+  legacyLine?: () => string | Uint8Array;
 }
 
 /** Fewer bytes than 1000 routes take (the smallest: `{"group":"ff3e::","iif":"a"},`, 30 bytes). */
@@ -66,12 +66,13 @@ function buildRequest(cmd: ParsedCommand, g: Globals): Built {
     payload = { operations: parsed.operations };
     batchLines = parsed.lines;
   }
-  const full = { action: cmd.action, dry_run: g.dryRun, payload };
-  const request = readsChanges(cmd, g) ? full : { action: cmd.action, dry_run: g.dryRun, changes: false, payload };
+  const legacy = { action: cmd.action, dry_run: g.dryRun, payload };
+  const skip = !readsChanges(cmd, g);
+  const request = skip ? { ...legacy, changes: false } : legacy;
   const count = (payload as { operations?: unknown[] }).operations?.length ?? 0;
   return {
     line: JSON.stringify(request), action: cmd.action, request: () => request, count: () => count, batchLines,
-    ...(request === full ? {} : { withChanges: () => JSON.stringify(full) }),
+    ...(skip ? { legacyLine: () => JSON.stringify(legacy) } : {}),
   };
 }
 
@@ -106,7 +107,7 @@ function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
     const routes = ((parse().payload as { state?: { routes?: unknown } }).state)?.routes;
     return Array.isArray(routes) ? routes.length : 0;
   };
-  return { line, action: cmd.action, request: parse, count, ...(changes === "" ? {} : { withChanges: () => lineWith("") }) };
+  return { line, action: cmd.action, request: parse, count, ...(changes === "" ? {} : { legacyLine: () => lineWith("") }) };
 }
 
 async function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Globals): Promise<void> {
@@ -262,7 +263,7 @@ async function run(argv: string[]): Promise<number> {
   const progress = startProgress(built);
   try {
     res = await call(socket, built.line, handling);
-    if (built.withChanges && refusesChangesField(res)) res = await call(socket, built.withChanges(), handling);
+    if (built.legacyLine && refusesChangesField(res)) res = await call(socket, built.legacyLine(), handling);
   } catch (err) {
     progress();
     const message = (err as Error).message;

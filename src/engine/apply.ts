@@ -92,12 +92,17 @@ export function runUntilRefused(
 
 /** Where the run of MFC adds and replacements of distinct (origin, group) starting at `from` ends (at most `limit`). */
 function addRunEnd(steps: readonly Step[], from: number, limit: number): number {
-  const keys = new Set<string>();
+  // No set for a run of one (a single add: the hot path of many small transactions).
+  let keys: Set<string> | undefined;
   let i = from;
   for (; i < limit; i++) {
     const s = steps[i] as Step;
-    if ((s.op !== "add_mfc" && s.op !== "replace_mfc") || keys.has(s.entry.key)) break;
-    keys.add(s.entry.key);
+    if (s.op !== "add_mfc" && s.op !== "replace_mfc") break;
+    if (i > from) {
+      keys ??= new Set([(steps[from] as Extract<Step, { op: "add_mfc" | "replace_mfc" }>).entry.key]);
+      if (keys.has(s.entry.key)) break;
+      keys.add(s.entry.key);
+    }
   }
   return i;
 }

@@ -27,6 +27,7 @@ export const SOCK_CLOEXEC = 0o2000000;
 // recv(2) flags.
 /** recv returns the datagram's real length even when it was cut. */
 export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
 
 // Socket option levels and options.
 export const SOL_SOCKET = 1;
@@ -35,6 +36,7 @@ export const SO_PEERCRED = 17;
 export const SO_RCVTIMEO = 20;
 export const SO_PEERGROUPS = 59;
 export const SOL_NETLINK = 270;
+export const NETLINK_CAP_ACK = 10;
 export const NETLINK_EXT_ACK = 11;
 export const NETLINK_GET_STRICT_CHK = 12;
 

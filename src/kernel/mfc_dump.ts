@@ -39,7 +39,10 @@ import {
   SOL_NETLINK, SOL_SOCKET, SO_RCVTIMEO,
 } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
-import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, align4, findStringAttr, forEachAttr } from "./netlink.js";
+import {
+  NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_OVERRUN, NLM_F_REQUEST, RTA_DST, RTA_SRC, RTA_TABLE, RTMSG_LEN, RTM_NEWROUTE,
+  RTNL_FAMILY_IP6MR, RTNL_FAMILY_IPMR, align4, findStringAttr, forEachAttr, mrTableId,
+} from "./netlink.js";
 import { lastErrno, sys } from "./libc.js";
 import type { Family } from "../model/family.js";
 import { formatIpv6 } from "../model/ipv6.js";
@@ -49,25 +52,14 @@ const ENOENT = errnoOf("ENOENT");
 const EAGAIN = errnoOf("EAGAIN");
 const EMSGSIZE = errnoOf("EMSGSIZE");
 
-const NLM_F_REQUEST = 0x1;
 const NLM_F_DUMP = 0x300; // NLM_F_ROOT | NLM_F_MATCH
 const NLM_F_CAPPED = 0x100; // NLMSG_ERROR: only the request's header is echoed
 const NLM_F_ACK_TLVS = 0x200; // extended-ack attributes follow
 const NLMSGERR_ATTR_MSG = 1;
 
-const RTM_NEWROUTE = 24;
 const RTM_GETROUTE = 26;
-const RTMSG_LEN = 12;
-const RTNL_FAMILY_IPMR = 128;
-const RTNL_FAMILY_IP6MR = 129;
 const RT_TABLE_COMPAT = 252;
-const RT_TABLE_DEFAULT = 253;
-/** ip6mr's default table (include/net/ip6_fib.h): MRT6_INIT without MRT6_TABLE, or with 0, takes it. */
-const RT6_TABLE_DFLT = 254;
 const RTNH_F_UNRESOLVED = 0x20;
-const RTA_DST = 1;
-const RTA_SRC = 2;
-const RTA_TABLE = 15;
 const RTA_MFC_STATS = 17;
 
 const RECV_TIMEOUT_S = 2;
@@ -99,7 +91,7 @@ export interface MfcDumpResult {
  */
 export function dumpMfc(table?: number, opts: { strict?: boolean; family?: Family } = {}): MfcDumpResult {
   const family = opts.family ?? 4;
-  const tableId = table === undefined || table === 0 ? (family === 6 ? RT6_TABLE_DFLT : RT_TABLE_DEFAULT) : table;
+  const tableId = mrTableId(table, family);
   if (!Number.isInteger(tableId) || tableId < 0 || tableId > 0xffffffff) {
     throw new RangeError(`invalid multicast routing table id: ${table}`);
   }

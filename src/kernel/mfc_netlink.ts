@@ -24,37 +24,30 @@
  * Where rtnetlink refuses RTM_NEWROUTE itself (EPERM: no CAP_NET_ADMIN, which MRT_ADD_MFC on our
  * own socket does not need; EOPNOTSUPP: a kernel before 4.5), the fast path is not tried again.
  */
-import { AF_NETLINK, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_NETLINK } from "./abi.js";
+import { AF_NETLINK, MSG_DONTWAIT, NETLINK_CAP_ACK, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_NETLINK } from "./abi.js";
 import { KernelError, errnoOf } from "./errors.js";
 import { lastErrno, sys } from "./libc.js";
-import { NLMSG_ERROR, NLMSG_HDRLEN, align4 } from "./netlink.js";
+import {
+  NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_REQUEST, RTA_DST, RTA_SRC, RTA_TABLE, RTMSG_LEN, RTM_NEWROUTE, RTNL_FAMILY_IPMR, align4, mrTableId,
+} from "./netlink.js";
 import type { MfcEntry } from "./port.js";
-import { parseIpv4 } from "../model/ipv4.js";
+import { ipv4Value } from "./structs.js";
 
 const EINTR = errnoOf("EINTR");
 const EAGAIN = errnoOf("EAGAIN");
 const ENOBUFS = errnoOf("ENOBUFS");
 const EPERM = errnoOf("EPERM");
 const EOPNOTSUPP = errnoOf("EOPNOTSUPP");
-const RTM_NEWROUTE = 24;
-const NLM_F_REQUEST = 0x1;
 const NLM_F_CREATE = 0x400;
-const RTNL_FAMILY_IPMR = 128;
-const RT_TABLE_DEFAULT = 253;
 const RTPROT_MROUTED = 17;
 const RTN_MULTICAST = 5;
-const RTA_DST = 1;
-const RTA_SRC = 2;
 const RTA_IIF = 3;
 const RTA_MULTIPATH = 9;
-const RTA_TABLE = 15;
-const NETLINK_CAP_ACK = 10;
-const MSG_DONTWAIT = 0x40;
 /** rtmsg, RTA_SRC, RTA_DST, RTA_IIF, RTA_TABLE and the RTA_MULTIPATH header; + 8 per rtnexthop. */
-const FIXED = NLMSG_HDRLEN + 12 + 4 * 8 + 4;
+const FIXED = NLMSG_HDRLEN + RTMSG_LEN + 4 * 8 + 4;
 /** Where a message holds its sequence number, origin and group (the values of RTA_SRC, RTA_DST). */
 const SEQ_AT = 8;
-const SRC_AT = NLMSG_HDRLEN + 12 + 4;
+const SRC_AT = NLMSG_HDRLEN + RTMSG_LEN + 4;
 const DST_AT = SRC_AT + 8;
 const MAX_MESSAGE = FIXED + 32 * 8;
 /**
@@ -85,7 +78,7 @@ export class MfcNetlinkAdds {
 
   /** table: the IPMR table id (undefined or 0: the kernel's default table, 253). */
   constructor(table: number | undefined) {
-    this.table = table === undefined || table === 0 ? RT_TABLE_DEFAULT : table;
+    this.table = mrTableId(table, 4);
   }
 
   /**
@@ -146,8 +139,8 @@ export class MfcNetlinkAdds {
       this.template = { at, length, ttls: e.ttls, iifIndex: e.iifIndex };
     }
     b.writeUInt32LE(seq, at + SEQ_AT);
-    b.writeUInt32BE(address(e.origin), at + SRC_AT);
-    b.writeUInt32BE(address(e.group), at + DST_AT);
+    b.writeUInt32BE(ipv4Value(e.origin), at + SRC_AT);
+    b.writeUInt32BE(ipv4Value(e.group), at + DST_AT);
     return at + align4(length);
   }
 
@@ -171,7 +164,7 @@ export class MfcNetlinkAdds {
     b.writeUInt8(0, o + 6);
     b.writeUInt8(RTN_MULTICAST, o + 7);
     b.writeUInt32LE(0, o + 8);
-    o += 12;
+    o += RTMSG_LEN;
     o = attrHeader(b, o, RTA_SRC); // the values of these two: encode()
     o = attrHeader(b, o, RTA_DST);
     o = attrHeader(b, o, RTA_IIF);
@@ -243,10 +236,4 @@ function attrHeader(b: Buffer, o: number, type: number): number {
   b.writeUInt16LE(8, o);
   b.writeUInt16LE(type, o + 2);
   return o + 8;
-}
-
-function address(dotted: string): number {
-  const n = parseIpv4(dotted);
-  if (n === undefined) throw new Error(`not an IPv4 address: ${dotted}`);
-  return n;
 }

@@ -20,10 +20,15 @@ export const GROUP_REQ_SIZE = 136;
 export const GROUP_SOURCE_REQ_SIZE = 264;
 const SOCKADDR_STORAGE_SIZE = 128;
 
-function writeAddr(buf: Buffer, offset: number, dotted: string): void {
+/** A dotted quad as the u32 the kernel's structs and attributes hold (in network byte order). */
+export function ipv4Value(dotted: string): number {
   const n = parseIpv4(dotted);
   if (n === undefined) throw new Error(`not an IPv4 address: ${dotted}`);
-  buf.writeUInt32BE(n, offset); // network byte order
+  return n;
+}
+
+function writeAddr(buf: Buffer, offset: number, dotted: string): void {
+  buf.writeUInt32BE(ipv4Value(dotted), offset); // network byte order
 }
 
 export function encodeVifctl(buf: Buffer, vif: Pick<VifSpec, "vifi" | "ifindex" | "threshold">): Buffer {

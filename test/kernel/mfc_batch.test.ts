@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
-import type { BatchReport, NoNetAdminReport, TinyBufferReport } from "./fixtures/mfc_batch_child.js";
+import type { BatchReport, NetlinkFailsReport, NoNetAdminReport, TinyBufferReport } from "./fixtures/mfc_batch_child.js";
 import { createLab6, runInRouter, type Lab6 } from "./fixtures/netns6.js";
 
 const CHILD = fileURLToPath(new URL("./fixtures/mfc_batch_child.ts", import.meta.url));
@@ -77,5 +77,14 @@ void describe("KernelTables.addMfcs (rtnetlink batch) on real IPMR tables in a n
     });
     const refused = [...Array.from({ length: 64 }, (_, i) => i), 74, 138, 202, 266];
     assert.deepEqual(JSON.parse(out) as TinyBufferReport, { refused, installed: 320 - refused.length });
+  });
+
+  void test("rtnetlink unusable (its socket refused, or every send failing): every entry added with MRT_ADD_MFC", () => {
+    assert.ok(lab);
+    const out = execFileSync("ip", ["netns", "exec", lab.router, process.execPath, "--import", "tsx", CHILD, lab.sender, "netlink-fails"], {
+      encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 120_000,
+    });
+    const each = { refused: 0, installed: 300, setsockoptAdds: 300 };
+    assert.deepEqual(JSON.parse(out) as NetlinkFailsReport, { socket: each, send: each });
   });
 });

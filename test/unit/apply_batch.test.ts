@@ -115,4 +115,19 @@ void describe("MFC adds in batches", () => {
     assert.deepEqual(batches, [GROUPS.length, 3], "a single add goes on its own");
     assert.equal(kernel.mfcs.size, GROUPS.length + 4);
   });
+
+  void test("a batch never holds one entry twice: the run ends where a key comes again (the fallback may reorder a batch)", () => {
+    const { kernel, steps, vifs } = world();
+    const adds = steps.filter((st) => st.op === "add_mfc");
+    const again = adds.map((st): Step => (st.op === "add_mfc" ? { op: "replace_mfc", entry: { ...st.entry, ttls: [0, 0, 9] }, previous: st.entry } : st));
+    const batches: string[][] = [];
+    const addMfcs = kernel.addMfcs.bind(kernel);
+    kernel.addMfcs = (entries) => {
+      batches.push(entries.map((e) => e.group));
+      return addMfcs(entries);
+    };
+    assert.equal(runUntilRefused(kernel, [...steps, ...again], undefined, vifs), undefined);
+    for (const b of batches) assert.equal(new Set(b).size, b.length, `a batch with a key twice: ${b.join(" ")}`);
+    assert.deepEqual([...kernel.mfcs.values()].map((m) => m.ttls[2]), GROUPS.map(() => 9), "the later step of each key is what stays");
+  });
 });
