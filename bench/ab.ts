@@ -10,7 +10,7 @@
  * the medians. Timed like the bench's bulk row: the whole CLI process, spawn to exit.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createLab } from "../test/lab/lab.js";
@@ -40,6 +40,12 @@ function timed(args: string[]): Promise<number> {
       else res(Number(process.hrtime.bigint() - t0) / 1e6);
     });
   });
+}
+
+/** CPU time (user + system, ms) a process used so far, from /proc/PID/stat (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** 20 raw clients adding and deleting fresh routes for 3 s, as bench/run.ts does: acknowledged tx/s. */
@@ -82,7 +88,7 @@ async function main(): Promise<void> {
       // AB_FLAGS_B="--flag ...": Node/V8 flags for daemon B only (the same build on both sides then A/Bs a flag).
       const flagsB = name === "B" ? (process.env.AB_FLAGS_B ?? "").split(" ").filter((f) => f !== "") : [];
       procs.push(lab.spawn(lab.ns.router, [process.execPath, ...prof, ...DAEMON_NODE_FLAGS, ...flagsB, join(root as string, "dist/daemon_main.js"), "--config", cfg]));
-      return { name: name as string, sock, cli: join(root as string, "dist/cli/mfc.cjs"), ms: [] as number[] };
+      return { name: name as string, sock, cli: join(root as string, "dist/cli/mfc.cjs"), ms: [] as number[], pid: procs[procs.length - 1]?.pid ?? 0 };
     });
     for (const b of builds) {
       for (let i = 0; !existsSync(b.sock) || !(await once(b.sock, { action: "PING" }).then(() => true, () => false)); i++) {
@@ -99,9 +105,12 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       for (const b of r % 2 === 0 ? builds : [...builds].reverse()) {
         if (CONCURRENT) {
+          const cpu0 = cpuMs(b.pid);
           const rate = await concurrentRate(b.sock, lab.addr.sender, r);
           b.ms.push(rate);
-          process.stderr.write(`  round ${r + 1} ${b.name}: ${rate.toFixed(0)} tx/s\n`);
+          // All the daemon's threads (the main thread, the thread pool, GC), per acknowledged transaction.
+          const perTx = ((cpuMs(b.pid) - cpu0) * 1000) / (rate * 3);
+          process.stderr.write(`  round ${r + 1} ${b.name}: ${rate.toFixed(0)} tx/s, daemon CPU ~${perTx.toFixed(0)} µs per transaction\n`);
           await sleep(500);
           continue;
         }

@@ -1,6 +1,6 @@
 /** Effects: gathers the facts diagnostics need, in the daemon's own network namespace. */
 import { readFileSync } from "node:fs";
-import { IFF_MULTICAST, IFF_RUNNING, IFF_UP, interfaceFlags } from "../kernel/ifflags.js";
+import { IFF_MULTICAST, IFF_RUNNING, IFF_UP, interfaceFlags } from "../kernel/ifreq.js";
 import type { Facts, InterfaceFacts } from "../diagnostics/checks.js";
 import type { Image } from "../engine/image.js";
 import { dumpMfc } from "../kernel/mfc_dump.js";

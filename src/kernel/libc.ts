@@ -30,8 +30,6 @@ export const sys = {
   ),
   send: fn<[number, Buffer, number, number], number>("intptr_t send(int, const void *, size_t, int)"),
   flock: fn<[number, number], number>("int flock(int, int)"),
-  ifNameToIndex: fn<[string], number>("unsigned int if_nametoindex(const char *)"),
-  ifIndexToName: fn<[number, Buffer], unknown>("char *if_indextoname(unsigned int, void *)"),
   getgrnamGid: ((): ((name: string) => number | undefined) => {
     const group = koffi.struct("mfc_group", { gr_name: "char *", gr_passwd: "char *", gr_gid: "uint32_t", gr_mem: "void *" });
     const getgrnam = libc.func("getgrnam", koffi.pointer(group), ["const char *"]) as Fn<[string], unknown>;

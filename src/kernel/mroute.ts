@@ -4,7 +4,7 @@
  * tables.ts puts it together with the IPv6 table (mroute6.ts) and the joins behind the KernelPort.
  */
 import { AF_INET, IPPROTO_IGMP, IPPROTO_IP } from "./abi.js";
-import { sys } from "./libc.js";
+import { interfaceIndex, interfaceName } from "./ifreq.js";
 import { MRT_ADD_IF, MRT_ADD_MFC, MRT_DEL_IF, MRT_DEL_MFC, MrouteSocket, SIOC_GET_IF_COUNT, SIOC_GET_SG_COUNT, type TableFamily } from "./mroute_socket.js";
 import type { Watch } from "./poll.js";
 import type { LinkResolver, MfcEntry, NoCache, SgCounters, VifCounters, VifSpec } from "./port.js";
@@ -68,20 +68,12 @@ export class Mroute4Table extends MrouteSocket {
   }
 }
 
-/** if_nametoindex/if_indextoname: ioctls answered in the caller's network namespace. */
+/** Name <-> index of interfaces: ioctls answered in the caller's network namespace (ifreq.ts). */
 export class SystemLinks implements LinkResolver {
-  private readonly nameBuf = Buffer.alloc(16);
   indexOf(ifname: string): number | undefined {
-    // IFNAMSIZ counts bytes (UTF-8, as the kernel stores a name), with the NUL: at most 15.
-    const bytes = Buffer.byteLength(ifname);
-    if (bytes === 0 || bytes > 15) return undefined;
-    const idx = sys.ifNameToIndex(ifname);
-    return idx === 0 ? undefined : idx;
+    return interfaceIndex(ifname);
   }
   nameOf(ifindex: number): string | undefined {
-    this.nameBuf.fill(0);
-    if (sys.ifIndexToName(ifindex, this.nameBuf) === null) return undefined;
-    const end = this.nameBuf.indexOf(0);
-    return this.nameBuf.toString("utf8", 0, end < 0 ? 16 : end);
+    return interfaceName(ifindex);
   }
 }

@@ -1,0 +1,50 @@
+/**
+ * Interface name <-> index on the real kernel (src/kernel/ifreq.ts: SIOCGIFINDEX and SIOCGIFNAME
+ * on one socket kept open, in place of libc's if_nametoindex/if_indextoname). The engine trusts
+ * these answers to be the kernel's of this moment (STACK.md: stale VIF indices after a link is
+ * deleted), so a rename or a deletion must show at once. Runs in a child in a namespace of its own.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { IfreqReport } from "./fixtures/ifreq_child.js";
+
+const CHILD = fileURLToPath(new URL("./fixtures/ifreq_child.ts", import.meta.url));
+const NS = `mfct-ifreq-${process.pid}`;
+const ip = (...args: string[]): void => void execFileSync("ip", args, { stdio: "pipe" });
+let r: IfreqReport;
+
+before(() => {
+  ip("netns", "add", NS);
+  ip("-n", NS, "link", "set", "lo", "up");
+  ip("-n", NS, "link", "add", "vé0", "type", "veth", "peer", "name", "abcdefghijklmno"); // no dummy module on every kernel
+  r = JSON.parse(execFileSync("ip", ["netns", "exec", NS, process.execPath, "--import", "tsx", CHILD], { encoding: "utf8", timeout: 60_000 })) as IfreqReport;
+});
+
+after(() => {
+  try {
+    ip("netns", "del", NS);
+  } catch {
+    // not created
+  }
+});
+
+void test("name -> index and index -> name agree with the kernel's own table, UTF-8 and 15-byte names included", () => {
+  assert.deepEqual(r.indexOf, r.sysIndex);
+  for (const [name, index] of Object.entries(r.sysIndex)) assert.equal(r.nameOf[String(index)], name);
+});
+
+void test("no interface: empty, too long, unknown, a prefix of a name, or an index that no interface has or none can have", () => {
+  assert.deepEqual(r.invalid, [null, null, null, null]);
+  assert.deepEqual(r.invalidNames, [null, null, null, null, null]);
+});
+
+void test("flags come from the same socket", () => {
+  assert.equal(r.upFlag, true);
+});
+
+void test("a rename and a deletion show at once: nothing is cached", () => {
+  assert.deepEqual(r.afterRename, { newIndex: r.sysIndex["vé0"], oldIndex: null, name: "renamed0" });
+  assert.deepEqual(r.afterDelete, { index: null, name: null });
+});
