@@ -2,7 +2,7 @@ import type { LinkResolver } from "../kernel/port.js";
 
 /**
  * One transaction's view of the interface table: each name is looked up once. An APPLY of 100 000
- * routes named the same few interfaces 200 000 times (one if_nametoindex socket each), which
+ * routes named the same few interfaces 200 000 times (then one if_nametoindex socket each; a system call each now), which
  * measured as half of its time. A transaction (a group of them, up to its save) is synchronous, so
  * the table cannot change inside it.
  */

@@ -31,7 +31,8 @@ function query(request: number, fill: () => void): boolean {
 /** ifr_name = `ifname`; false for a name no interface can have (empty, longer than 15 bytes). */
 function byName(request: number, ifname: string): boolean {
   const bytes = Buffer.byteLength(ifname);
-  if (bytes === 0 || bytes > IFNAME_MAX_BYTES) return false;
+  // A NUL would end the name early for the kernel ("dn1\0x" is dn1); model/ifname.ts refuses it too.
+  if (bytes === 0 || bytes > IFNAME_MAX_BYTES || ifname.includes("\0")) return false;
   return query(request, () => ifr.write(ifname, 0, "utf8"));
 }
 

@@ -1,6 +1,6 @@
 /**
  * Linux dev_valid_name(): 1-15 bytes (IFNAMSIZ - 1), not "." or "..", no '/', ':' or whitespace;
- * and no NUL, at which if_nametoindex() would cut the name ("dn1\u0000x" would resolve to dn1).
+ * and no NUL, at which the kernel would cut the name (SIOCGIFINDEX) ("dn1\u0000x" would resolve to dn1).
  */
 export function ifNameProblem(s: string): string | undefined {
   if (s.length === 0) return "must not be empty";

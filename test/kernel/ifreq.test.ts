@@ -35,8 +35,8 @@ void test("name -> index and index -> name agree with the kernel's own table, UT
   for (const [name, index] of Object.entries(r.sysIndex)) assert.equal(r.nameOf[String(index)], name);
 });
 
-void test("no interface: empty, too long, unknown, a prefix of a name, or an index that no interface has or none can have", () => {
-  assert.deepEqual(r.invalid, [null, null, null, null]);
+void test("no interface: empty, too long, unknown, a prefix of a name, a name cut by a NUL, or an index that no interface has or none can have", () => {
+  assert.deepEqual(r.invalid, [null, null, null, null, null]);
   assert.deepEqual(r.invalidNames, [null, null, null, null, null]);
 });
 
