@@ -10,7 +10,7 @@
  * the medians. Timed like the bench's bulk row: the whole CLI process, spawn to exit.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createLab } from "../test/lab/lab.js";
@@ -46,6 +46,21 @@ function timed(args: string[]): Promise<number> {
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function threadCpu(pid: number): Map<string, { comm: string; ms: number }> {
+  const out = new Map<string, { comm: string; ms: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(tid, { comm, ms: (Number(f[11]) + Number(f[12])) * 10 });
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
 }
 
 /** 20 raw clients adding and deleting fresh routes for 3 s, as bench/run.ts does: acknowledged tx/s. */
@@ -87,7 +102,10 @@ async function main(): Promise<void> {
       const prof = process.env.AB_PROF ? ["--cpu-prof", "--cpu-prof-dir", join(process.env.AB_PROF, name as string)] : [];
       // AB_FLAGS_B="--flag ...": Node/V8 flags for daemon B only (the same build on both sides then A/Bs a flag).
       const flagsB = name === "B" ? (process.env.AB_FLAGS_B ?? "").split(" ").filter((f) => f !== "") : [];
-      procs.push(lab.spawn(lab.ns.router, [process.execPath, ...prof, ...DAEMON_NODE_FLAGS, ...flagsB, join(root as string, "dist/daemon_main.js"), "--config", cfg]));
+      // Its log to a file, as bench/run.ts does: not through this process, where the clients run.
+      const logFd = openSync(join(tmp, `${name}.log`), "a");
+      procs.push(lab.spawn(lab.ns.router, [process.execPath, ...prof, ...DAEMON_NODE_FLAGS, ...flagsB, join(root as string, "dist/daemon_main.js"), "--config", cfg], logFd));
+      closeSync(logFd);
       return { name: name as string, sock, cli: join(root as string, "dist/cli/mfc.cjs"), ms: [] as number[], pid: procs[procs.length - 1]?.pid ?? 0 };
     });
     for (const b of builds) {
@@ -106,11 +124,17 @@ async function main(): Promise<void> {
       for (const b of r % 2 === 0 ? builds : [...builds].reverse()) {
         if (CONCURRENT) {
           const cpu0 = cpuMs(b.pid);
+          const threads0 = threadCpu(b.pid);
           const rate = await concurrentRate(b.sock, lab.addr.sender, r);
           b.ms.push(rate);
           // All the daemon's threads (the main thread, the thread pool, GC), per acknowledged transaction.
           const perTx = ((cpuMs(b.pid) - cpu0) * 1000) / (rate * 3);
           process.stderr.write(`  round ${r + 1} ${b.name}: ${rate.toFixed(0)} tx/s, daemon CPU ~${perTx.toFixed(0)} µs per transaction\n`);
+          if (process.env.AB_THREADS) {
+            const per = new Map<string, number>();
+            for (const [tid, t] of threadCpu(b.pid)) per.set(`${t.comm}/${tid === String(b.pid) ? "main" : tid}`, t.ms - (threads0.get(tid)?.ms ?? 0));
+            process.stderr.write(`    threads (ms in 3 s): ${[...per].map(([c, ms]) => `${c} ${ms}`).join(", ")}\n`);
+          }
           await sleep(500);
           continue;
         }

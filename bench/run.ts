@@ -11,7 +11,7 @@
  * it makes each Node start parse a CA bundle (STACK.md, "Measuring Node start-up").
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -117,15 +117,19 @@ async function startDaemon(lab: Lab, dir: string, profDir: string | undefined, e
   const flags = profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-interval", "250"] : [];
   const t0 = process.hrtime.bigint();
   // `ip netns exec` execs node in place: the child's pid is the daemon's.
-  const proc = lab.spawn(lab.ns.router, [process.execPath, ...DAEMON_NODE_FLAGS, ...flags, DAEMON_JS, "--config", cfg]);
-  let logs = "";
-  proc.stderr?.on("data", (d: Buffer) => (logs += d.toString()));
-  proc.stdout?.on("data", (d: Buffer) => (logs += d.toString()));
+  // The daemon's log goes to a file, as to journald: read through pipes by this process, its audit
+  // lines (one per transaction) would compete with the 20 clients of the concurrency row, which
+  // run in this process's event loop.
+  const logFile = join(dir, "daemon.log");
+  const logFd = openSync(logFile, "a");
+  const proc = lab.spawn(lab.ns.router, [process.execPath, ...DAEMON_NODE_FLAGS, ...flags, DAEMON_JS, "--config", cfg], logFd);
+  closeSync(logFd);
+  const logs = (): string => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
   let exited = false;
   const exit = new Promise<void>((r) => proc.once("exit", () => { exited = true; r(); }));
   for (;;) {
-    if (exited) throw new Error(`daemon exited during start-up:\n${logs}`);
-    if (Number(process.hrtime.bigint() - t0) > 120e9) throw new Error(`daemon not ready after 120 s:\n${logs}`);
+    if (exited) throw new Error(`daemon exited during start-up:\n${logs()}`);
+    if (Number(process.hrtime.bigint() - t0) > 120e9) throw new Error(`daemon not ready after 120 s:\n${logs()}`);
     if (existsSync(sock)) {
       try {
         await once(sock, { action: "PING" });
@@ -139,7 +143,7 @@ async function startDaemon(lab: Lab, dir: string, profDir: string | undefined, e
   const comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
   if (comm !== "node") throw new Error(`daemon pid ${pid} is '${comm}', not node`);
   const d: Daemon = {
-    proc, pid, dir, sock, stateFile, readyMs, logs: () => logs,
+    proc, pid, dir, sock, stateFile, readyMs, logs,
     stop: async () => {
       if (!exited) {
         proc.kill("SIGTERM");
@@ -724,6 +728,10 @@ async function runAll(tmp: string, profDir: string | undefined, started: number)
     const floors = await measureFloors(lab, tmp);
     const { txP50, emptyRssKb } = await measureTables(lab, tmp, floors, nodeP50, profDir);
     await measureStartAndShow(lab, tmp, nodeP50, txP50, emptyRssKb, floors.c.get(P.bigN), profDir);
+  } catch (err) {
+    // Read now: the logs are files in the temp dir, which goes when main() returns.
+    for (const d of daemons) if (d.logs()) process.stderr.write(`[bench] daemon ${d.pid} log tail:\n${d.logs().slice(-2000)}\n`);
+    throw err;
   } finally {
     for (const d of daemons) await d.stop().catch(() => undefined);
     await lab?.destroy();
@@ -763,7 +771,6 @@ main().then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
     process.stderr.write(`[bench] failed: ${(err as Error).stack ?? String(err)}\n`);
-    for (const d of daemons) if (d.logs()) process.stderr.write(`[bench] daemon ${d.pid} log tail:\n${d.logs().slice(-2000)}\n`);
     process.exitCode = 1;
   },
 );

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_PATH, configProblem, loadConfig, tableProblem, type DaemonConfig } from "./config/config.js";
 import { INSTANCE_CONFIG_DIR, instanceNameProblem, instancePaths, instanceTableProblem, instanceTableWarning } from "./config/instance.js";
 import { MfcDaemon } from "./daemon/daemon.js";
-import { LOG, log } from "./daemon/log.js";
+import { LOG, flushLog, log } from "./daemon/log.js";
 import { emptyConfig } from "./model/types.js";
 import { configToJson } from "./state/format.js";
 import { FileStateStore } from "./state/store.js";
@@ -103,6 +103,7 @@ async function dumpState(file: string): Promise<number> {
 Promise.resolve(main(process.argv.slice(2))).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    flushLog(); // audit lines of the turn that failed come first
     process.stderr.write(`mfc_daemon: fatal: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(70);
   },

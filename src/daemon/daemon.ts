@@ -21,7 +21,7 @@ import type { DaemonConfig } from "../config/config.js";
 import { gatherFacts } from "./facts.js";
 import { RequestHandler } from "./handlers.js";
 import { missingCaps } from "./capabilities.js";
-import { LOG, log } from "./log.js";
+import { LOG, log, logInTurn } from "./log.js";
 import { MemoryHygiene } from "./memory.js";
 import { ControlServer } from "./server.js";
 
@@ -171,7 +171,7 @@ export class MfcDaemon {
       flowsOf: (key) => flowManager.of(key),
     };
     const handler = new RequestHandler(engine, counters, { status: () => this.status() }, facts, (a) => {
-      log(LOG.notice, `audit: uid ${a.uid} pid ${a.pid} ${a.action}${a.dryRun ? " (dry run)" : ""}: ${a.outcome}, ${a.kernelSteps} kernel step(s)`);
+      logInTurn(LOG.notice, `audit: uid ${a.uid} pid ${a.pid} ${a.action}${a.dryRun ? " (dry run)" : ""}: ${a.outcome}, ${a.kernelSteps} kernel step(s)`);
     }, (entries) => { if (entries >= LARGE) this.memory.largeWorkDone(); });
     this.server = new ControlServer({
       path: c.socketPath, groupId: gid, maxRequestBytes: c.maxRequestBytes,

@@ -22,7 +22,35 @@ export function stderrIsJournal(journalStream: string | undefined = process.env.
 }
 
 const prefixed = stderrIsJournal();
+const line = (priority: number, message: string): string => (prefixed ? `<${priority}>${message}\n` : `${message}\n`);
+
+/** Lines of the current event-loop turn that logInTurn() holds back, in order. */
+let held = "";
+
+/** Writes the lines held back by logInTurn(), before anything else reaches stderr. */
+export function flushLog(): void {
+  if (held === "") return;
+  const text = held;
+  held = "";
+  process.stderr.write(text);
+}
 
 export function log(priority: number, message: string): void {
-  process.stderr.write(prefixed ? `<${priority}>${message}\n` : `${message}\n`);
+  flushLog();
+  process.stderr.write(line(priority, message));
 }
+
+/**
+ * For lines that come many to a turn (the audit line of each transaction: a commit group answers
+ * all of its transactions in one turn): they go out together in one write(2) once the turn's
+ * microtasks have run (process.nextTick), or with the next log() line, or at exit. One write per
+ * line cost the daemon ~20 % of its rate with 20 clients: each wakes the reader (journald, a pipe).
+ * Never for a line that a long synchronous job follows: it would appear only after that job.
+ */
+export function logInTurn(priority: number, message: string): void {
+  if (held === "") process.nextTick(flushLog);
+  held += line(priority, message);
+}
+
+// process.exit() runs no further ticks: what the last turn held goes out on the way.
+process.on("exit", flushLog);

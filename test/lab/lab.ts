@@ -64,7 +64,8 @@ export interface Lab {
   x: number;
   exec(ns: string, cmd: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Start a long-running process in ns; it is killed by destroy(). */
-  spawn(ns: string, cmd: string[]): ChildProcess;
+  /** `outputFd`: the child's stdout and stderr go to this fd (a log file) instead of pipes to us. */
+  spawn(ns: string, cmd: string[], outputFd?: number): ChildProcess;
   send(group: string, port: number, count: number, opts?: SendOptions): Promise<void>;
   /** Receiver in any lab namespace (normally recv1/recv2); joins on that namespace's lab address unless localAddr is given. */
   listen(which: LabRole, group: string, port: number, opts?: { localAddr?: string }): Promise<Receiver>;
@@ -276,10 +277,11 @@ class LabImpl implements Lab {
     return run(["ip", "netns", "exec", ns, ...cmd], opts, this.children);
   }
 
-  spawn(ns: string, cmd: string[]): ChildProcess {
+  spawn(ns: string, cmd: string[], outputFd?: number): ChildProcess {
     if (this.destroying) throw new Error("lab destroyed");
     // stdin is a pipe: well-behaved children (our helpers) exit when it closes, i.e. when we die.
-    const child = spawnChild("ip", ["netns", "exec", ns, ...cmd], { stdio: ["pipe", "pipe", "pipe"] });
+    const out = outputFd ?? "pipe";
+    const child = spawnChild("ip", ["netns", "exec", ns, ...cmd], { stdio: ["pipe", out, out] });
     child.stdin?.on("error", () => {});
     this.children.add(child);
     child.on("exit", () => this.children.delete(child));

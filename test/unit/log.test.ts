@@ -54,3 +54,30 @@ void test("log: `<N>message` when stderr is the stream JOURNAL_STREAM names", ()
     rmSync(dir, { recursive: true });
   }
 });
+
+/** Runs `code` (with `m` the log module) in a child; returns its stderr and the number of write calls. */
+function child(code: string): { stderr: string; writes: number } {
+  const wrapped = `let writes = 0; const w = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (...a) => { writes++; return w(...a); };
+    import("./src/daemon/log.ts").then((m) => {
+      process.on("exit", () => w("\\n#writes " + writes + "\\n")); // after log.ts's own exit handler
+      ${code}
+    });`;
+  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", wrapped], { cwd: ROOT, encoding: "utf8", env: { ...process.env, JOURNAL_STREAM: "" } });
+  assert.equal(r.status, 0, r.stderr);
+  const m = /\n#writes (\d+)\n$/.exec(r.stderr);
+  assert.ok(m, r.stderr);
+  return { stderr: r.stderr.slice(0, m.index), writes: Number(m[1]) };
+}
+
+void test("logInTurn: the lines of one turn go out in one write, after the turn; the next turn's in another", () => {
+  const r = child(`for (let i = 0; i < 20; i++) m.logInTurn(m.LOG.notice, "audit " + i);
+    setImmediate(() => { m.logInTurn(m.LOG.notice, "next turn"); });`);
+  assert.equal(r.stderr, Array.from({ length: 20 }, (_, i) => `audit ${i}\n`).join("") + "next turn\n");
+  assert.equal(r.writes, 2);
+});
+
+void test("logInTurn: a log() line never overtakes lines held before it, and process.exit() does not lose them", () => {
+  const r = child(`m.logInTurn(m.LOG.notice, "a"); m.logInTurn(m.LOG.notice, "b"); m.log(m.LOG.err, "c"); m.logInTurn(m.LOG.notice, "d"); process.exit(0);`);
+  assert.equal(r.stderr, "a\nb\nc\nd\n");
+});
