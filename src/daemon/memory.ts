@@ -7,6 +7,8 @@
  * (DAEMON_NODE_FLAGS); turning the flag on at run time is documented by Node as unsafe. Without
  * it nothing is lost but memory.
  */
+import { sys } from "../kernel/libc.js";
+
 /**
  * The Node flags every launcher of the daemon passes: the packaged wrapper (scripts/package.sh),
  * the shebang of dist/daemon_main.js, run-dev.sh, the tests and the bench
@@ -21,6 +23,9 @@ export const DAEMON_NODE_FLAGS = ["--expose-gc", "--max-semi-space-size=2"] as c
 function releaseMemory(): void {
   const gc = (globalThis as { gc?: unknown }).gc;
   if (typeof gc === "function") (gc as () => void)();
+  // What the GC freed outside V8's heap (Buffers of the state file and of the kernel's batches)
+  // stays in glibc's heaps until trimmed: ~3 MB of settled RSS at 100 000 routes, for ~3 ms once.
+  sys.mallocTrim(0);
 }
 
 /**
