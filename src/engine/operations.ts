@@ -173,19 +173,23 @@ export function touchedBy(ops: readonly Op[]): Delta | undefined {
 
 export interface ApplySummary { added: number; replaced: number; removed: number; unchanged: number }
 
-/** What an APPLY changes, route by route (for `mfc apply --dry-run`); `family`: of that family only. Pure; O(table). */
+/**
+ * What an APPLY changes, route by route (for `mfc apply --dry-run`); `family`: of that family only.
+ * Pure; O(table), and no set of keys: a listing with a route twice, or of the other family, is
+ * refused (applyOps) and this summary with it, so every route of the base, of the family, that no
+ * listed route matched is one removed.
+ */
 export function summarizeApply(base: Config, routes: readonly Route[], family?: Family): ApplySummary {
   const sum: ApplySummary = { added: 0, replaced: 0, removed: 0, unchanged: 0 };
-  const wanted = new Set<string>();
   for (const r of routes) {
-    const key = routeKey(r.source, r.group);
-    wanted.add(key);
-    const old = base.routes.get(key);
+    const old = base.routes.get(routeKey(r.source, r.group));
     if (!old) sum.added++;
     else if (sameRoute(old, r)) sum.unchanged++;
     else sum.replaced++;
   }
-  for (const [key, r] of base.routes) if (!wanted.has(key) && (family === undefined || routeFamily(r) === family)) sum.removed++;
+  let inScope = family === undefined ? base.routes.size : 0;
+  if (family !== undefined) for (const r of base.routes.values()) if (routeFamily(r) === family) inScope++;
+  sum.removed = inScope - sum.unchanged - sum.replaced;
   return sum;
 }
 
