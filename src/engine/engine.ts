@@ -7,7 +7,7 @@
 import { MfcError } from "../errors/codes.js";
 import { KernelError } from "../kernel/errors.js";
 import type { KernelPort, LinkResolver } from "../kernel/port.js";
-import { cloneConfig, emptyConfig, interfaceRefs, neededInterfaces, sameRoute, vifKeyIfname, vifLabel, type Config, type Join, type MapConfig, type Route } from "../model/types.js";
+import { emptyConfig, interfaceRefs, neededInterfaces, sameRoute, vifKeyIfname, vifLabel, type Config, type Join, type MapConfig, type Route } from "../model/types.js";
 import { isGroupRange } from "../model/ipv4.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta, StateStore } from "../state/store.js";
@@ -19,7 +19,7 @@ import { admitInterfaces, realize, type Refusals } from "./realize.js";
 import { planTouched, type DeltaPlan } from "./incremental.js";
 import { liveJoins, planJoins, realizeJoins, type JoinTarget } from "./joins.js";
 import { CachedLinks } from "./link_cache.js";
-import { applyOps, configChanged, touchedBy, type Draft } from "./operations.js";
+import { applyOps, configChanged, takeConfig, touchedBy, type Draft } from "./operations.js";
 import { Serial } from "./serial.js";
 
 /**
@@ -399,7 +399,7 @@ export class Engine {
         this.restoreCommitted(config, refs, image, templateKeys);
       };
     }
-    this.config = cloneConfig(plan.next);
+    this.config = takeConfig(plan.next);
     this.refs = interfaceRefs(this.config);
     this.templateKeys = templateKeysOf(this.config);
     this.image = { ...(plan.target as Image), refusedRoutes: plan.refused.routes, joins: plan.joins.joins, joinsWaiting: plan.joins.waiting };

@@ -6,11 +6,16 @@ import { MfcError, invalid } from "../errors/codes.js";
 import type { LinkResolver } from "../kernel/port.js";
 import { OverlayMap } from "../model/overlay.js";
 import { familyName, familyOf, type Family } from "../model/family.js";
-import { formatJoin, formatSG, joinKey, routeFamily, routeKey, sameRoute, vifKey, vifKeyFamily, type Config, type Join, type PinnedVif, type Route } from "../model/types.js";
+import { formatJoin, formatSG, joinKey, routeFamily, routeKey, sameRoute, vifKey, vifKeyFamily, type Config, type Join, type MapConfig, type PinnedVif, type Route } from "../model/types.js";
 import type { Op } from "../protocol/schema.js";
 import type { Delta } from "../state/format.js";
 
 export type Draft = { vifs: OverlayMap<string, PinnedVif>; routes: OverlayMap<string, Route>; joins: OverlayMap<string, Join> };
+
+/** The Config a draft holds, as maps of its own; the draft is spent (OverlayMap.takeMap). */
+export function takeConfig(d: Draft): MapConfig {
+  return { vifs: d.vifs.takeMap(), routes: d.routes.takeMap(), joins: d.joins.takeMap() };
+}
 
 /** The Config after `ops`, as an overlay over `base` (which is not modified). */
 export function applyOps(base: Config, ops: readonly Op[], links: LinkResolver): Draft {

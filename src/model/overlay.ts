@@ -7,7 +7,7 @@
 const DELETED = Symbol("deleted");
 
 export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
-  private readonly changes = new Map<K, V | typeof DELETED>();
+  private changes = new Map<K, V | typeof DELETED>();
   private cleared = false;
   private count: number;
 
@@ -101,6 +101,20 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
 
   forEach(fn: (value: V, key: K, map: ReadonlyMap<K, V>) => void): void {
     for (const [k, v] of this.entries()) fn(v, k, this);
+  }
+
+  /**
+   * The content as a Map of the caller's own; the overlay is empty afterwards. After clear() with
+   * no marker left (an APPLY, a FLUSH) that is the changes map itself: committing a 100 000-route
+   * APPLY copies no map. The overlay keeps nothing of it, so nothing written to the overlay later
+   * can reach the map handed over.
+   */
+  takeMap(): Map<K, V> {
+    const taken = this.cleared && this.count === this.changes.size ? (this.changes as Map<K, V>) : new Map(this.entries());
+    this.changes = new Map();
+    this.cleared = true;
+    this.count = 0;
+    return taken;
   }
 
   /** Applies the changes to `target` (normally the base) in place. */

@@ -91,10 +91,6 @@ export function emptyConfig(): MapConfig {
   return { vifs: new Map(), routes: new Map(), joins: new Map() };
 }
 
-export function cloneConfig(c: Config): MapConfig {
-  return { vifs: new Map(c.vifs), routes: new Map(c.routes), joins: new Map(c.joins) };
-}
-
 export const DEFAULT_TTL = 1;
 export const DEFAULT_THRESHOLD = 1;
 

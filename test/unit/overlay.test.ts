@@ -73,3 +73,24 @@ void describe("OverlayMap", () => {
     assert.deepEqual([...overlay.keys()], [2]);
   });
 });
+
+void test("takeMap: the content as a map of the caller's own, whatever the overlay held; the overlay keeps nothing of it", () => {
+  const base = new Map([["a", 1], ["b", 2], ["c", 3]]);
+  const cases: [string, (o: OverlayMap<string, number>) => void, [string, number][]][] = [
+    ["nothing changed", () => undefined, [["a", 1], ["b", 2], ["c", 3]]],
+    ["changes over the base", (o) => { o.set("b", 20); o.delete("c"); o.set("d", 4); }, [["a", 1], ["b", 20], ["d", 4]]],
+    ["cleared, then set (an APPLY)", (o) => { o.clear(); o.set("x", 9); o.set("y", 8); }, [["x", 9], ["y", 8]]],
+    ["cleared, then set and deleted", (o) => { o.clear(); o.set("x", 9); o.set("y", 8); o.delete("x"); }, [["y", 8]]],
+  ];
+  for (const [what, edit, expected] of cases) {
+    const o = new OverlayMap(base);
+    edit(o);
+    const taken = o.takeMap();
+    assert.deepEqual([...taken].sort(), expected, what);
+    o.set("later", 7);
+    o.delete("y");
+    assert.deepEqual([...taken].sort(), expected, `${what}: later writes to the overlay do not reach the map taken`);
+    assert.notEqual(taken, base, `${what}: never the base itself`);
+    assert.deepEqual([...base], [["a", 1], ["b", 2], ["c", 3]], `${what}: the base is untouched`);
+  }
+});
