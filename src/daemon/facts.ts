@@ -1,5 +1,4 @@
 /** Effects: gathers the facts diagnostics need, in the daemon's own network namespace. */
-import { readFileSync } from "node:fs";
 import { IFF_MULTICAST, IFF_RUNNING, IFF_UP, interfaceFlags } from "../kernel/ifreq.js";
 import type { Facts, InterfaceFacts } from "../diagnostics/checks.js";
 import type { Image } from "../engine/image.js";
@@ -7,15 +6,11 @@ import { dumpMfc } from "../kernel/mfc_dump.js";
 import type { VifCounters } from "../kernel/port.js";
 import type { Family } from "../model/family.js";
 import { vifKey } from "../model/types.js";
+import { SysctlFiles } from "./sysctl_files.js";
 import { memoForTurn } from "./turn_memo.js";
 
-const sysctlInt = memoForTurn((path: string): number => {
-  try {
-    return Number(readFileSync(path, "utf8").trim()) || 0;
-  } catch {
-    return 0;
-  }
-});
+const sysctls = new SysctlFiles();
+const sysctlInt = memoForTurn((path: string): number => sysctls.readInt(path) ?? 0);
 const flagsOf = memoForTurn(interfaceFlags);
 
 /** What the daemon holds that facts are read from. */
