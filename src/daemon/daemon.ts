@@ -21,7 +21,7 @@ import type { DaemonConfig } from "../config/config.js";
 import { gatherFacts } from "./facts.js";
 import { RequestHandler } from "./handlers.js";
 import { missingCaps } from "./capabilities.js";
-import { LOG, log, logInTurn } from "./log.js";
+import { LOG, afterLogged, log, logInTurn } from "./log.js";
 import { MemoryHygiene } from "./memory.js";
 import { ControlServer } from "./server.js";
 
@@ -176,7 +176,7 @@ export class MfcDaemon {
     this.server = new ControlServer({
       path: c.socketPath, groupId: gid, maxRequestBytes: c.maxRequestBytes,
       maxConnections: c.maxConnections, clientTimeoutMs: c.clientTimeoutMs, requestTimeoutMs: c.requestTimeoutMs,
-    }, (line, peer) => handler.handleLine(line, peer));
+    }, (line, peer) => afterLogged(handler.handleLine(line, peer)));
     await this.server.listen();
     log(LOG.notice, `mfc_daemon ${VERSION} ready on ${c.socketPath} (table ${c.table ?? "default"})`);
     sdNotify(`READY=1\nSTATUS=${this.statusLine()}`);

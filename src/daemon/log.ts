@@ -42,14 +42,27 @@ export function log(priority: number, message: string): void {
 
 /**
  * For lines that come many to a turn (the audit line of each transaction: a commit group answers
- * all of its transactions in one turn): they go out together in one write(2) once the turn's
- * microtasks have run (process.nextTick), or with the next log() line, or at exit. One write per
- * line cost the daemon ~20 % of its rate with 20 clients: each wakes the reader (journald, a pipe).
- * Never for a line that a long synchronous job follows: it would appear only after that job.
+ * all of its transactions in one turn): they go out together in one write(2) before the first of
+ * those answers leaves (afterLogged), or once the turn's microtasks have run (process.nextTick),
+ * or with the next log() line, or at exit. One write per line cost the daemon ~20 % of its rate
+ * with 20 clients: each wakes the reader (journald, a pipe). Never for a line that a long
+ * synchronous job follows: it would appear only after that job.
  */
 export function logInTurn(priority: number, message: string): void {
   if (held === "") process.nextTick(flushLog);
   held += line(priority, message);
+}
+
+/**
+ * `answer`, once the lines held so far are written: an answer that acknowledges a change leaves
+ * only after its audit line, so a daemon killed right after it (the watchdog's SIGABRT) never
+ * leaves an acknowledged change without its record. The group's answers resolve together, each
+ * logging its line one promise step before this, so the first flush writes them all in one go.
+ */
+export async function afterLogged<T>(answer: Promise<T>): Promise<T> {
+  const value = await answer;
+  flushLog();
+  return value;
 }
 
 // process.exit() runs no further ticks: what the last turn held goes out on the way.

@@ -81,3 +81,10 @@ void test("logInTurn: a log() line never overtakes lines held before it, and pro
   const r = child(`m.logInTurn(m.LOG.notice, "a"); m.logInTurn(m.LOG.notice, "b"); m.log(m.LOG.err, "c"); m.logInTurn(m.LOG.notice, "d"); process.exit(0);`);
   assert.equal(r.stderr, "a\nb\nc\nd\n");
 });
+
+void test("afterLogged: an answer resolves only once the lines held before it are written, ahead of the turn's end", () => {
+  // Without the flush in afterLogged the held line would wait for the nextTick, after the answer.
+  const r = child(`m.logInTurn(m.LOG.notice, "audit 1");
+    m.afterLogged(Promise.resolve("answer")).then((a) => { process.stderr.write(a + " after " + writes + " write(s)\\n"); });`);
+  assert.equal(r.stderr, "audit 1\nanswer after 1 write(s)\n");
+});
