@@ -730,7 +730,10 @@ async function runAll(tmp: string, profDir: string | undefined, started: number)
     await measureStartAndShow(lab, tmp, nodeP50, txP50, emptyRssKb, floors.c.get(P.bigN), profDir);
   } catch (err) {
     // Read now: the logs are files in the temp dir, which goes when main() returns.
-    for (const d of daemons) if (d.logs()) process.stderr.write(`[bench] daemon ${d.pid} log tail:\n${d.logs().slice(-2000)}\n`);
+    for (const d of daemons) {
+      const text = d.logs();
+      if (text) process.stderr.write(`[bench] daemon ${d.pid} log tail:\n${text.slice(-2000)}\n`);
+    }
     throw err;
   } finally {
     for (const d of daemons) await d.stop().catch(() => undefined);

@@ -7,8 +7,6 @@
  * (DAEMON_NODE_FLAGS); turning the flag on at run time is documented by Node as unsafe. Without
  * it nothing is lost but memory.
  */
-import { sys } from "../kernel/libc.js";
-
 /**
  * The Node flags every launcher of the daemon passes: the packaged wrapper (scripts/package.sh),
  * the shebang of dist/daemon_main.js, run-dev.sh, the tests and the bench
@@ -25,7 +23,8 @@ function releaseMemory(): void {
   if (typeof gc === "function") (gc as () => void)();
   // What the GC freed outside V8's heap (Buffers of the state file and of the kernel's batches)
   // stays in glibc's heaps until trimmed: ~3 MB of settled RSS at 100 000 routes, for ~3 ms once.
-  sys.mallocTrim(0);
+  // Imported here, not above: the launchers that read DAEMON_NODE_FLAGS need no koffi.
+  void import("../kernel/libc.js").then(({ sys }) => sys.mallocTrim(0), () => undefined);
 }
 
 /**

@@ -101,6 +101,7 @@ function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): voi
       }
       for (const route of op.routes) {
         const key = routeKey(route.source, route.group);
+        // summarizeApply's counts rely on this refusal (and on the family's one above).
         if (config.routes.has(key)) throw invalid("E_INVALID_ARGUMENT", `Route ${formatSG(route)} is listed twice.`);
         // Routes that do not change are not re-checked: a pending one may stay pending.
         const old = base.routes.get(key);

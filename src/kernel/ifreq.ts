@@ -1,8 +1,10 @@
 /**
- * SIOCGIF* queries (struct ifreq) about interfaces, in the daemon's network namespace: flags,
- * name -> index, index -> name. All on one datagram socket kept open: libc's if_nametoindex and
- * if_indextoname open and close a socket on every call (three system calls, and a socket to
- * allocate), and the engine asks for every interface of every transaction group.
+ * SIOCGIF* queries (struct ifreq) about interfaces: flags, name -> index, index -> name, answered
+ * in the network namespace the socket was opened in (the daemon's: it never changes namespace;
+ * struct fields read little-endian, as on x86_64 and aarch64). All on one datagram socket kept
+ * open: libc's if_nametoindex and if_indextoname open and close a socket on every call (three
+ * system calls, and a socket to allocate), and the engine asks for every interface of every
+ * transaction group.
  */
 import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM } from "./abi.js";
 import { sys } from "./libc.js";

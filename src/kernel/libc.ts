@@ -30,8 +30,14 @@ export const sys = {
   ),
   send: fn<[number, Buffer, number, number], number>("intptr_t send(int, const void *, size_t, int)"),
   flock: fn<[number, number], number>("int flock(int, int)"),
-  /** glibc: gives the free memory at the top of malloc's heaps back to the kernel. */
-  mallocTrim: fn<[number], number>("int malloc_trim(size_t)"),
+  /** glibc: gives the free memory at the top of malloc's heaps back to the kernel; a libc without it trims nothing. */
+  mallocTrim: ((): Fn<[number], number> => {
+    try {
+      return fn<[number], number>("int malloc_trim(size_t)");
+    } catch {
+      return () => 0;
+    }
+  })(),
   getgrnamGid: ((): ((name: string) => number | undefined) => {
     const group = koffi.struct("mfc_group", { gr_name: "char *", gr_passwd: "char *", gr_gid: "uint32_t", gr_mem: "void *" });
     const getgrnam = libc.func("getgrnam", koffi.pointer(group), ["const char *"]) as Fn<[string], unknown>;

@@ -68,7 +68,7 @@ export class Mroute4Table extends MrouteSocket {
   }
 }
 
-/** Name <-> index of interfaces: ioctls answered in the caller's network namespace (ifreq.ts). */
+/** Name <-> index of interfaces: ioctls answered in the daemon's network namespace (ifreq.ts). */
 export class SystemLinks implements LinkResolver {
   indexOf(ifname: string): number | undefined {
     return interfaceIndex(ifname);

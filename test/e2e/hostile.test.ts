@@ -93,7 +93,7 @@ function cases(S: string): Case[] {
     { name: "interface name with ':'", line: req("ADD_VIF", { ifname: "dn1:0" }), codes: ARG },
     { name: "interface name with a space", line: req("ADD_VIF", { ifname: "dn 1" }), codes: ARG },
     { name: "interface name '..'", line: req("ADD_VIF", { ifname: ".." }), codes: ARG },
-    // if_nametoindex() stops at NUL: "dn1\0x" would resolve to dn1 and add a second VIF on it.
+    // The kernel stops a name at NUL: "dn1\0x" would resolve to dn1 and add a second VIF on it.
     { name: "interface name with NUL ('dn1\\u0000x')", line: req("ADD_VIF", { ifname: "dn1\u0000x" }), codes: ARG },
     { name: "iif with NUL ('up0\\u0000')", line: req("ADD_MFC", route({ iif: "up0\u0000" })), codes: ARG },
     // -- addresses ----------------------------------------------------------------------------------

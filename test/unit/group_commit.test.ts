@@ -249,3 +249,29 @@ void test("a group is bounded (GROUP_WORK operations): big applies queued togeth
   assert.deepEqual([b, ...adds].map((t) => codeOf(t.outcome)), Array(6).fill("ok"));
   assert.equal(engine.snapshot().config.routes.size, 6_005);
 });
+
+void test("a group's answers reach their callers before the next group's kernel work begins, however many promise steps they take", async () => {
+  const { store, engine, kernel } = world();
+  const events: string[] = [];
+  const blocker = engine.transact([add("239.9.9.9")], false);
+  let answered = blocker;
+  for (let i = 0; i < 10; i++) answered = answered.then((r) => r); // a caller's chain of continuations
+  void answered.then(() => events.push("answered"));
+  await settle();
+  const next = start(engine, [add("239.2.0.1"), add("239.2.0.2")]); // queued behind the blocker's save
+  await settle();
+  for (const call of ["addMfc", "addMfcs"] as const) {
+    const real = kernel[call].bind(kernel) as (...a: unknown[]) => unknown;
+    (kernel as unknown as Record<string, unknown>)[call] = (...a: unknown[]): unknown => {
+      events.push("kernel");
+      return real(...a);
+    };
+  }
+  store.release();
+  await settle();
+  store.release();
+  await next.done;
+  assert.equal(codeOf(next.outcome), "ok");
+  assert.equal(events[0], "answered", events.join(", "));
+  assert.ok(events.includes("kernel"), "premise: the next group programmed the kernel");
+});
