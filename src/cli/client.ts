@@ -7,13 +7,13 @@ import { socketProblem } from "./socket_check.js";
 export class UnreachableError extends Error {}
 
 /**
- * Sends one request line (JSON without a newline; bytes for a big one) and resolves with the answer. With `handling`,
+ * Sends one request line (JSON without a newline; for a big one, its pieces in order) and resolves with the answer. With `handling`,
  * the answer is read by pass_result.ts: the result or the whole line printed to `out` as it
  * arrives, the changes skipped (the response resolved with has `result: {}`, `changes: []`
  * respectively); should the connection break after some of it was printed, a newline ends the
  * partial output before the error.
  */
-export function call(socketPath: string, line: string | Uint8Array, handling?: AnswerHandling & { out?: Output }): Promise<Response> {
+export function call(socketPath: string, line: string | readonly Uint8Array[], handling?: AnswerHandling & { out?: Output }): Promise<Response> {
   // Not a byte to a socket that may not be the daemon's (socket_check.ts).
   const problem = socketProblem(socketPath);
   if (problem !== undefined) return Promise.reject(new UnreachableError(`not sending to ${socketPath}: ${problem}`));
@@ -31,7 +31,7 @@ export function call(socketPath: string, line: string | Uint8Array, handling?: A
     // Whether the whole request reached the daemon: then a close without an answer leaves its outcome unknown.
     let sent = false;
     sock.on("connect", () => {
-      if (typeof line !== "string") sock.write(line);
+      if (typeof line !== "string") for (const piece of line) sock.write(piece);
       sock.write(typeof line === "string" ? line + "\n" : "\n", (err) => { sent = !err; });
     });
     sock.on("data", (chunk: Buffer) => {

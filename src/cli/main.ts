@@ -39,7 +39,8 @@ async function socketPath(g: Globals): Promise<string> {
 
 /** What goes to the daemon: the NDJSON line (no newline), and the request it carries. */
 interface Built {
-  line: string | Uint8Array;
+  /** The request line without its newline: a string, or the pieces of a big one, sent in order. */
+  line: string | readonly Uint8Array[];
   action: string;
   /** The request as an object (for -v); an apply's file is parsed only when this is called. */
   request(): Record<string, unknown>;
@@ -51,7 +52,7 @@ interface Built {
    * refuses it (E_INVALID_ARGUMENT on `request.changes`), as one not yet restarted after an
    * upgrade does; the CLI then asks again with this line.
    */
-  legacyLine?: () => string | Uint8Array;
+  legacyLine?: () => string | readonly Uint8Array[];
 }
 
 /** Fewer bytes than 1000 routes take (the smallest: `{"group":"ff3e::","iif":"a"},`, 30 bytes). */
@@ -95,8 +96,9 @@ function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
   }
   const family = cmd.payload.family === 4 || cmd.payload.family === 6 ? `"family":${cmd.payload.family},` : "";
   const changes = readsChanges(cmd, g) ? "" : `"changes":false,`;
-  const lineWith = (field: string): Buffer =>
-    Buffer.concat([Buffer.from(`{"action":"APPLY","dry_run":${String(g.dryRun)},${field}"payload":{${family}"state":`), bytes, Buffer.from("}}")]);
+  // In pieces: the file's bytes are sent as they are, never copied into one ~10 MB line.
+  const lineWith = (field: string): Buffer[] =>
+    [Buffer.from(`{"action":"APPLY","dry_run":${String(g.dryRun)},${field}"payload":{${family}"state":`), bytes, Buffer.from("}}")];
   const line = lineWith(changes);
   let request: Record<string, unknown> | undefined;
   const parse = (): Record<string, unknown> =>
