@@ -2,9 +2,9 @@ import type { LinkResolver } from "../kernel/port.js";
 
 /**
  * One transaction's view of the interface table: each name is looked up once. An APPLY of 100 000
- * routes named the same few interfaces 200 000 times (then one if_nametoindex socket each; a system call each now), which
- * measured as half of its time. A transaction (a group of them, up to its save) is synchronous, so
- * the table cannot change inside it.
+ * routes named the same few interfaces 200 000 times, a system call each (then libc's
+ * if_nametoindex, a socket each, which measured as half of its time). A transaction (a group of
+ * them, up to its save) is synchronous, so the table cannot change inside it.
  */
 export class CachedLinks implements LinkResolver {
   private readonly byName = new Map<string, number | undefined>();

@@ -1,4 +1,4 @@
-/** rtnetlink framing shared by the link monitor and the MFC dump (linux/netlink.h, rtnetlink.h). */
+/** rtnetlink framing shared by the link monitor, the MFC dump and the batched adds (linux/netlink.h, rtnetlink.h). */
 export const NLMSG_HDRLEN = 16;
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;

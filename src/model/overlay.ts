@@ -65,8 +65,13 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
    * per bulk apply, measured with V8's sampling heap profiler).
    */
   private plain(): ReadonlyMap<K, V> | undefined {
-    if (this.cleared) return this.count === this.changes.size ? (this.changes as ReadonlyMap<K, V>) : undefined;
+    if (this.cleared) return this.changesOnly();
     return this.changes.size === 0 ? this.base : undefined;
+  }
+
+  /** After clear(), the changes map when it holds no DELETED marker: then it is the content. */
+  private changesOnly(): Map<K, V> | undefined {
+    return this.cleared && this.count === this.changes.size ? (this.changes as Map<K, V>) : undefined;
   }
   entries(): MapIterator<[K, V]> {
     return this.plain()?.entries() ?? this.merged();
@@ -84,16 +89,10 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
     for (const [k, v] of this.changes) if (v !== DELETED) yield [k, v];
   }
   private *mergedKeys(): MapIterator<K> {
-    if (!this.cleared) {
-      for (const k of this.base.keys()) if (!this.changes.has(k)) yield k;
-    }
-    for (const [k, v] of this.changes) if (v !== DELETED) yield k;
+    for (const [k] of this.merged()) yield k;
   }
   private *mergedValues(): MapIterator<V> {
-    if (!this.cleared) {
-      for (const [k, v] of this.base) if (!this.changes.has(k)) yield v;
-    }
-    for (const v of this.changes.values()) if (v !== DELETED) yield v;
+    for (const [, v] of this.merged()) yield v;
   }
   [Symbol.iterator](): MapIterator<[K, V]> {
     return this.entries();
@@ -110,7 +109,7 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
    * can reach the map handed over.
    */
   takeMap(): Map<K, V> {
-    const taken = this.cleared && this.count === this.changes.size ? (this.changes as Map<K, V>) : new Map(this.entries());
+    const taken = this.changesOnly() ?? new Map(this.entries());
     this.changes = new Map();
     this.cleared = true;
     this.count = 0;

@@ -6,29 +6,22 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { IfreqReport } from "./fixtures/ifreq_child.js";
+import { createNetns, runChildIn, type Netns } from "./fixtures/netns.js";
 
 const CHILD = fileURLToPath(new URL("./fixtures/ifreq_child.ts", import.meta.url));
-const NS = `mfct-ifreq-${process.pid}`;
-const ip = (...args: string[]): void => void execFileSync("ip", args, { stdio: "pipe" });
+let ns: Netns | undefined;
 let r: IfreqReport;
 
 before(() => {
-  ip("netns", "add", NS);
-  ip("-n", NS, "link", "set", "lo", "up");
-  ip("-n", NS, "link", "add", "vé0", "type", "veth", "peer", "name", "abcdefghijklmno"); // no dummy module on every kernel
-  r = JSON.parse(execFileSync("ip", ["netns", "exec", NS, process.execPath, "--import", "tsx", CHILD], { encoding: "utf8", timeout: 60_000 })) as IfreqReport;
+  ns = createNetns("ifreq");
+  ns.ip("link", "set", "lo", "up");
+  ns.ip("link", "add", "vé0", "type", "veth", "peer", "name", "abcdefghijklmno"); // no dummy module on every kernel
+  r = runChildIn<IfreqReport>(ns.name, CHILD);
 });
 
-after(() => {
-  try {
-    ip("netns", "del", NS);
-  } catch {
-    // not created
-  }
-});
+after(() => ns?.remove());
 
 void test("name -> index and index -> name agree with the kernel's own table, UTF-8 and 15-byte names included", () => {
   assert.deepEqual(r.indexOf, r.sysIndex);

@@ -6,28 +6,21 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { SysctlReport } from "./fixtures/sysctl_child.js";
+import { createNetns, runChildIn, type Netns } from "./fixtures/netns.js";
 
 const CHILD = fileURLToPath(new URL("./fixtures/sysctl_child.ts", import.meta.url));
-const NS = `mfct-sysctl-${process.pid}`;
-const ip = (...args: string[]): void => void execFileSync("ip", args, { stdio: "pipe" });
+let ns: Netns | undefined;
 let r: SysctlReport;
 
 before(() => {
-  ip("netns", "add", NS);
-  ip("-n", NS, "link", "add", "vx0", "type", "veth", "peer", "name", "vx1");
-  r = JSON.parse(execFileSync("ip", ["netns", "exec", NS, process.execPath, "--import", "tsx", CHILD], { encoding: "utf8", timeout: 60_000 })) as SysctlReport;
+  ns = createNetns("sysctl");
+  ns.ip("link", "add", "vx0", "type", "veth", "peer", "name", "vx1");
+  r = runChildIn<SysctlReport>(ns.name, CHILD);
 });
 
-after(() => {
-  try {
-    ip("netns", "del", NS);
-  } catch {
-    // not created
-  }
-});
+after(() => ns?.remove());
 
 void test("a kept fd reads the value of this moment; a deleted interface reads as none; one made again under its name is read afresh, also when the kept fd is the first to notice", () => {
   assert.deepEqual(r.values, [1, 2, null, 1, 2]);
