@@ -1,6 +1,6 @@
 /** StateFs on the real file system (node:fs): every open with O_NOFOLLOW (libuv adds O_CLOEXEC itself). */
 import { constants } from "node:fs";
-import { open, readdir, rename, unlink } from "node:fs/promises";
+import { open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
 import type { StateFileHandle, StateFs } from "./fs_port.js";
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = constants;
@@ -17,6 +17,27 @@ async function handle(path: string, flags: number): Promise<StateFileHandle> {
   };
 }
 
+/**
+ * The whole file in as few reads as its size allows. `FileHandle.readFile()` reads 512 KiB per
+ * thread-pool trip: ~18 trips and ~25 ms of waiting for a 9 MB snapshot at start-up. The file may
+ * still change after the stat (it should not: the daemon holds the state lock), so reading goes on
+ * to the end of the file whatever the stat said.
+ */
+async function readAll(fh: FileHandle): Promise<Buffer> {
+  let buf = Buffer.allocUnsafeSlow((await fh.stat()).size + 1);
+  let length = 0;
+  for (;;) {
+    if (length === buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
+      buf.copy(bigger, 0, 0, length);
+      buf = bigger;
+    }
+    const { bytesRead } = await fh.read(buf, length, buf.length - length, length);
+    if (bytesRead === 0) return buf.subarray(0, length);
+    length += bytesRead;
+  }
+}
+
 export const nodeFs: StateFs = {
   async readFile(path) {
     let fh;
@@ -28,7 +49,7 @@ export const nodeFs: StateFs = {
       throw err;
     }
     try {
-      return await fh.readFile();
+      return await readAll(fh);
     } finally {
       await fh.close();
     }

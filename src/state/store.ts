@@ -21,6 +21,7 @@ import type { Config, MapConfig } from "../model/types.js";
 import { emptyConfig } from "../model/types.js";
 import { OifLists } from "../model/oif_lists.js";
 import { applyRecord, configFromJson, configToJson, journalRecord, parseRecord, type Delta } from "./format.js";
+import { configFromCanonicalSnapshot } from "./canonical_snapshot.js";
 import type { StateFileHandle, StateFs } from "./fs_port.js";
 import { nodeFs } from "./node_fs.js";
 
@@ -78,7 +79,7 @@ export class FileStateStore implements StateStore {
       config = emptyConfig();
     } else {
       try {
-        ({ config, seq: snapSeq } = configFromJson(JSON.parse(snap.toString("utf8")) as unknown, lists));
+        ({ config, seq: snapSeq } = configFromCanonicalSnapshot(snap, lists) ?? configFromJson(JSON.parse(snap.toString("utf8")) as unknown, lists));
       } catch (err) {
         throw this.unusable(this.path, (err as Error).message);
       }
