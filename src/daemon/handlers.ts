@@ -11,7 +11,8 @@ import { summarizeApply } from "../engine/operations.js";
 import { originOf, vifCounts } from "../engine/image.js";
 import { describeStep } from "../engine/plan.js";
 import type { Family } from "../model/family.js";
-import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery, type Query } from "../protocol/schema.js";
+import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery, type Op, type Query } from "../protocol/schema.js";
+import { readApplyLine } from "../protocol/apply_line.js";
 
 export interface StatusSource { status(): Record<string, unknown> }
 
@@ -67,12 +68,16 @@ export class RequestHandler {
     let id: number | string | undefined;
     let mutation: { action: string; dryRun: boolean } | undefined;
     try {
-      const text = new TextDecoder("utf-8", { fatal: true }).decode(line);
-      let obj: unknown;
-      try {
-        obj = JSON.parse(text);
-      } catch {
-        throw new MfcError("E_BAD_REQUEST", "Request is not valid JSON.");
+      // A large APPLY of canonical routes: those read from the bytes, the rest parsed (apply_line.ts).
+      const fast = readApplyLine(line);
+      let obj: unknown = fast?.request;
+      if (fast === undefined) {
+        const text = new TextDecoder("utf-8", { fatal: true }).decode(line);
+        try {
+          obj = JSON.parse(text);
+        } catch {
+          throw new MfcError("E_BAD_REQUEST", "Request is not valid JSON.");
+        }
       }
       if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new MfcError("E_BAD_REQUEST", "Request is not a JSON object.");
       const rawId = (obj as Record<string, unknown>).id;
@@ -81,7 +86,7 @@ export class RequestHandler {
       if ((typeof rawId === "number" && Number.isFinite(rawId)) || (typeof rawId === "string" && rawId.length <= 128)) id = rawId;
       const env = parseEnvelope(obj);
       if ((MUTATING_ACTIONS as readonly string[]).includes(env.action)) mutation = { action: env.action, dryRun: env.dry_run ?? false };
-      const answer = await this.dispatch(env.action, env.payload, env.dry_run ?? false, env.changes ?? true);
+      const answer = await this.dispatch(env.action, env.payload, env.dry_run ?? false, env.changes ?? true, fast?.routes);
       const res = answer instanceof StreamedOk ? (id === undefined ? answer : answer.withId(id)) : withId(answer, id);
       const kernelSteps = res instanceof StreamedOk ? res.changeCount : res.status === "ok" ? Number(res.result.kernel_steps ?? 0) : 0;
       if (mutation) this.audit({ ...peer, ...mutation, outcome: "ok", kernelSteps });
@@ -111,7 +116,8 @@ export class RequestHandler {
     }
   }
 
-  private async dispatch(action: string, payload: unknown, dryRun: boolean, withChanges: boolean): Promise<Response | StreamedOk> {
+  /** `routesRead`: an APPLY's routes, read apart from its payload (whose `state.routes` is then empty). */
+  private async dispatch(action: string, payload: unknown, dryRun: boolean, withChanges: boolean, routesRead?: Route[]): Promise<Response | StreamedOk> {
     if (!isAction(action)) throw new MfcError("E_UNKNOWN_ACTION", `Unknown action '${action.slice(0, 64)}'.`);
     switch (action) {
       case "PING":
@@ -128,7 +134,7 @@ export class RequestHandler {
         return new StreamedOk(showResultPieces(snap, this.counters), dryRun);
       }
       default: {
-        const ops = action === "BATCH" ? parseBatch(payload) : [parseOp(action, payload)];
+        const ops = action === "BATCH" ? parseBatch(payload) : [withRoutes(parseOp(action, payload), routesRead)];
         const applied = ops.length === 1 && ops[0]?.action === "APPLY" ? ops[0] : undefined;
         // Counted against the state when the request arrived: another client's change committed in
         // between can make these counts stale, never the transaction itself.
@@ -156,6 +162,12 @@ export class RequestHandler {
       }
     }
   }
+}
+
+function withRoutes(op: Op, routes: Route[] | undefined): Op {
+  if (routes === undefined) return op;
+  if (op.action !== "APPLY" || op.routes.length !== 0) throw new Error("routes read apart from an APPLY whose own are not empty");
+  return { ...op, routes };
 }
 
 function withId<T extends Response>(r: T, id: number | string | undefined): T {

@@ -35,7 +35,11 @@ const routeArb: fc.Arbitrary<Route> = fc.record({
   key: fc.oneof({ weight: 6, arbitrary: route4 }, { weight: 2, arbitrary: route6 }, { weight: 1, arbitrary: range }),
   iif: ifnameArb,
   oifs: fc.uniqueArray(fc.record({ ifname: ifnameArb, ttl: fc.integer({ min: 1, max: 255 }) }), { selector: (o) => o.ifname, minLength: 1, maxLength: 3 }),
-}).map(({ key, iif, oifs }) => ({ source: key.source, group: key.group, iif, oifs: oifs.filter((o) => o.ifname !== iif) }))
+}).map(({ key, iif, oifs }) => ({
+  source: key.source, group: key.group, iif,
+  // IPv6 routes keep TTL 1 (clients can give no other): the fast reader leaves others to the general one.
+  oifs: oifs.filter((o) => o.ifname !== iif).map((o) => (key.group.includes(":") ? { ...o, ttl: 1 } : o)),
+}))
   .filter((r) => r.oifs.length > 0);
 
 const configArb: fc.Arbitrary<MapConfig> = fc.record({
@@ -120,6 +124,7 @@ void test("the fast reader's own rules: what it reads, and where it leaves the f
     ["an oif twice", file(r2.replace('"ifname":"dn2"', '"ifname":"dn1"')), "refused"],
     ["33 oifs", file(r1.replace('{"ifname":"dn1","ttl":1}', Array.from({ length: 33 }, (_, i) => `{"ifname":"d${i}","ttl":1}`).join(","))), "refused"],
     ["an escaped name", file(r1.replace('"iif":"up0"', '"iif":"u\\u0070"')), "accepted"],
+    ["an IPv6 route with TTL 2", file(r1.replace('"10.0.0.1","group":"239.1.1.1"', '"fd00::1","group":"ff3e::1"').replace('"ttl":1', '"ttl":2')), "accepted"],
     ["a source of the other family", file(r1.replace('"10.0.0.1"', '"fd00::1"')), "refused"],
     ["an unknown field", file(r1.replace('"iif"', '"x":1,"iif"')), "refused"],
   ];
