@@ -1,0 +1,60 @@
+/**
+ * The snapshot is written in pieces (format.ts snapshotText, store.ts writeText); joined they must
+ * be exactly the text it had as one string, `JSON.stringify(configToJson(config, seq)) + "\n"`,
+ * the text the fast reader (canonical_snapshot.ts) recognises, for any config and piece size.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { configToJson, snapshotText } from "../../src/state/format.js";
+import { FileStateStore } from "../../src/state/store.js";
+import { emptyConfig, joinKey, routeKey, vifKey } from "../../src/model/types.js";
+
+const nameArb = fc.constantFrom("e0", "e1", "é9", "q\"x", "b\\s");
+const configArb = fc.record({
+  routes: fc.array(fc.record({
+    source: fc.option(fc.constantFrom("10.0.0.1", "fd00::1"), { nil: null }),
+    group: fc.integer({ min: 0, max: 9999 }).map((i) => `239.1.${i >> 8}.${i & 255}`),
+    iif: nameArb,
+    oifs: fc.array(fc.record({ ifname: nameArb, ttl: fc.integer({ min: 1, max: 255 }) }), { minLength: 1, maxLength: 3 }),
+  }), { maxLength: 60 }),
+  vifs: fc.array(fc.record({ ifname: nameArb, threshold: fc.integer({ min: 1, max: 255 }), family: fc.constantFrom(undefined, 6 as const) }), { maxLength: 3 }),
+  joins: fc.array(fc.record({ ifname: nameArb, group: fc.constantFrom("239.9.9.9", "ff3e::9"), source: fc.constant(null) }), { maxLength: 2 }),
+}).map(({ routes, vifs, joins }) => {
+  const c = emptyConfig();
+  for (const r of routes) c.routes.set(routeKey(r.source, r.group), r);
+  for (const v of vifs) c.vifs.set(vifKey(v.family, v.ifname), v.family === undefined ? { ifname: v.ifname, threshold: v.threshold } : { ...v, family: 6 });
+  for (const j of joins) c.joins.set(joinKey(j), j);
+  return c;
+});
+
+void test("the snapshot's pieces join to exactly its one-string text", () => {
+  fc.assert(fc.property(configArb, fc.nat(), fc.integer({ min: 1, max: 400 }), (config, seq, pieceChars) => {
+    const pieces = [...snapshotText(config, seq, pieceChars)];
+    assert.equal(pieces.join(""), JSON.stringify(configToJson(config, seq)) + "\n");
+    if (config.routes.size > 0 && pieceChars < 50) assert.ok(pieces.length > 1, "cut into pieces");
+  }), { numRuns: 500 });
+});
+
+void test("a snapshot of several megabytes is written through the reused buffer byte for byte, and reads back", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "mfc-snaptext-"));
+  try {
+    const config = emptyConfig();
+    for (let i = 0; i < 40_000; i++) {
+      const r = { source: `10.0.${i % 250}.1`, group: `239.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, iif: "e0", oifs: [{ ifname: i % 2 ? "e1" : "é2", ttl: 1 + (i % 9) }] };
+      config.routes.set(routeKey(r.source, r.group), r);
+    }
+    const path = join(dir, "state.json");
+    await new FileStateStore(path).save(config);
+    const bytes = readFileSync(path);
+    assert.ok(bytes.length > 3 << 20, `${bytes.length} bytes: more than one buffer's worth`);
+    assert.equal(bytes.toString(), JSON.stringify(configToJson(config, 1)) + "\n");
+    const loaded = await new FileStateStore(path).load();
+    assert.deepEqual([...(loaded?.routes ?? [])], [...config.routes]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
