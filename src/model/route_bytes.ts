@@ -11,6 +11,7 @@
  * reference. The rules are the stricter of the state file's (format.ts storedRoute) and a client's
  * (protocol/schema.ts toRoute): a route either reader would refuse, or read differently, is left to it.
  */
+import { randomUUID } from "node:crypto";
 import { checkRouteGroup, checkSource } from "./address.js";
 import { familyOf } from "./family.js";
 import { ifNameProblem, ttlProblem } from "./ifname.js";
@@ -29,6 +30,21 @@ const IIF = lit(',"iif":"');
 const OIFS = lit(',"oifs":[');
 const IFNAME = lit('{"ifname":"');
 const TTL = lit(',"ttl":');
+
+/**
+ * What goes where the scanned array was when the rest of the input is parsed: a value no input can
+ * have been written to hold. After JSON.parse (the last of repeated keys wins, however spelt:
+ * `"routes" :`, `"rout\u0065s"`), finding it where the routes belong proves that the scanned array
+ * is the one the input means.
+ */
+export class RoutesMark {
+  private readonly id = randomUUID();
+  readonly json = `["${this.id}"]`;
+
+  isAt(x: unknown): boolean {
+    return Array.isArray(x) && x.length === 1 && x[0] === this.id;
+  }
+}
 
 /** The routes of the array whose `[` is just before `start`, and the index after its `]`; or undefined. */
 export function scanRoutes(bytes: Buffer, start: number, lists: OifLists): { routes: Route[]; end: number } | undefined {

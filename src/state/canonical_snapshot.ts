@@ -11,7 +11,7 @@
  * holds the two to the same result on every input).
  */
 import type { OifLists } from "../model/oif_lists.js";
-import { scanRoutes } from "../model/route_bytes.js";
+import { RoutesMark, scanRoutes } from "../model/route_bytes.js";
 import { routeKey, type MapConfig } from "../model/types.js";
 import { configFromJson } from "./format.js";
 
@@ -25,14 +25,16 @@ export function configFromCanonicalSnapshot(bytes: Buffer, lists: OifLists): { c
   if (scanned === undefined) return undefined;
   const { routes, end } = scanned;
   // The rest of the file (format, version, seq, vifs, joins) is small: the general reader checks
-  // it, with an empty routes array in the place of the one scanned. A second "routes" key anywhere
-  // (JSON.parse would keep the last) sends the whole file to the general reader.
-  // Cut at ASCII bytes (the ',' before the key, after the ']'), so no UTF-8 sequence is split.
-  const rest = bytes.toString("utf8", 0, at) + ',"routes":[]' + bytes.toString("utf8", end);
-  if (rest.indexOf('"routes":') !== rest.lastIndexOf('"routes":')) return undefined;
+  // it, with a mark in the place of the array scanned (RoutesMark): the top-level routes must hold
+  // it, or the scan read another array. Cut at ASCII bytes (the ',' before the key, after the
+  // ']'), so no UTF-8 sequence is split.
+  const mark = new RoutesMark();
   let parsed: { config: MapConfig; seq: number };
   try {
-    parsed = configFromJson(JSON.parse(rest) as unknown, lists);
+    const json = JSON.parse(bytes.toString("utf8", 0, at) + `,"routes":${mark.json}` + bytes.toString("utf8", end)) as unknown;
+    if (typeof json !== "object" || json === null || !mark.isAt((json as { routes?: unknown }).routes)) return undefined;
+    (json as { routes: unknown[] }).routes = [];
+    parsed = configFromJson(json, lists);
   } catch {
     return undefined;
   }

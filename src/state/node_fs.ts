@@ -17,18 +17,22 @@ async function handle(path: string, flags: number): Promise<StateFileHandle> {
   };
 }
 
+/** Node reads at most this much at once, and refuses a larger file in readFile() (kIoMaxLength). */
+const MAX_FILE_BYTES = 2 ** 31 - 1;
+
 /**
  * The whole file in as few reads as its size allows. `FileHandle.readFile()` reads 512 KiB per
  * thread-pool trip: ~18 trips and ~25 ms of waiting for a 9 MB snapshot at start-up. The file may
  * still change after the stat (it should not: the daemon holds the state lock), so reading goes on
- * to the end of the file whatever the stat said.
+ * to the end of the file whatever the stat said. Beyond 2 GiB it fails as readFile() did (a read
+ * of more would abort Node: its length must be a 32-bit integer).
  */
 async function readAll(fh: FileHandle): Promise<Buffer> {
-  let buf = Buffer.allocUnsafeSlow((await fh.stat()).size + 1);
+  let buf = Buffer.allocUnsafeSlow(capacityFor((await fh.stat()).size + 1));
   let length = 0;
   for (;;) {
     if (length === buf.length) {
-      const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
+      const bigger = Buffer.allocUnsafeSlow(capacityFor(buf.length * 2));
       buf.copy(bigger, 0, 0, length);
       buf = bigger;
     }
@@ -36,6 +40,11 @@ async function readAll(fh: FileHandle): Promise<Buffer> {
     if (bytesRead === 0) return buf.subarray(0, length);
     length += bytesRead;
   }
+}
+
+function capacityFor(bytes: number): number {
+  if (bytes <= MAX_FILE_BYTES) return bytes;
+  throw Object.assign(new RangeError("File size is greater than 2 GiB"), { code: "ERR_FS_FILE_TOO_LARGE" });
 }
 
 export const nodeFs: StateFs = {

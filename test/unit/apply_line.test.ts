@@ -89,7 +89,16 @@ void test("a line with \"routes\" elsewhere, or small, is left to the general re
   const apply = (state: string): Buffer => Buffer.from(`{"action":"APPLY","payload":{"state":${state}}}`);
   assert.ok(readApplyLine(apply(`{"routes":[${r}]}`), 0));
   assert.equal(readApplyLine(apply(`{"routes":[${r}]}`)), undefined, "below the size it pays off at");
-  assert.equal(readApplyLine(apply(`{"routes":[${r}],"routes":[]}`), 0), undefined);
+  // A repeated key, however spelt: JSON.parse keeps the last, so the scanned array is not the one meant.
+  for (const tail of [',"routes":[]}', ',"routes" :[]}', ',"rout\\u0065s":[]}', '},"state":{"routes":[]']) {
+    const line = apply(`{"routes":[${r}]${tail}}`);
+    assert.equal(readApplyLine(line, 0), undefined, line.toString());
+    assert.deepEqual(general(line), { op: { action: "APPLY", vifs: [], routes: [], joins: [] } }, "the general reading: no routes");
+  }
+  // A byte-order mark after the array: the line decoded whole keeps it, and it is no JSON.
+  const bom = Buffer.concat([apply(`{"routes":[${r}]`).subarray(0, -2), Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from("}}}")]);
+  assert.ok("error" in general(bom));
+  assert.equal(readApplyLine(bom, 0), undefined);
   assert.equal(readApplyLine(apply(`{"vifs":[{"ifname":"e1","routes":[${r}]}],"routes":[]}`), 0), undefined);
   assert.equal(readApplyLine(Buffer.from(`{"action":"BATCH","payload":{"operations":[{"action":"APPLY","payload":{"state":{"routes":[${r}]}}}]}}`), 0), undefined);
 });

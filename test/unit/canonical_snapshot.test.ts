@@ -10,7 +10,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -116,6 +116,8 @@ void test("the fast reader's own rules: what it reads, and where it leaves the f
   const cases: [string, Buffer, "refused" | "accepted"][] = [
     ["a route listed twice", file(`${r1},${r1}`), "refused"],
     ["a second routes key after the first", file(r1, '],"routes":[]}'), "accepted"],
+    ["a second routes key spelt with a space", file(r1, '],"routes" :[]}'), "accepted"],
+    ["a second routes key spelt with an escape", file(r1, '],"rout\\u0065s":[]}'), "accepted"],
     ["whitespace between routes", file(`${r1}, ${r2}`), "accepted"],
     ["a TTL with a leading zero", file(r1.replace('"ttl":1', '"ttl":01')), "refused"],
     ["TTL 0", file(r1.replace('"ttl":1', '"ttl":0')), "refused"],
@@ -154,6 +156,11 @@ void test("nodeFs.readFile reads to the end of the file, whatever its size said"
       writeFileSync(path, data);
       assert.deepEqual(await nodeFs.readFile(path), data);
     }
+    // Past 2 GiB it fails as readFile() did, not with Node's abort on a read that long (sparse: no disk used).
+    const huge = join(dir, "huge");
+    writeFileSync(huge, "");
+    truncateSync(huge, 2 ** 31);
+    await assert.rejects(nodeFs.readFile(huge), { code: "ERR_FS_FILE_TOO_LARGE" });
     // A size of 0 in its stat, and content: /proc reads past the stat's size.
     const status = await nodeFs.readFile("/proc/self/status");
     assert.match(status?.toString() ?? "", /^Name:/);
