@@ -90,7 +90,7 @@ void test("a line with \"routes\" elsewhere, or small, is left to the general re
   assert.ok(readApplyLine(apply(`{"routes":[${r}]}`), 0));
   assert.equal(readApplyLine(apply(`{"routes":[${r}]}`)), undefined, "below the size it pays off at");
   // A repeated key, however spelt: JSON.parse keeps the last, so the scanned array is not the one meant.
-  for (const tail of [',"routes":[]}', ',"routes" :[]}', ',"rout\\u0065s":[]}', '},"state":{"routes":[]']) {
+  for (const tail of [',"routes":[]', ',"routes" :[]', ',"rout\\u0065s":[]', '},"state":{"routes":[]']) {
     const line = apply(`{"routes":[${r}]${tail}}`);
     assert.equal(readApplyLine(line, 0), undefined, line.toString());
     assert.deepEqual(general(line), { op: { action: "APPLY", vifs: [], routes: [], joins: [] } }, "the general reading: no routes");
