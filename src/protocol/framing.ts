@@ -72,7 +72,9 @@ export class LineSplitter {
       this.state = "dead";
       return { kind: "too_large" };
     }
-    const nl = this.buf.indexOf(0x0a, this.scan);
+    // Only [scan, end): Buffer#indexOf searches to the buffer's end, and a large line's buffer
+    // has megabytes of capacity past `end` that every chunk's search would read again.
+    const nl = this.buf.subarray(0, this.end).indexOf(0x0a, this.scan);
     if (nl < 0 || nl >= this.end) {
       this.scan = this.end;
       if (this.end - this.start <= this.maxBytes) return undefined;

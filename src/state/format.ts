@@ -169,23 +169,25 @@ export function configToJson(config: Config, seq: number): { format: string; ver
 const plainJoin = (j: Join): Join => ({ ifname: j.ifname, group: j.group, source: j.source });
 
 /**
- * `JSON.stringify(configToJson(config, seq)) + "\n"`, the snapshot's text, in pieces of about
- * `pieceChars` (the routes' part; test/unit/snapshot_text.test.ts holds the joined pieces to that
- * text): written as made, no 100 000-object copy of the routes and no 9 MB string at once.
+ * `JSON.stringify(configToJson(config, seq)) + "\n"`, the snapshot's text, in pieces of
+ * `routesPerPiece` routes (test/unit/snapshot_text.test.ts holds the joined pieces to that text):
+ * written as made, no 100 000-object copy of the routes and no 9 MB string at once.
  */
-export function* snapshotText(config: Config, seq: number, pieceChars = 256 * 1024): Generator<string> {
+export function* snapshotText(config: Config, seq: number, routesPerPiece = 2048): Generator<string> {
   const head = JSON.stringify({ format: STATE_FORMAT, version: STATE_VERSION, seq, vifs: [...config.vifs.values()].map(plainVif) });
-  let piece = `${head.slice(0, -1)},"routes":[`;
+  yield `${head.slice(0, -1)},"routes":[`;
+  // Joined, not concatenated: a `+=` rope must be flattened again before it is written.
+  let routes: string[] = [];
   let comma = "";
   for (const r of config.routes.values()) {
-    piece += comma + JSON.stringify({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs });
-    comma = ",";
-    if (piece.length >= pieceChars) {
-      yield piece;
-      piece = "";
+    routes.push(JSON.stringify({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs }));
+    if (routes.length === routesPerPiece) {
+      yield comma + routes.join(",");
+      comma = ",";
+      routes = [];
     }
   }
-  yield `${piece}],"joins":${JSON.stringify([...config.joins.values()].map(plainJoin))}}\n`;
+  yield `${routes.length > 0 ? comma + routes.join(",") : ""}],"joins":${JSON.stringify([...config.joins.values()].map(plainJoin))}}\n`;
 }
 
 /** joinKey() read back: the last '|' ends the name (an interface name may hold '|', an address not). */

@@ -311,9 +311,10 @@ async function writeText(fh: StateFileHandle, pieces: Iterable<string>): Promise
     used = 0;
   };
   for (const piece of pieces) {
-    const n = Buffer.byteLength(piece);
-    if (used + n > buf.length) await flush();
-    if (n > buf.length) buf = Buffer.allocUnsafeSlow(n);
+    // At most 3 bytes of UTF-8 per UTF-16 unit: room for that needs no byteLength() pass.
+    const most = 3 * piece.length;
+    if (used + most > buf.length) await flush();
+    if (most > buf.length) buf = Buffer.allocUnsafeSlow(most);
     used += buf.write(piece, used);
   }
   await flush();
