@@ -36,7 +36,8 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
   for (let round = 0; round <= config.routes.size + 64; round++) {
     const target = realize(config, image, links, refused);
     waiting = target.waiting;
-    const steps = planSteps(image, target).filter((s) => !isStuck(s, stuck));
+    const planned = planSteps(image, target);
+    const steps = stuck.size === 0 ? planned : planned.filter((s) => !isStuck(s, stuck));
     const failure = runUntilRefused(kernel, steps, alreadyGone, target.vifs);
     // The steps before the failure (all of them, without one) took effect, and those of its batch
     // that the kernel took after it.

@@ -42,20 +42,22 @@ export function planSteps(from: Image, to: Image): Step[] {
       late.push({ op: "add_mfc", entry: next });
     }
   }
-  for (const [key, next] of to.mfcs) {
-    if (!from.mfcs.has(key)) late.push({ op: "add_mfc", entry: next });
-  }
-  const vifDels: Step[] = [];
-  const vifAdds: Step[] = [];
+  // In order: early, VIF removals, VIF additions, late, then the new entries, each appended to
+  // one array (a restore's 100 000 adds are not copied from a list of their own).
+  const steps = early;
   for (const [name, old] of from.vifs) {
     const next = to.vifs.get(name);
-    if (!next || !sameVif(old, next)) vifDels.push({ op: "del_vif", vif: old });
+    if (!next || !sameVif(old, next)) steps.push({ op: "del_vif", vif: old });
   }
   for (const [name, next] of to.vifs) {
     const old = from.vifs.get(name);
-    if (!old || !sameVif(old, next)) vifAdds.push({ op: "add_vif", vif: next });
+    if (!old || !sameVif(old, next)) steps.push({ op: "add_vif", vif: next });
   }
-  return [...early, ...vifDels, ...vifAdds, ...late];
+  for (const step of late) steps.push(step);
+  for (const [key, next] of to.mfcs) {
+    if (!from.mfcs.has(key)) steps.push({ op: "add_mfc", entry: next });
+  }
+  return steps;
 }
 
 export function inverse(step: Step): Step {
