@@ -11,7 +11,7 @@
 const OBJECT = 0;
 const ARRAY = 1;
 
-/** True when `b` is one JSON text; its CR and LF bytes are then spaces. */
+/** True when `b` is one JSON text in UTF-8; its CR and LF bytes are then spaces. */
 export function toJsonLine(b: Uint8Array): boolean {
   const n = b.length;
   const stack: number[] = [];
@@ -91,6 +91,11 @@ function str(b: Uint8Array, i: number): number {
     const c = b[i] as number;
     if (c === 0x22) return i + 1;
     if (c < 0x20) return -1;
+    if (c >= 0x80) {
+      i = utf8(b, i);
+      if (i < 0) return -1;
+      continue;
+    }
     if (c !== 0x5c) continue;
     const e = b[++i];
     if (e === 0x75) {
@@ -98,6 +103,29 @@ function str(b: Uint8Array, i: number): number {
     } else if (e === undefined || !ESCAPES.has(e)) return -1;
   }
   return -1;
+}
+
+/**
+ * One UTF-8 sequence starting at `i` (a byte >= 0x80): the index of its last byte, or -1. Only
+ * strings may hold such bytes (anywhere else the grammar refuses them), so a text this takes is
+ * UTF-8 text (WHATWG: no overlong form, no surrogate, nothing past U+10FFFF).
+ */
+function utf8(b: Uint8Array, i: number): number {
+  const c = b[i] as number;
+  let more: number;
+  let min: number;
+  if (c >= 0xc2 && c <= 0xdf) [more, min] = [1, 0x80];
+  else if (c >= 0xe0 && c <= 0xef) [more, min] = [2, 0x800];
+  else if (c >= 0xf0 && c <= 0xf4) [more, min] = [3, 0x10000];
+  else return -1;
+  let cp = c & (0x3f >> more);
+  for (let k = 1; k <= more; k++) {
+    const d = b[i + k];
+    if (d === undefined || (d & 0xc0) !== 0x80) return -1;
+    cp = (cp << 6) | (d & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
+  return i + more;
 }
 
 const isHex = (c: number | undefined): boolean =>

@@ -83,9 +83,9 @@ function buildRequest(cmd: ParsedCommand, g: Globals): Built {
  */
 function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
   const bytes = readInputBytes(path);
-  // The daemon refuses a line that is not UTF-8 (E_BAD_REQUEST, naming no file): say it here.
-  if (!isUtf8(bytes)) throw new UsageError(`${path}: not valid JSON (the file is not UTF-8 text)`);
   if (!toJsonLine(bytes)) {
+    // The daemon refuses a line that is not UTF-8 (E_BAD_REQUEST, naming no file): say it here.
+    if (!isUtf8(bytes)) throw new UsageError(`${path}: not valid JSON (the file is not UTF-8 text)`);
     // JSON.parse says why (the same message as ever).
     try {
       JSON.parse(bytes.toString("utf8"));

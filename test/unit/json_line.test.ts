@@ -6,6 +6,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { isUtf8 } from "node:buffer";
 import { toJsonLine } from "../../src/cli/json_line.js";
 
 const parses = (text: string): boolean => {
@@ -57,5 +58,32 @@ void describe("toJsonLine", () => {
         return text.slice(0, i) + ch + text.slice(i);
       });
     fc.assert(fc.property(mutated, (text) => check(text)), { numRuns: 5000 });
+  });
+
+  // The CLI no longer asks isUtf8 first: the check itself must refuse bytes that are no UTF-8.
+  void test("takes a text's bytes only when they are UTF-8 and JSON.parse takes their text", () => {
+    const byte = fc.oneof(
+      fc.constantFrom(0x80, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f, 0x90, 0x8f),
+      fc.integer({ min: 0, max: 255 }),
+    );
+    const bytesArb = fc.tuple(fc.json(), fc.array(fc.tuple(fc.nat(), fc.array(byte, { minLength: 1, maxLength: 4 })), { minLength: 1, maxLength: 3 }))
+      .map(([text, inserts]) => {
+        let b = Buffer.from(text, "utf8");
+        // Mostly inside strings: after an opening quote, where a byte >= 0x80 is allowed at all.
+        for (const [at, bytes] of inserts) {
+          const quote = b.indexOf(0x22, at % (b.length + 1));
+          const i = quote < 0 ? at % (b.length + 1) : quote + 1;
+          b = Buffer.concat([b.subarray(0, i), Buffer.from(bytes), b.subarray(i)]);
+        }
+        return b;
+      });
+    fc.assert(fc.property(bytesArb, (b) => {
+      const expected = isUtf8(b) && parses(b.toString("utf8"));
+      assert.equal(toJsonLine(Buffer.from(b)), expected, `toJsonLine(${b.toString("hex")})`);
+    }), { numRuns: 5000 });
+    for (const hex of ["22c3a922", "22c0af22", "22eda08022", "22f4908080 22", "22e282ac22", "22f09f988022", "22c322", "22e2822022", "22efbbbf22", "22e080af22", "22f08080af22", "22e0a08022"]) {
+      const b = Buffer.from(hex.replace(/ /g, ""), "hex");
+      assert.equal(toJsonLine(Buffer.from(b)), isUtf8(b) && parses(b.toString("utf8")), hex);
+    }
   });
 });
