@@ -3,9 +3,10 @@
  * reads ~10 MB, and decoding, `JSON.parse` and the garbage of its objects cost the CLI ~300 ms,
  * for a text it sends on as it is (docs/performance.md, "`mfc apply`: the request").
  *
- * A byte-level check of the JSON grammar (RFC 8259), with line breaks between tokens turned into
- * spaces in place (JSON allows none inside a string, so the text becomes one line). The caller
- * falls back to `JSON.parse` when this says no, for the same error message as before.
+ * A byte-level check of the JSON grammar (RFC 8259) and of UTF-8 (the daemon refuses a line that
+ * is not), with line breaks between tokens turned into spaces in place (JSON allows none inside a
+ * string, so the text becomes one line). The caller falls back to `isUtf8` and `JSON.parse` when
+ * this says no, for the same error messages as before.
  */
 
 const OBJECT = 0;
