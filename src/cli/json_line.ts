@@ -4,16 +4,28 @@
  * for a text it sends on as it is (docs/performance.md, "`mfc apply`: the request").
  *
  * A byte-level check of the JSON grammar (RFC 8259) and of UTF-8 (the daemon refuses a line that
- * is not), with line breaks between tokens turned into spaces in place (JSON allows none inside a
- * string, so the text becomes one line). The caller falls back to `isUtf8` and `JSON.parse` when
- * this says no, for the same error messages as before.
+ * is not), then the line breaks turned into spaces in place (JSON allows none inside a string, so
+ * the text becomes one line). The caller falls back to `isUtf8` and `JSON.parse` when this says
+ * no, for the same error messages as before.
  */
 
 const OBJECT = 0;
 const ARRAY = 1;
 
-/** True when `b` is one JSON text in UTF-8; its CR and LF bytes are then spaces. */
+/**
+ * True when `b` is one JSON text in UTF-8; its CR and LF bytes are then spaces (all of them are
+ * between tokens, where JSON allows whitespace: inside a string it allows none). `b` is left as it
+ * was when this says no, so that JSON.parse's message quotes the file's own text.
+ */
 export function toJsonLine(b: Uint8Array): boolean {
+  if (!isJsonText(b)) return false;
+  for (const byte of [0x0a, 0x0d]) {
+    for (let i = b.indexOf(byte); i >= 0; i = b.indexOf(byte, i + 1)) b[i] = 0x20;
+  }
+  return true;
+}
+
+function isJsonText(b: Uint8Array): boolean {
   const n = b.length;
   const stack: number[] = [];
   let i = ws(b, 0);
@@ -63,12 +75,10 @@ export function toJsonLine(b: Uint8Array): boolean {
   }
 }
 
-/** Skips whitespace, turning CR and LF into spaces. */
 function ws(b: Uint8Array, i: number): number {
   for (;;) {
     const c = b[i];
-    if (c === 0x20 || c === 0x09) i++;
-    else if (c === 0x0a || c === 0x0d) b[i++] = 0x20;
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
     else return i;
   }
 }

@@ -74,7 +74,8 @@ export class LineSplitter {
     }
     // Only [scan, end): Buffer#indexOf searches to the buffer's end, and a large line's buffer
     // has megabytes of capacity past `end` that every chunk's search would read again.
-    const nl = this.buf.subarray(0, this.end).indexOf(0x0a, this.scan);
+    const held = this.buf.length - this.end > SHRINK_ABOVE ? this.buf.subarray(0, this.end) : this.buf;
+    const nl = held.indexOf(0x0a, this.scan);
     if (nl < 0 || nl >= this.end) {
       this.scan = this.end;
       if (this.end - this.start <= this.maxBytes) return undefined;

@@ -171,23 +171,21 @@ const plainJoin = (j: Join): Join => ({ ifname: j.ifname, group: j.group, source
 /**
  * `JSON.stringify(configToJson(config, seq)) + "\n"`, the snapshot's text, in pieces of
  * `routesPerPiece` routes (test/unit/snapshot_text.test.ts holds the joined pieces to that text):
- * written as made, no 100 000-object copy of the routes and no 9 MB string at once.
+ * written as made, no 100 000-object copy of the routes and no 9 MB string at once. What it writes
+ * is taken when the first piece is asked for (the routes as a list, the VIFs and joins as text), so
+ * a change to `config` while the pieces are written (between two awaited writes) cannot reach them.
  */
 export function* snapshotText(config: Config, seq: number, routesPerPiece = 2048): Generator<string> {
   const head = JSON.stringify({ format: STATE_FORMAT, version: STATE_VERSION, seq, vifs: [...config.vifs.values()].map(plainVif) });
+  const routes = [...config.routes.values()];
+  const tail = `],"joins":${JSON.stringify([...config.joins.values()].map(plainJoin))}}\n`;
   yield `${head.slice(0, -1)},"routes":[`;
   // Joined, not concatenated: a `+=` rope must be flattened again before it is written.
-  let routes: string[] = [];
-  let comma = "";
-  for (const r of config.routes.values()) {
-    routes.push(JSON.stringify({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs }));
-    if (routes.length === routesPerPiece) {
-      yield comma + routes.join(",");
-      comma = ",";
-      routes = [];
-    }
+  for (let i = 0; i < routes.length; i += routesPerPiece) {
+    const piece = routes.slice(i, i + routesPerPiece).map((r) => JSON.stringify({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs }));
+    yield (i === 0 ? "" : ",") + piece.join(",");
   }
-  yield `${routes.length > 0 ? comma + routes.join(",") : ""}],"joins":${JSON.stringify([...config.joins.values()].map(plainJoin))}}\n`;
+  yield tail;
 }
 
 /** joinKey() read back: the last '|' ends the name (an interface name may hold '|', an address not). */

@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { configToJson, snapshotText } from "../../src/state/format.js";
 import { FileStateStore } from "../../src/state/store.js";
+import { FaultyFs } from "../support/fault_fs.js";
+import { SimFs } from "../support/sim_fs.js";
 import { emptyConfig, joinKey, routeKey, vifKey } from "../../src/model/types.js";
 
 const nameArb = fc.constantFrom("e0", "e1", "é9", "q\"x", "b\\s");
@@ -56,5 +58,52 @@ void test("a snapshot of several megabytes is written through the reused buffer 
     assert.deepEqual([...(loaded?.routes ?? [])], [...config.routes]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** 40 000 routes, names of 1 to 4 bytes a character: a snapshot of several buffers' worth. */
+function bigConfig(): ReturnType<typeof emptyConfig> {
+  const config = emptyConfig();
+  for (let i = 0; i < 40_000; i++) {
+    const r = { source: `10.0.${i % 250}.1`, group: `239.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, iif: "e0", oifs: [{ ifname: i % 2 ? "e1" : "é2\u{1F600}", ttl: 1 + (i % 9) }] };
+    config.routes.set(routeKey(r.source, r.group), r);
+  }
+  return config;
+}
+
+void test("a change to the config while the pieces are written does not reach them", () => {
+  const config = bigConfig();
+  config.joins.set("e1|*,239.9.9.9", { ifname: "e1", group: "239.9.9.9", source: null });
+  const expected = JSON.stringify(configToJson(config, 4)) + "\n";
+  const pieces = snapshotText(config, 4);
+  const first = pieces.next();
+  config.routes.set("*,239.8.8.8", { source: null, group: "239.8.8.8", iif: "e0", oifs: [{ ifname: "e1", ttl: 1 }] });
+  config.routes.delete("10.0.0.1,239.0.0.0");
+  config.joins.clear();
+  assert.equal((first.value as string) + [...pieces].join(""), expected);
+});
+
+void test("a short write in any of a multi-buffer snapshot's writes leaves the whole snapshot or none", async () => {
+  const config = bigConfig();
+  const expected = JSON.stringify(configToJson(config, 1)) + "\n";
+  const clean = new FaultyFs(new SimFs());
+  await new FileStateStore("/s/state.json", clean).save(config);
+  const writes = clean.counts.get("write") ?? 0;
+  assert.ok(writes >= 3, `${writes} writes`);
+  for (let nth = 1; nth <= writes; nth++) {
+    for (const forGood of [false, true]) {
+      const sim = new SimFs();
+      const fs = new FaultyFs(sim);
+      fs.fault = { call: "short_write", nth, forGood };
+      let failed = false;
+      try {
+        await new FileStateStore("/s/state.json", fs).save(config);
+      } catch {
+        failed = true;
+      }
+      const file = sim.files().get("/s/state.json");
+      if (failed) assert.equal(file, undefined, `write ${nth}: a failed save leaves no snapshot`);
+      else assert.equal(file?.toString(), expected, `write ${nth} cut short${forGood ? " for good" : ""}`);
+    }
   }
 });
