@@ -3,9 +3,9 @@
 //   npm run build && node --import tsx --test test/e2e/cli.test.ts
 import { after, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createConnection } from "node:net";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Socket, createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab } from "../lab/lab.js";
@@ -137,6 +137,61 @@ void describe("exit status (SPEC §4)", () => {
 });
 
 void describe("output modes", () => {
+  /**
+   * `mfc show -j` of ~73 KB of JSON into a FIFO nobody reads yet: more than a pipe holds (64 KiB),
+   * less than that plus the stream's own buffer (16 KiB), so the CLI has the whole answer and only
+   * the pipe's reader keeps it waiting. Returns the child, the FIFO's read end and the answer's size.
+   */
+  async function showIntoFullPipe(dir: string): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<number | null>; readFd: number; size: number }> {
+    const routes = Array.from({ length: 500 }, (_, i) => ({ source: S, group: `239.21.${i >> 8}.${i & 255}`, iif: "up0", oifs: [{ ifname: "dn1", ttl: 1 }] }));
+    writeFileSync(join(dir, "routes.json"), JSON.stringify({ vifs: [], routes }));
+    await ok(["apply", join(dir, "routes.json")]);
+    const size = Buffer.byteLength(await ok(["show", "-j"]));
+    assert.ok(size > 65_536 && size < 65_536 + 16_384, `the answer is ${size} bytes: out of the window this test needs`);
+    const fifo = join(dir, "out");
+    execFileSync("mkfifo", [fifo]);
+    const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writeFd = openSync(fifo, constants.O_WRONLY);
+    const child = spawn(process.execPath, [CLI_JS, "-s", d.socket, "show", "-j"], { stdio: ["ignore", writeFd, "pipe"] });
+    closeSync(writeFd);
+    const exited = new Promise<number | null>((r) => child.once("exit", r));
+    const early = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1500))]);
+    assert.equal(early, false, "the CLI exited while its answer was still waiting for the pipe");
+    return { child, exited, readFd, size };
+  }
+
+  // The CLI ends with process.exit() when nothing is left to write, else naturally (pipes are
+  // written asynchronously on Linux: process.exit() would drop what a full pipe has not taken).
+  void it("an answer larger than the pipe it goes to is written whole: the CLI waits for its reader", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mfc-pipe-"));
+    try {
+      const { exited, readFd, size } = await showIntoFullPipe(dir);
+      const reader = new Socket({ fd: readFd, readable: true, writable: false });
+      const chunks: Buffer[] = [];
+      reader.on("data", (c: Buffer) => chunks.push(c));
+      await new Promise((r) => reader.once("end", r));
+      assert.equal(await exited, 0);
+      assert.equal(Buffer.concat(chunks).length, size);
+      assert.equal((JSON.parse(Buffer.concat(chunks).toString()) as ShowJson).routes.length, 500);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  void it("a reader that goes away first (`mfc show -j | head`) ends the CLI quietly, as SIGPIPE ends other tools", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mfc-pipe-"));
+    try {
+      const { child, exited, readFd } = await showIntoFullPipe(dir);
+      let stderr = "";
+      child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+      closeSync(readFd);
+      assert.equal(await exited, 141);
+      assert.equal(stderr, "", "no stack trace, no message");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   void it("-j / -o json / --output json work before and after the command", async () => {
     await ok(ADD_SG);
     await ok(ADD_STAR);
