@@ -30,7 +30,7 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
   /** Removals the kernel refused: the objects are still there, so the image keeps them. */
   const stuck = new Set<Step>();
   const problems: string[] = [];
-  const applied: Step[] = [];
+  let applied: Step[] = [];
   let waiting: Image["waiting"];
   // Each round that fails records one more refusal, so this ends; the bound is a safety net.
   for (let round = 0; round <= config.routes.size + 64; round++) {
@@ -42,7 +42,9 @@ export function converge(kernel: KernelPort, config: Config, from: Image, links:
     // The steps before the failure (all of them, without one) took effect, and those of its batch
     // that the kernel took after it.
     const done = failure?.index ?? steps.length;
-    for (let k = 0; k < done; k++) applied.push(steps[k] as Step);
+    // A first round without a failure ends below: its steps are the list itself, not copied.
+    if (applied.length === 0 && !failure) applied = steps;
+    else for (let k = 0; k < done; k++) applied.push(steps[k] as Step);
     if (failure) applied.push(...failure.alsoDone);
     // All done: the kernel holds exactly the target (planSteps' contract) — unless a removal was
     // refused earlier, in which case the image, kept step by step, is the truth.
