@@ -32,25 +32,30 @@ const IFNAME = lit('{"ifname":"');
 const TTL = lit(',"ttl":');
 
 /**
- * What goes where the scanned array was when the rest of the input is parsed: a value no input can
- * have been written to hold. After JSON.parse (the last of repeated keys wins, however spelt:
- * `"routes" :`, `"rout\u0065s"`), finding it where the routes belong proves that the scanned array
- * is the one the input means.
+ * `bytes` holding a routes array after `key` (which ends with its `[`): the routes read from the
+ * bytes, and the rest of the input, with a mark where the array was, decoded by `decode` (head, then
+ * tail) and parsed by JSON.parse. The mark is a value no input can have been written to hold: the
+ * caller finds it (`isMark`) where the routes belong, or the scanned array is not the one the input
+ * means (JSON.parse keeps the last of repeated keys, however spelt: `"routes" :`,
+ * `"rout\u0065s"`). The cuts fall on ASCII bytes (before the key's `[`, after the `]`), so no UTF-8
+ * sequence is split. undefined: whatever did not work out; the caller reads the input the general way.
  */
-export class RoutesMark {
-  private readonly id = randomUUID();
-  readonly json = `["${this.id}"]`;
-
-  isAt(x: unknown): boolean {
-    return Array.isArray(x) && x.length === 1 && x[0] === this.id;
-  }
-}
-
-/** The routes of the array whose `[` is just before `start`, and the index after its `]`; or undefined. */
-export function scanRoutes(bytes: Buffer, start: number, lists: OifLists): { routes: Route[]; end: number } | undefined {
-  const scanner = new RouteScanner(bytes, start, lists);
+export function parseAroundRoutes(
+  bytes: Buffer, key: Uint8Array, lists: OifLists, decode: (part: Buffer, tail: boolean) => string,
+): { json: unknown; routes: Route[]; isMark: (x: unknown) => boolean } | undefined {
+  const at = bytes.indexOf(key);
+  if (at < 0) return undefined;
+  const scanner = new RouteScanner(bytes, at + key.length, lists);
   const routes = scanner.routes();
-  return routes && { routes, end: scanner.end };
+  if (routes === undefined) return undefined;
+  const mark = randomUUID();
+  try {
+    const text = decode(bytes.subarray(0, at + key.length - 1), false) + `["${mark}"]` + decode(bytes.subarray(scanner.end), true);
+    const json = JSON.parse(text) as unknown;
+    return { json, routes, isMark: (x) => Array.isArray(x) && x.length === 1 && x[0] === mark };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -9,7 +9,7 @@
  * the result is the same either way (test/unit/apply_line.test.ts).
  */
 import { OifLists } from "../model/oif_lists.js";
-import { RoutesMark, scanRoutes } from "../model/route_bytes.js";
+import { parseAroundRoutes } from "../model/route_bytes.js";
 import type { Route } from "../model/types.js";
 
 const ROUTES_KEY = Buffer.from('"routes":[');
@@ -21,32 +21,17 @@ export interface ApplyLine { request: Record<string, unknown>; routes: Route[] }
 
 export function readApplyLine(line: Buffer, minBytes = APPLY_LINE_MIN_BYTES): ApplyLine | undefined {
   if (line.length < minBytes) return undefined;
-  const at = line.indexOf(ROUTES_KEY);
-  if (at < 0) return undefined;
-  const scanned = scanRoutes(line, at + ROUTES_KEY.length, new OifLists());
-  if (scanned === undefined) return undefined;
-  // The APPLY's state.routes must hold the mark, or the scanned array is not the one meant.
-  const mark = new RoutesMark();
-  let text: string;
-  try {
-    // Cut at ASCII bytes (the key's quote, after the ']'): no UTF-8 sequence is split. The tail
-    // keeps a byte-order mark as the line decoded whole does (a decoder drops a leading one).
-    text = new TextDecoder("utf-8", { fatal: true }).decode(line.subarray(0, at)) + `"routes":${mark.json}` +
-      new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(line.subarray(scanned.end));
-  } catch {
-    return undefined;
-  }
-  let request: unknown;
-  try {
-    request = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+  // Decoded as the line whole would be: UTF-8 or nothing, and a byte-order mark dropped only at the
+  // very start (a decoder drops a leading one: the tail's must stay, for JSON to refuse it).
+  const read = parseAroundRoutes(line, ROUTES_KEY, new OifLists(), (part, tail) => new TextDecoder("utf-8", { fatal: true, ignoreBOM: tail }).decode(part));
+  if (read === undefined) return undefined;
+  const request = read.json;
   const payload = isObject(request) && request.action === "APPLY" ? request.payload : undefined;
   const state = isObject(payload) ? payload.state : undefined;
-  if (!isObject(state) || !mark.isAt(state.routes)) return undefined;
+  // The APPLY's state.routes holds the mark, or the scanned array is not the one meant.
+  if (!isObject(state) || !read.isMark(state.routes)) return undefined;
   state.routes = [];
-  return { request: request as Record<string, unknown>, routes: scanned.routes };
+  return { request: request as Record<string, unknown>, routes: read.routes };
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {

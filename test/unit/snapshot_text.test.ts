@@ -41,14 +41,20 @@ void test("the snapshot's pieces join to exactly its one-string text", () => {
   }), { numRuns: 500 });
 });
 
+/** 40 000 routes, names of 1 to 4 bytes a character: a snapshot of several buffers' worth. */
+function bigConfig(): ReturnType<typeof emptyConfig> {
+  const config = emptyConfig();
+  for (let i = 0; i < 40_000; i++) {
+    const r = { source: `10.0.${i % 250}.1`, group: `239.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, iif: "e0", oifs: [{ ifname: i % 2 ? "e1" : "é2\u{1F600}", ttl: 1 + (i % 9) }] };
+    config.routes.set(routeKey(r.source, r.group), r);
+  }
+  return config;
+}
+
 void test("a snapshot of several megabytes is written through the reused buffer byte for byte, and reads back", async () => {
   const dir = mkdtempSync(join(tmpdir(), "mfc-snaptext-"));
   try {
-    const config = emptyConfig();
-    for (let i = 0; i < 40_000; i++) {
-      const r = { source: `10.0.${i % 250}.1`, group: `239.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, iif: "e0", oifs: [{ ifname: i % 2 ? "e1" : "é2", ttl: 1 + (i % 9) }] };
-      config.routes.set(routeKey(r.source, r.group), r);
-    }
+    const config = bigConfig();
     const path = join(dir, "state.json");
     await new FileStateStore(path).save(config);
     const bytes = readFileSync(path);
@@ -60,16 +66,6 @@ void test("a snapshot of several megabytes is written through the reused buffer 
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-/** 40 000 routes, names of 1 to 4 bytes a character: a snapshot of several buffers' worth. */
-function bigConfig(): ReturnType<typeof emptyConfig> {
-  const config = emptyConfig();
-  for (let i = 0; i < 40_000; i++) {
-    const r = { source: `10.0.${i % 250}.1`, group: `239.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, iif: "e0", oifs: [{ ifname: i % 2 ? "e1" : "é2\u{1F600}", ttl: 1 + (i % 9) }] };
-    config.routes.set(routeKey(r.source, r.group), r);
-  }
-  return config;
-}
 
 void test("a change to the config while the pieces are written does not reach them", () => {
   const config = bigConfig();
@@ -83,7 +79,7 @@ void test("a change to the config while the pieces are written does not reach th
   assert.equal((first.value as string) + [...pieces].join(""), expected);
 });
 
-void test("a short write in any of a multi-buffer snapshot's writes leaves the whole snapshot or none", async () => {
+void test("a short or failed write in any of a multi-buffer snapshot's writes leaves the whole snapshot or none", async () => {
   const config = bigConfig();
   const expected = JSON.stringify(configToJson(config, 1)) + "\n";
   const clean = new FaultyFs(new SimFs());
@@ -91,10 +87,10 @@ void test("a short write in any of a multi-buffer snapshot's writes leaves the w
   const writes = clean.counts.get("write") ?? 0;
   assert.ok(writes >= 3, `${writes} writes`);
   for (let nth = 1; nth <= writes; nth++) {
-    for (const forGood of [false, true]) {
+    for (const [call, forGood] of [["short_write", false], ["short_write", true], ["write", false]] as const) {
       const sim = new SimFs();
       const fs = new FaultyFs(sim);
-      fs.fault = { call: "short_write", nth, forGood };
+      fs.fault = { call, nth, forGood };
       let failed = false;
       try {
         await new FileStateStore("/s/state.json", fs).save(config);
@@ -102,6 +98,8 @@ void test("a short write in any of a multi-buffer snapshot's writes leaves the w
         failed = true;
       }
       const file = sim.files().get("/s/state.json");
+      // An I/O error in any of the writes fails the save, and its temp file goes too.
+      if (call === "write") assert.deepEqual([failed, [...sim.files().keys()]], [true, []], `write ${nth} failing`);
       if (failed) assert.equal(file, undefined, `write ${nth}: a failed save leaves no snapshot`);
       else assert.equal(file?.toString(), expected, `write ${nth} cut short${forGood ? " for good" : ""}`);
     }
