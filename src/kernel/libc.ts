@@ -2,7 +2,7 @@
  * libc through koffi. This folder is the only importer of koffi (STACK.md); every function is
  * wrapped with a precise TypeScript type, because koffi's own functions are typed `any`.
  */
-import koffi from "koffi";
+import koffi from "./koffi.js";
 
 const libc = koffi.load("libc.so.6");
 

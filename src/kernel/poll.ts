@@ -1,5 +1,5 @@
 /** Readiness of a non-blocking fd on the Node event loop: koffi.node.poll (a libuv uv_poll). */
-import koffi from "koffi";
+import koffi from "./koffi.js";
 
 /** koffi 3.3.4's index.d.ts types the callback as `(ev) => void`, but uv.cc's OnPoll calls it
  *  with `(status, events)`; status < 0 means libuv has already stopped the watcher. */

@@ -11,7 +11,6 @@
  * reference. The rules are the stricter of the state file's (format.ts storedRoute) and a client's
  * (protocol/schema.ts toRoute): a route either reader would refuse, or read differently, is left to it.
  */
-import { randomUUID } from "node:crypto";
 import { checkRouteGroup, checkSource } from "./address.js";
 import { familyOf } from "./family.js";
 import { ifNameProblem, ttlProblem } from "./ifname.js";
@@ -48,7 +47,7 @@ export function parseAroundRoutes(
   const scanner = new RouteScanner(bytes, at + key.length, lists);
   const routes = scanner.routes();
   if (routes === undefined) return undefined;
-  const mark = randomUUID();
+  const mark = freshMark();
   try {
     const text = decode(bytes.subarray(0, at + key.length - 1), false) + `["${mark}"]` + decode(bytes.subarray(scanner.end), true);
     const json = JSON.parse(text) as unknown;
@@ -56,6 +55,16 @@ export function parseAroundRoutes(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * ~100 random bits: no input holds them by chance. Not node:crypto's randomUUID: loading that
+ * module cost ~5.5 ms of every daemon start-up (docs/performance.md, "Sixth round"); unguessable
+ * is all that is needed, since the input is the daemon's own state file or a request of a client
+ * that could ask for any routes anyway. (V8 seeds Math.random from the OS at start.)
+ */
+function freshMark(): string {
+  return `mark-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
 }
 
 /**
