@@ -12,6 +12,8 @@ const MIN_CAPACITY = 256;
 /** A buffer this large, mostly consumed, is copied into a smaller one rather than kept. */
 const SHRINK_ABOVE = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** A partial line past this grows 16-fold, not 2-fold (push). */
+const LARGE = 1024 * 1024;
 
 export class LineSplitter {
   /**
@@ -57,9 +59,12 @@ export class LineSplitter {
       return;
     }
     if (!this.owned || this.buf.length - this.end < chunk.length) {
-      // Doubling keeps copies amortised; the cap keeps the slack within the limit.
+      // Doubling keeps copies amortised; the cap keeps the slack within the limit. Past LARGE,
+      // 16-fold: each growth writes the line again into fresh pages, and fresh pages are what a
+      // large line's receipt cost (a 9 MB APPLY on a cold daemon: 103-106 -> 70-78 ms, its answer
+      // ~35 ms sooner; docs/performance.md, "Sixth round"). Capacity never written is never paged in.
       const needed = this.end - this.start + chunk.length;
-      this.reallocate(Math.max(needed, Math.min(2 * needed, this.maxBytes + 1), MIN_CAPACITY));
+      this.reallocate(Math.max(needed, Math.min((needed > LARGE ? 16 : 2) * needed, this.maxBytes + 1), MIN_CAPACITY));
     }
     chunk.copy(this.buf, this.end);
     this.end += chunk.length;

@@ -168,6 +168,24 @@ void describe("LineSplitter", () => {
     assert.ok(s.retained < 64 * 1024, `keeps ${s.retained} bytes for a ${buffered(s)}-byte remainder`);
   });
 
+  void test("a line past 1 MiB grows its buffer 16-fold: a 9 MB line in 64 KiB reads is copied into 4 buffers, not 6", () => {
+    // Each growth copies the line so far into a new buffer: fresh pages, the cost of a large
+    // line's receipt (docs/performance.md, "Sixth round"). Doubling all the way takes 6 buffers:
+    // 256 KiB, 640 KiB, 1.4, 2.9, 5.9 and 11.9 MiB.
+    const s = new LineSplitter(64 << 20);
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const capacities = new Set<number>();
+    for (let i = 0; i < 140; i++) {
+      s.push(chunk);
+      capacities.add(s.retained);
+    }
+    capacities.delete(chunk.length); // the first chunk, adopted without a copy
+    assert.deepEqual([...capacities], [256 * 1024, 640 * 1024, 1408 * 1024, 16 * 1472 * 1024]);
+    s.push(b("\n"));
+    const [line] = feed(s);
+    assert.equal(line?.kind === "line" ? line.line.length : -1, 140 * chunk.length);
+  });
+
   void test("memory stays within maxBytes plus one chunk, however the bytes arrive", () => {
     const max = 100_000;
     const s = new LineSplitter(max);
