@@ -18,6 +18,7 @@
  */
 import type { Socket } from "node:net";
 import { setImmediate as nextTurn } from "node:timers/promises";
+import { allocLarge } from "../kernel/huge_pages.js";
 import { LineSplitter } from "../protocol/framing.js";
 import { StreamedOk, type Answer } from "../protocol/streamed.js";
 import { LOG, log } from "./log.js";
@@ -84,7 +85,7 @@ export class Connection {
     private readonly queue: RunQueue,
     private readonly serve: (line: Buffer) => Promise<Answer>,
   ) {
-    this.splitter = new LineSplitter(limits.maxRequestBytes);
+    this.splitter = new LineSplitter(limits.maxRequestBytes, allocLarge);
     this.closed = new Promise((resolve) => socket.once("close", () => {
       this.phase = "closed";
       clearTimeout(this.deadline);

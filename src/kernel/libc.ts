@@ -30,6 +30,9 @@ export const sys = {
   ),
   send: fn<[number, Buffer, number, number], number>("intptr_t send(int, const void *, size_t, int)"),
   flock: fn<[number, number], number>("int flock(int, int)"),
+  // An address as a number (koffi gives no Buffer's address): memset of 0 bytes returns its first argument.
+  addressOf: fn<[Buffer, number, number], number>("uintptr_t memset(void *, int, size_t)"),
+  madvise: fn<[number, number, number], number>("int madvise(uintptr_t, size_t, int)"),
   /** glibc: gives the free memory at the top of malloc's heaps back to the kernel; a libc without it trims nothing. */
   mallocTrim: ((): Fn<[number], number> => {
     try {

@@ -30,7 +30,14 @@ export class LineSplitter {
   /** After an over-long line: `overflow` until reported once by next(), then `dead` for good. */
   private state: "ok" | "overflow" | "dead" = "ok";
 
-  constructor(private readonly maxBytes: number) {}
+  /**
+   * `allocate`: where a grown buffer comes from (the daemon's backs a large line's with huge pages,
+   * kernel/huge_pages.ts: its pages are all fresh).
+   */
+  constructor(
+    private readonly maxBytes: number,
+    private readonly allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafeSlow(size),
+  ) {}
 
   /** Unconsumed bytes held (complete lines not yet taken plus a partial one). */
   get buffered(): number {
@@ -110,7 +117,7 @@ export class LineSplitter {
   /** Moves the unconsumed bytes into a new buffer of `capacity` bytes. */
   private reallocate(capacity: number): void {
     // allocUnsafeSlow: a small allocUnsafe would pin a shared 8 KiB pool slab for as long as we hold it.
-    const next = Buffer.allocUnsafeSlow(capacity);
+    const next = this.allocate(capacity);
     this.buf.copy(next, 0, this.start, this.end);
     this.scan -= this.start;
     this.end -= this.start;

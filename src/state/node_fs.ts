@@ -1,6 +1,7 @@
 /** StateFs on the real file system (node:fs): every open with O_NOFOLLOW (libuv adds O_CLOEXEC itself). */
 import { constants } from "node:fs";
 import { open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { allocLarge } from "../kernel/huge_pages.js";
 import type { StateFileHandle, StateFs } from "./fs_port.js";
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = constants;
@@ -25,14 +26,15 @@ const MAX_FILE_BYTES = 2 ** 31 - 1;
  * thread-pool trip: ~18 trips and ~25 ms of waiting for a 9 MB snapshot at start-up. The file may
  * still change after the stat (it should not: the daemon holds the state lock), so reading goes on
  * to the end of the file whatever the stat said. Beyond 2 GiB it fails as readFile() did (a read
- * of more would abort Node: its length must be a 32-bit integer).
+ * of more would abort Node: its length must be a 32-bit integer). The buffer is huge-page backed
+ * where possible: its pages are all fresh (kernel/huge_pages.ts).
  */
 async function readAll(fh: FileHandle): Promise<Buffer> {
-  let buf = Buffer.allocUnsafeSlow(capacityFor((await fh.stat()).size + 1));
+  let buf = allocLarge(capacityFor((await fh.stat()).size + 1));
   let length = 0;
   for (;;) {
     if (length === buf.length) {
-      const bigger = Buffer.allocUnsafeSlow(capacityFor(buf.length * 2));
+      const bigger = allocLarge(capacityFor(buf.length * 2));
       buf.copy(bigger, 0, 0, length);
       buf = bigger;
     }
