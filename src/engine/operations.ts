@@ -32,7 +32,7 @@ export function applyOps(base: Config, ops: readonly Op[], links: LinkResolver):
   return config;
 }
 
-function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): void {
+function applyOp(config: Draft, op: Op, base: Config, links: LinkResolver): void {
   switch (op.action) {
     case "ADD_VIF": {
       const key = vifKey(op.vif.family, op.vif.ifname);
@@ -101,13 +101,13 @@ function applyOp(config: Config, op: Op, base: Config, links: LinkResolver): voi
       }
       for (const route of op.routes) {
         const key = routeKey(route.source, route.group);
-        // summarizeApply's counts rely on this refusal (and on the family's one above).
-        if (config.routes.has(key)) throw invalid("E_INVALID_ARGUMENT", `Route ${formatSG(route)} is listed twice.`);
+        // summarizeApply's counts rely on this refusal (and on the family's one above). (A route
+        // added before its checks below throw goes with the draft the failed APPLY leaves.)
+        if (!config.routes.add(key, route)) throw invalid("E_INVALID_ARGUMENT", `Route ${formatSG(route)} is listed twice.`);
         // Routes that do not change are not re-checked: a pending one may stay pending.
         const old = base.routes.get(key);
         if (old && sameRoute(old, route)) checkShape(route);
         else checkRoute(route, links);
-        config.routes.set(key, route);
       }
       return;
     }

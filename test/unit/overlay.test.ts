@@ -8,11 +8,12 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { OverlayMap } from "../../src/model/overlay.js";
 
-type Op = { kind: "set"; key: number; value: string } | { kind: "delete"; key: number } | { kind: "clear" };
+type Op = { kind: "set" | "add"; key: number; value: string } | { kind: "delete"; key: number } | { kind: "clear" };
 
 const key = fc.integer({ min: 0, max: 7 });
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant("set" as const), key, value: fc.string({ maxLength: 2 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("add" as const), key, value: fc.string({ maxLength: 2 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("delete" as const), key }) },
   { weight: 1, arbitrary: fc.constant({ kind: "clear" as const }) },
 );
@@ -41,6 +42,12 @@ void describe("OverlayMap", () => {
       check(overlay, model);
       for (const o of ops) {
         if (o.kind === "set") { overlay.set(o.key, o.value); model.set(o.key, o.value); }
+        else if (o.kind === "add") {
+          // set() for a key not held; a held one keeps its value.
+          const absent = !model.has(o.key);
+          assert.equal(overlay.add(o.key, o.value), absent);
+          if (absent) model.set(o.key, o.value);
+        }
         else if (o.kind === "delete") assert.equal(overlay.delete(o.key), model.delete(o.key));
         else { overlay.clear(); model.clear(); }
         check(overlay, model);
