@@ -7,13 +7,23 @@ import { socketProblem } from "./socket_check.js";
 export class UnreachableError extends Error {}
 
 /**
- * Sends one request line (JSON without a newline; for a big one, its pieces in order) and resolves with the answer. With `handling`,
+ * A request line made while it is sent: `parts` writes its pieces in order; the newline that
+ * makes them a request follows only if it ends without throwing. If it throws, the connection is
+ * closed without one (the daemon drops a partial line: no request) and the call fails with its error.
+ */
+export interface StreamedLine {
+  parts(write: (piece: Uint8Array) => void): Promise<void>;
+}
+
+/**
+ * Sends one request line (JSON without a newline; for a big one, its pieces in order, or made as
+ * it is sent) and resolves with the answer. With `handling`,
  * the answer is read by pass_result.ts: the result or the whole line printed to `out` as it
  * arrives, the changes skipped (the response resolved with has `result: {}`, `changes: []`
  * respectively); should the connection break after some of it was printed, a newline ends the
  * partial output before the error.
  */
-export function call(socketPath: string, line: string | readonly Uint8Array[], handling?: AnswerHandling & { out?: Output }): Promise<Response> {
+export function call(socketPath: string, line: string | readonly Uint8Array[] | StreamedLine, handling?: AnswerHandling & { out?: Output }): Promise<Response> {
   // Not a byte to a socket that may not be the daemon's (socket_check.ts).
   const problem = socketProblem(socketPath);
   if (problem !== undefined) return Promise.reject(new UnreachableError(`not sending to ${socketPath}: ${problem}`));
@@ -30,9 +40,14 @@ export function call(socketPath: string, line: string | readonly Uint8Array[], h
     };
     // Whether the whole request reached the daemon: then a close without an answer leaves its outcome unknown.
     let sent = false;
+    const end = (): void => { sock.write("\n", (err) => { sent = !err; }); };
     sock.on("connect", () => {
-      if (typeof line !== "string") for (const piece of line) sock.write(piece);
-      sock.write(typeof line === "string" ? line + "\n" : "\n", (err) => { sent = !err; });
+      if (typeof line === "string") sock.write(line);
+      else if ("parts" in line) {
+        line.parts((piece) => sock.write(piece)).then(end, (err: unknown) => finish(() => broken(reject, err as Error)));
+        return;
+      } else for (const piece of line) sock.write(piece);
+      end();
     });
     sock.on("data", (chunk: Buffer) => {
       if (passing) {

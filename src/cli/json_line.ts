@@ -15,62 +15,113 @@ const ARRAY = 1;
 /**
  * True when `b` is one JSON text in UTF-8; its CR and LF bytes are then spaces (all of them are
  * between tokens, where JSON allows whitespace: inside a string it allows none). `b` is left as it
- * was when this says no, so that JSON.parse's message quotes the file's own text.
+ * was when this says no, so that JSON.parse's message quoted the file's own text.
  */
 export function toJsonLine(b: Uint8Array): boolean {
-  if (!isJsonText(b)) return false;
-  for (const byte of [0x0a, 0x0d]) {
-    for (let i = b.indexOf(byte); i >= 0; i = b.indexOf(byte, i + 1)) b[i] = 0x20;
-  }
-  return true;
+  return new JsonLineCheck(b).advance(b.length) === b.length;
 }
 
-function isJsonText(b: Uint8Array): boolean {
-  const n = b.length;
-  const stack: number[] = [];
-  let i = ws(b, 0);
-  for (;;) {
-    // A value starts at i.
-    const c = b[i];
-    if (c === 0x7b) {
-      i = ws(b, i + 1);
-      if (b[i] === 0x7d) i++;
-      else {
-        stack.push(OBJECT);
-        i = key(b, i);
-        if (i < 0) return false;
-        continue;
+/**
+ * toJsonLine in steps, so that the part already checked can be sent while the rest is checked
+ * (`mfc apply` of a large file, main.ts). Each step checks whole values; the line breaks of the
+ * part checked become spaces, and are put back should a later step find the text is not JSON.
+ */
+export class JsonLineCheck {
+  private i: number;
+  private readonly stack: number[] = [];
+  /** Checked and made one line: [0, done). */
+  private done = 0;
+  /** Where line breaks were turned into spaces, with the byte each was. */
+  private readonly breaks: number[] = [];
+  /** Once decided, what every later advance() returns. */
+  private verdict: number | undefined;
+
+  constructor(private readonly b: Uint8Array) {
+    this.i = ws(b, 0);
+  }
+
+  /**
+   * Checks on until at least `limit` (or the end): the end of the part checked so far, b.length
+   * once all of `b` is one JSON text, or -1 when it is not (and `b` is as it was).
+   */
+  advance(limit: number): number {
+    if (this.verdict !== undefined) return this.verdict;
+    const ok = this.check(limit);
+    if (ok === false) {
+      this.restore();
+      return (this.verdict = -1);
+    }
+    const end = ok ? this.b.length : this.i;
+    // Searched in the new part only (a search of all of b would read to its end at every step).
+    const part = Buffer.from(this.b.buffer, this.b.byteOffset + this.done, end - this.done);
+    for (const byte of [0x0a, 0x0d]) {
+      for (let k = part.indexOf(byte); k >= 0; k = part.indexOf(byte, k + 1)) {
+        this.breaks.push(this.done + k, byte);
+        part[k] = 0x20;
       }
-    } else if (c === 0x5b) {
-      i = ws(b, i + 1);
-      if (b[i] === 0x5d) i++;
-      else {
-        stack.push(ARRAY);
-        continue;
-      }
-    } else if (c === 0x22) i = str(b, i);
-    else if (c === 0x74) i = word(b, i, TRUE);
-    else if (c === 0x66) i = word(b, i, FALSE);
-    else if (c === 0x6e) i = word(b, i, NULL);
-    else i = num(b, i);
-    if (i < 0) return false;
-    // After a value: close what it ends, or a comma and the next value.
+    }
+    this.done = end;
+    if (ok) this.verdict = end;
+    return end;
+  }
+
+  private restore(): void {
+    for (let k = 0; k < this.breaks.length; k += 2) this.b[this.breaks[k] as number] = this.breaks[k + 1] as number;
+  }
+
+  /** true: all of b is one JSON text; false: it is not; undefined: whole values checked up to i >= limit. */
+  private check(limit: number): boolean | undefined {
+    const b = this.b;
+    const n = b.length;
+    const stack = this.stack;
+    let i = this.i;
     for (;;) {
-      i = ws(b, i);
-      const top = stack[stack.length - 1];
-      if (top === undefined) return i === n;
-      const d = b[i];
-      if (d === 0x2c) {
+      // A value starts at i.
+      if (i >= limit && i < n) {
+        this.i = i;
+        return undefined;
+      }
+      const c = b[i];
+      if (c === 0x7b) {
         i = ws(b, i + 1);
-        if (top === OBJECT) {
+        if (b[i] === 0x7d) i++;
+        else {
+          stack.push(OBJECT);
           i = key(b, i);
           if (i < 0) return false;
+          continue;
         }
-        break;
+      } else if (c === 0x5b) {
+        i = ws(b, i + 1);
+        if (b[i] === 0x5d) i++;
+        else {
+          stack.push(ARRAY);
+          continue;
+        }
+      } else if (c === 0x22) i = str(b, i);
+      else if (c === 0x74) i = word(b, i, TRUE);
+      else if (c === 0x66) i = word(b, i, FALSE);
+      else if (c === 0x6e) i = word(b, i, NULL);
+      else i = num(b, i);
+      if (i < 0) return false;
+      // After a value: close what it ends, or a comma and the next value.
+      for (;;) {
+        i = ws(b, i);
+        const top = stack[stack.length - 1];
+        if (top === undefined) return i === n;
+        const d = b[i];
+        if (d === 0x2c) {
+          i = ws(b, i + 1);
+          if (top === OBJECT) {
+            i = key(b, i);
+            if (i < 0) return false;
+          }
+          break;
+        }
+        if (d !== (top === OBJECT ? 0x7d : 0x5d)) return false;
+        stack.pop();
+        i++;
       }
-      if (d !== (top === OBJECT ? 0x7d : 0x5d)) return false;
-      stack.pop();
-      i++;
     }
   }
 }

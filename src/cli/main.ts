@@ -9,7 +9,8 @@ import { existsSync, readFileSync } from "node:fs";
 import type { Response } from "../protocol/messages.js";
 import type { ApplySummaryView, FindingView } from "../view/render.js";
 import { VERSION } from "../version.js";
-import { toJsonLine } from "./json_line.js";
+import type { StreamedLine } from "./client.js";
+import { JsonLineCheck, toJsonLine } from "./json_line.js";
 import { UsageError, helpRequest, jsonOutput, parseBatchFile, parseCommand, withFamily, type ParsedCommand } from "./grammar.js";
 import { parseGlobals, type Globals } from "./globals.js";
 import { loadConfigFile, loadImporter, loadOutput } from "./lazy.js";
@@ -39,8 +40,10 @@ async function socketPath(g: Globals): Promise<string> {
 
 /** What goes to the daemon: the NDJSON line (no newline), and the request it carries. */
 interface Built {
-  /** The request line without its newline: a string, or the pieces of a big one, sent in order. */
-  line: string | readonly Uint8Array[];
+  /** The request line without its newline: a string, the pieces of a big one, sent in order, or pieces checked as they are sent. */
+  line: string | readonly Uint8Array[] | StreamedLine;
+  /** A file checked as it is sent (`line` streamed): the rest of the check now, throwing its UsageError. */
+  verify?: () => void;
   action: string;
   /** The request as an object (for -v); an apply's file is parsed only when this is called. */
   request(): Record<string, unknown>;
@@ -77,39 +80,76 @@ function buildRequest(cmd: ParsedCommand, g: Globals): Built {
   };
 }
 
+/** From this size on, `mfc apply` sends the part of the file already checked while it checks the rest. */
+const STREAM_FROM = 1024 * 1024;
+/** Bytes checked (whole values) between two turns of the event loop, in which the socket takes what was written. */
+const CHECK_STEP = 512 * 1024;
+
 /**
  * `mfc apply FILE`: the file's own bytes go on the wire, checked to be JSON without parsing them
- * (json_line.ts; 100 000 routes: ~300 ms less than decoding, parsing and re-serialising them).
+ * (json_line.ts; 100 000 routes: ~300 ms less than decoding, parsing and re-serialising them). A
+ * large file is checked as it is sent: the daemon receives the part checked while the CLI checks
+ * the rest (a 9 MB file: ~40 ms of checking that no longer precede the daemon's receipt), and the
+ * newline that makes it a request goes only once all of it is JSON; a file that is not is still a
+ * usage error, and the daemon saw no request (docs/performance.md, "Sixth round").
  */
 function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
   const bytes = readInputBytes(path);
-  if (!toJsonLine(bytes)) {
-    // The daemon refuses a line that is not UTF-8 (E_BAD_REQUEST, naming no file): say it here.
-    if (!isUtf8(bytes)) throw new UsageError(`${path}: not valid JSON (the file is not UTF-8 text)`);
-    // JSON.parse says why (the same message as ever).
-    try {
-      JSON.parse(bytes.toString("utf8"));
-    } catch (err) {
-      throw new UsageError(`${path}: not valid JSON (${(err as Error).message})`);
-    }
-    throw new Error(`${path}: the JSON check refused a text JSON.parse takes`);
-  }
+  // -v prints the request (parsed) before sending it: checked first, as a small file.
+  const streamed = bytes.length >= STREAM_FROM && !g.verbose;
+  if (!streamed && !toJsonLine(bytes)) throw notJson(path, bytes);
   const family = cmd.payload.family === 4 || cmd.payload.family === 6 ? `"family":${cmd.payload.family},` : "";
   const changes = readsChanges(cmd, g) ? "" : `"changes":false,`;
   // In pieces: the file's bytes are sent as they are, never copied into one ~10 MB line.
   const lineWith = (field: string): Buffer[] =>
     [Buffer.from(`{"action":"APPLY","dry_run":${String(g.dryRun)},${field}"payload":{${family}"state":`), bytes, Buffer.from("}}")];
-  const line = lineWith(changes);
   let request: Record<string, unknown> | undefined;
   const parse = (): Record<string, unknown> =>
     (request ??= { action: cmd.action, dry_run: g.dryRun, ...(changes === "" ? {} : { changes: false }), payload: { ...cmd.payload, state: JSON.parse(bytes.toString("utf8")) as unknown } });
   const count = (): number => {
-    // Parsed only for a terminal, and only when the file can hold 1000 routes.
+    // Parsed only for a terminal, and only when the file can hold 1000 routes (a streamed file is
+    // not checked yet: one JSON.parse refuses shows no count, and the check says why afterwards).
     if (bytes.length < BYTES_OF_1000_ROUTES || !process.stderr.isTTY) return 0;
-    const routes = ((parse().payload as { state?: { routes?: unknown } }).state)?.routes;
+    let routes: unknown;
+    try {
+      routes = ((parse().payload as { state?: { routes?: unknown } }).state)?.routes;
+    } catch {
+      return 0;
+    }
     return Array.isArray(routes) ? routes.length : 0;
   };
-  return { line, action: cmd.action, request: parse, count, ...(changes === "" ? {} : { legacyLine: () => lineWith("") }) };
+  const legacy = changes === "" ? {} : { legacyLine: () => lineWith("") };
+  if (!streamed) return { line: lineWith(changes), action: cmd.action, request: parse, count, ...legacy };
+  const check = new JsonLineCheck(bytes);
+  const [head, , tail] = lineWith(changes) as [Buffer, Buffer, Buffer];
+  const parts = async (write: (piece: Uint8Array) => void): Promise<void> => {
+    write(head);
+    for (let end = 0; end < bytes.length;) {
+      const next = check.advance(end + CHECK_STEP);
+      if (next < 0) throw notJson(path, bytes);
+      if (next > end) write(bytes.subarray(end, next));
+      end = next;
+      if (end < bytes.length) await new Promise((resolve) => setImmediate(resolve));
+    }
+    write(tail);
+  };
+  const verify = (): void => {
+    if (check.advance(bytes.length) < 0) throw notJson(path, bytes);
+  };
+  return { line: { parts }, verify, action: cmd.action, request: parse, count, ...legacy };
+}
+
+/** Why a file the check refused is not JSON, as a usage error (its bytes as they were). */
+function notJson(path: string, bytes: Buffer): UsageError {
+  // The daemon refuses a line that is not UTF-8 (E_BAD_REQUEST, naming no file): say it here.
+  if (!isUtf8(bytes)) return new UsageError(`${path}: not valid JSON (the file is not UTF-8 text)`);
+  // JSON.parse says why (the same message as ever).
+  try {
+    JSON.parse(bytes.toString("utf8"));
+  } catch (err) {
+    return new UsageError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  return new UsageError(`${path}: the JSON check refused a text JSON.parse takes`);
 }
 
 async function printResult(cmd: ParsedCommand, res: Response & { status: "ok" }, g: Globals): Promise<void> {
@@ -218,6 +258,16 @@ async function runImport(path: string): Promise<number> {
   return EXIT.refused;
 }
 
+/** What the rest of a streamed file's check finds wrong with it (undefined: nothing, or no such file). */
+function fileProblem(built: Built): Error | undefined {
+  try {
+    built.verify?.();
+    return undefined;
+  } catch (err) {
+    return err as Error;
+  }
+}
+
 /** A usage problem found by the CLI (the daemon is not asked): one line, JSON too when asked. */
 function usageError(g: Globals, err: unknown): number {
   const message = (err as Error).message;
@@ -252,7 +302,8 @@ async function run(argv: string[]): Promise<number> {
   try {
     socket = await socketPath(g);
   } catch (err) {
-    return usageError(g, err);
+    // A file that is not JSON is reported first, as when it was checked before anything else.
+    return usageError(g, fileProblem(built) ?? err);
   }
   // Here, not at the top: node:net (with all of node:stream) is the largest part of start-up and
   // --version, help and usage errors do not need it. The bundle keeps client.ts inline, run on first use.
@@ -268,6 +319,10 @@ async function run(argv: string[]): Promise<number> {
     if (built.legacyLine && refusesChangesField(res)) res = await call(socket, built.legacyLine(), handling);
   } catch (err) {
     progress();
+    // A file checked as it was sent and found not JSON (the daemon got no request), or one whose
+    // check the failed connection cut short: a usage error, as when it was checked first.
+    const problem = err instanceof UsageError ? err : err instanceof UnreachableError ? fileProblem(built) : undefined;
+    if (problem) return usageError(g, problem);
     const message = (err as Error).message;
     const code = err instanceof UnreachableError ? "E_UNREACHABLE" : "E_INTERNAL";
     if (g.output === "json") stdout().write(JSON.stringify({ status: "error", error_code: code, message }) + "\n");

@@ -92,3 +92,28 @@ void test("apply: a file that is not JSON is a usage error naming JSON.parse's r
   const ok = await d.mfc(["-n", "apply", "-"], { input: '{\r\n "vifs": [],\r\n "routes": [\r\n]\r\n}\r\n' });
   assert.equal(ok.code, 0, ok.stderr);
 });
+
+void test("apply of a large file, checked as it is sent: not JSON near its end, a usage error and no request; JSON, one line with its line breaks", async () => {
+  // Past 1 MiB the CLI sends the part it has checked while it checks the rest (main.ts buildApply):
+  // the newline that makes the bytes a request must follow only once all of them are JSON.
+  const S = lab.addr.sender;
+  const routes = Array.from({ length: 12_000 }, (_, i) => ({ source: S, group: `239.89.${i >> 8}.${i & 255}`, iif: "up0", oifs: ["dn1"] }));
+  const text = JSON.stringify({ vifs: [], routes }, null, 2) + "\r\n";
+  assert.ok(text.length > 1.5 * 1024 * 1024, `${text.length} bytes: three steps of the check at least`);
+  const stateBefore = readFileSync(d.stateFile, "utf8");
+  const logBefore = d.logs().length;
+  // A line break inside the last group: the one thing wrong, megabytes after the first bytes sent.
+  const cut = text.lastIndexOf("239.89.");
+  const broken = join(d.dir, "large-broken.json");
+  writeFileSync(broken, text.slice(0, cut) + "\n" + text.slice(cut));
+  const bad = await d.mfc(["apply", broken]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /^mfc: E_USAGE: .*large-broken\.json: not valid JSON \(Bad control character in string literal/);
+  assert.equal(readFileSync(d.stateFile, "utf8"), stateBefore, "nothing was applied");
+  assert.doesNotMatch(d.logs().slice(logBefore), /APPLY/, "the daemon saw no request");
+  const good = join(d.dir, "large.json");
+  writeFileSync(good, text);
+  const dry = await d.mfc(["-n", "apply", good]);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /would apply: 12000 added/);
+});

@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { isUtf8 } from "node:buffer";
-import { toJsonLine } from "../../src/cli/json_line.js";
+import { JsonLineCheck, toJsonLine } from "../../src/cli/json_line.js";
 
 const parses = (text: string): boolean => {
   try {
@@ -59,6 +59,39 @@ void describe("toJsonLine", () => {
         return text.slice(0, i) + ch + text.slice(i);
       });
     fc.assert(fc.property(mutated, (text) => check(text)), { numRuns: 5000 });
+  });
+
+  // `mfc apply` of a large file sends the part checked while it checks the rest (main.ts): each
+  // step must hand out only bytes that are final, and a refusal must give the file back as it was.
+  void test("in steps: the same verdict; each step's part is final; refused, the bytes as they were", () => {
+    const text = fc.oneof(
+      fc.tuple(fc.jsonValue(), fc.constantFrom(undefined, 1, 2)).map(([v, indent]) => JSON.stringify(v, null, indent) + "\n"),
+      fc.json(),
+      fc.tuple(fc.json(), fc.nat(), fc.constantFrom(",", "]", "\n", "\"", "x", "\u0001")).map(([t, at, ch]) => t.slice(0, at % (t.length + 1)) + ch + t.slice(at % (t.length + 1))),
+    );
+    fc.assert(fc.property(text, fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 20 }), (t, steps) => {
+      const original = Buffer.from(t, "utf8");
+      const whole = Buffer.from(original);
+      const expected = toJsonLine(whole);
+      const b = Buffer.from(original);
+      const check = new JsonLineCheck(b);
+      const handedOut: Buffer[] = [];
+      let end = 0;
+      for (let k = 0; end >= 0 && end < b.length; k++) {
+        const next = check.advance(end + (steps[k % steps.length] as number));
+        assert.ok(next === -1 || next >= end, `a step went back: ${end} -> ${next}`);
+        if (next > end) handedOut.push(Buffer.from(b.subarray(end, next)));
+        end = next;
+      }
+      assert.equal(end === b.length, expected, `verdict for ${JSON.stringify(t)}`);
+      if (expected) {
+        // What each step handed out is what the whole check leaves: nothing changed afterwards.
+        assert.deepEqual(Buffer.concat(handedOut), whole);
+        assert.deepEqual(b, whole);
+      } else {
+        assert.deepEqual(b, original);
+      }
+    }), { numRuns: 3000 });
   });
 
   // The CLI no longer asks isUtf8 first: the check itself must refuse bytes that are no UTF-8.
