@@ -12,7 +12,7 @@ import { originOf, vifCounts } from "../engine/image.js";
 import { describeStep } from "../engine/plan.js";
 import type { Family } from "../model/family.js";
 import { isAction, parseBatch, parseEnvelope, parseOp, parseQuery, type Op, type Query } from "../protocol/schema.js";
-import { readApplyLine } from "../protocol/apply_line.js";
+import { readApplyLine, type ApplyLine } from "../protocol/apply_line.js";
 
 export interface StatusSource { status(): Record<string, unknown> }
 
@@ -86,7 +86,7 @@ export class RequestHandler {
       if ((typeof rawId === "number" && Number.isFinite(rawId)) || (typeof rawId === "string" && rawId.length <= 128)) id = rawId;
       const env = parseEnvelope(obj);
       if ((MUTATING_ACTIONS as readonly string[]).includes(env.action)) mutation = { action: env.action, dryRun: env.dry_run ?? false };
-      const answer = await this.dispatch(env.action, env.payload, env.dry_run ?? false, env.changes ?? true, fast?.routes);
+      const answer = await this.dispatch(env.action, env.payload, env.dry_run ?? false, env.changes ?? true, fast);
       const res = answer instanceof StreamedOk ? (id === undefined ? answer : answer.withId(id)) : withId(answer, id);
       const kernelSteps = res instanceof StreamedOk ? res.changeCount : res.status === "ok" ? Number(res.result.kernel_steps ?? 0) : 0;
       if (mutation) this.audit({ ...peer, ...mutation, outcome: "ok", kernelSteps });
@@ -117,7 +117,9 @@ export class RequestHandler {
   }
 
   /** `routesRead`: an APPLY's routes, read apart from its payload (whose `state.routes` is then empty). */
-  private async dispatch(action: string, payload: unknown, dryRun: boolean, withChanges: boolean, routesRead?: Route[]): Promise<Response | StreamedOk> {
+  private async dispatch(
+    action: string, payload: unknown, dryRun: boolean, withChanges: boolean, routesRead?: Pick<ApplyLine, "routes" | "routesText">,
+  ): Promise<Response | StreamedOk> {
     if (!isAction(action)) throw new MfcError("E_UNKNOWN_ACTION", `Unknown action '${action.slice(0, 64)}'.`);
     switch (action) {
       case "PING":
@@ -134,12 +136,12 @@ export class RequestHandler {
         return new StreamedOk(showResultPieces(snap, this.counters), dryRun);
       }
       default: {
-        const ops = action === "BATCH" ? parseBatch(payload) : [withRoutes(parseOp(action, payload), routesRead)];
+        const ops = action === "BATCH" ? parseBatch(payload) : [withRoutes(parseOp(action, payload), routesRead?.routes)];
         const applied = ops.length === 1 && ops[0]?.action === "APPLY" ? ops[0] : undefined;
         // Counted against the state when the request arrived: another client's change committed in
         // between can make these counts stale, never the transaction itself.
         const summary = applied ? summarizeApply(this.engine.snapshot().config, applied.routes, applied.family) : undefined;
-        const done = await this.engine.transact(ops, dryRun);
+        const done = await this.engine.transact(ops, dryRun, routesRead?.routesText);
         const steps = done.steps.length;
         this.handled(steps);
         const result: Record<string, unknown> = { operations: ops.length, kernel_steps: steps };

@@ -38,20 +38,24 @@ const TTL = lit(',"ttl":');
  * means (JSON.parse keeps the last of repeated keys, however spelt: `"routes" :`,
  * `"rout\u0065s"`). The cuts fall on ASCII bytes (before the key's `[`, after the `]`), so no UTF-8
  * sequence is split. undefined: whatever did not work out; the caller reads the input the general way.
+ * `text`: the array's bytes between its brackets when every value read is as written (then they are
+ * the routes' JSON.stringify joined by commas, as the state file holds them).
  */
 export function parseAroundRoutes(
   bytes: Buffer, key: Uint8Array, lists: OifLists, decode: (part: Buffer, tail: boolean) => string,
-): { json: unknown; routes: Route[]; isMark: (x: unknown) => boolean } | undefined {
+): { json: unknown; routes: Route[]; isMark: (x: unknown) => boolean; text: Buffer | undefined } | undefined {
   const at = bytes.indexOf(key);
   if (at < 0) return undefined;
   const scanner = new RouteScanner(bytes, at + key.length, lists);
   const routes = scanner.routes();
   if (routes === undefined) return undefined;
+  // Every value kept as written: the array's bytes are the routes' own JSON.stringify, in order.
+  const routesText = scanner.verbatim ? bytes.subarray(at + key.length, scanner.end - 1) : undefined;
   const mark = freshMark();
   try {
     const text = decode(bytes.subarray(0, at + key.length - 1), false) + `["${mark}"]` + decode(bytes.subarray(scanner.end), true);
     const json = JSON.parse(text) as unknown;
-    return { json, routes, isMark: (x) => Array.isArray(x) && x.length === 1 && x[0] === mark };
+    return { json, routes, isMark: (x) => Array.isArray(x) && x.length === 1 && x[0] === mark, text: routesText };
   } catch {
     return undefined;
   }
@@ -74,6 +78,8 @@ function freshMark(): string {
  */
 class RouteScanner {
   end = 0;
+  /** No value read differs from its bytes (an IPv6 address is kept in its canonical form). */
+  verbatim = true;
   private pos: number;
   private prevSource = { from: 0, to: 0, value: "" };
   private prevIif = { from: 0, to: 0, value: "" };
@@ -182,8 +188,10 @@ class RouteScanner {
     if (close < 0) return undefined;
     this.pos = close + 1;
     if (sameBytes(this.bytes, prev.from, prev.to, from, close)) return prev.value;
-    const value = check(this.bytes.toString("latin1", from, close));
+    const text = this.bytes.toString("latin1", from, close);
+    const value = check(text);
     if (value === undefined) return undefined;
+    if (value !== text) this.verbatim = false;
     prev.from = from;
     prev.to = close;
     prev.value = value;
@@ -195,7 +203,10 @@ class RouteScanner {
     const close = this.stringEnd();
     if (close < 0) return undefined;
     this.pos = close + 1;
-    return check(this.bytes.toString("latin1", from, close));
+    const text = this.bytes.toString("latin1", from, close);
+    const value = check(text);
+    if (value !== undefined && value !== text) this.verbatim = false;
+    return value;
   }
 
   /** The index of the closing quote of a string of plain ASCII (no escape, no control byte), or -1. */

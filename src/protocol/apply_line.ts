@@ -16,8 +16,12 @@ const ROUTES_KEY = Buffer.from('"routes":[');
 /** Below this a line is read the general way: the shortcut pays only for large applies. */
 const APPLY_LINE_MIN_BYTES = 64 * 1024;
 
-/** `request`: the line parsed with `state.routes` empty; `routes`: what that array held, as APPLY's routes. */
-export interface ApplyLine { request: Record<string, unknown>; routes: Route[] }
+/**
+ * `request`: the line parsed with `state.routes` empty; `routes`: what that array held, as APPLY's
+ * routes; `routesText`: when each route was written as the state file writes it, the array's
+ * bytes between its brackets (the snapshot of this APPLY writes them as they are: engine.ts).
+ */
+export interface ApplyLine { request: Record<string, unknown>; routes: Route[]; routesText: Buffer | undefined }
 
 export function readApplyLine(line: Buffer, minBytes = APPLY_LINE_MIN_BYTES): ApplyLine | undefined {
   if (line.length < minBytes) return undefined;
@@ -31,7 +35,7 @@ export function readApplyLine(line: Buffer, minBytes = APPLY_LINE_MIN_BYTES): Ap
   // The APPLY's state.routes holds the mark, or the scanned array is not the one meant.
   if (!isObject(state) || !read.isMark(state.routes)) return undefined;
   state.routes = [];
-  return { request: request as Record<string, unknown>, routes: read.routes };
+  return { request: request as Record<string, unknown>, routes: read.routes, routesText: read.text };
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {

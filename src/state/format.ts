@@ -174,12 +174,15 @@ const plainJoin = (j: Join): Join => ({ ifname: j.ifname, group: j.group, source
  * written as made, no 100 000-object copy of the routes and no 9 MB string at once. What it writes
  * is taken when the first piece is asked for (the routes as a list, the VIFs and joins as text), so
  * a change to `config` while the pieces are written (between two awaited writes) cannot reach them.
+ * `routesText`: the routes array between its brackets, as this would write it (the caller vouches
+ * for that: StateStore.save), written instead of making it again.
  */
-export function* snapshotText(config: Config, seq: number, routesPerPiece = 2048): Generator<string> {
+export function* snapshotText(config: Config, seq: number, routesText?: Uint8Array, routesPerPiece = 2048): Generator<string | Uint8Array> {
   const head = JSON.stringify({ format: STATE_FORMAT, version: STATE_VERSION, seq, vifs: [...config.vifs.values()].map(plainVif) });
-  const routes = [...config.routes.values()];
+  const routes = routesText ? [] : [...config.routes.values()];
   const tail = `],"joins":${JSON.stringify([...config.joins.values()].map(plainJoin))}}\n`;
   yield `${head.slice(0, -1)},"routes":[`;
+  if (routesText) yield routesText;
   // Joined, not concatenated: a `+=` rope must be flattened again before it is written.
   for (let i = 0; i < routes.length; i += routesPerPiece) {
     const piece = routes.slice(i, i + routesPerPiece).map((r) => JSON.stringify({ source: r.source, group: r.group, iif: r.iif, oifs: r.oifs }));

@@ -33,8 +33,12 @@ export interface StateStore {
    * config returned is the caller's: the store keeps no reference to it.
    */
   load(): Promise<MapConfig | undefined>;
-  /** Makes `config` durable. `delta` says what this transaction touched; without it, all of it. */
-  save(config: Config, delta?: Delta): Promise<void>;
+  /**
+   * Makes `config` durable. `delta` says what this transaction touched; without it, all of it.
+   * `routesText`: config's routes array (between its brackets) exactly as the snapshot writes it,
+   * where the caller has it (a whole-state APPLY read as written: engine.ts wholeRoutesText).
+   */
+  save(config: Config, delta?: Delta, routesText?: Uint8Array): Promise<void>;
   /** A failed save may have left a refused change in the files: save the acknowledged config again. */
   readonly needsRepair: boolean;
   readonly path: string;
@@ -147,7 +151,7 @@ export class FileStateStore implements StateStore {
     return new StateFileError(`state file ${file} is not usable (${problem}); it was left untouched — fix or move it away, then start again`);
   }
 
-  async save(config: Config, delta?: Delta): Promise<void> {
+  async save(config: Config, delta?: Delta, routesText?: Uint8Array): Promise<void> {
     const previous = this.seq;
     const seq = ++this.seq;
     this.landed = false;
@@ -156,7 +160,7 @@ export class FileStateStore implements StateStore {
         const line = Buffer.from(JSON.stringify(journalRecord(seq, config, delta)) + "\n", "utf8");
         if (this.journalBytes + line.length <= this.snapshotBytes) return await this.append(line);
       }
-      return await this.writeSnapshot(config, seq);
+      return await this.writeSnapshot(config, seq, routesText);
     } catch (err) {
       // Nothing of this save can be read back: its number may be used again, which keeps the
       // journal's numbers contiguous (load() refuses a gap: a record lost in the middle).
@@ -214,13 +218,13 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  private async writeSnapshot(config: Config, seq: number): Promise<void> {
+  private async writeSnapshot(config: Config, seq: number, routesText?: Uint8Array): Promise<void> {
     const dir = dirname(this.path);
     const tmp = this.tempPath();
     const fh = await this.createTemp(tmp);
     let size: number;
     try {
-      size = await writeText(fh, snapshotText(config, seq));
+      size = await writeText(fh, snapshotText(config, seq, routesText));
       await fh.sync(); // data on disk before the rename makes it visible
     } catch (err) {
       await fh.close().catch(() => undefined);
@@ -301,7 +305,7 @@ const WRITE_BUFFER_BYTES = 1 << 20;
  * One Buffer of the whole text (9 MB at 100 000 routes) cost its fresh pages' faults, ~2.5 ms a
  * megabyte on this kind of VM, on top of the copy.
  */
-async function writeText(fh: StateFileHandle, pieces: Iterable<string>): Promise<number> {
+async function writeText(fh: StateFileHandle, pieces: Iterable<string | Uint8Array>): Promise<number> {
   let buf = Buffer.allocUnsafeSlow(WRITE_BUFFER_BYTES);
   let used = 0;
   let position = 0;
@@ -311,6 +315,13 @@ async function writeText(fh: StateFileHandle, pieces: Iterable<string>): Promise
     used = 0;
   };
   for (const piece of pieces) {
+    if (typeof piece !== "string") {
+      // Bytes as they are (a request's routes): written from where they are, not copied.
+      await flush();
+      await writeAll(fh, Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength), position);
+      position += piece.byteLength;
+      continue;
+    }
     // At most 3 bytes of UTF-8 per UTF-16 unit: room for that needs no byteLength() pass.
     const most = 3 * piece.length;
     if (used + most > buf.length) await flush();

@@ -13,7 +13,8 @@ import { readApplyLine } from "../../src/protocol/apply_line.js";
 import { parseEnvelope, parseOp, type Op } from "../../src/protocol/schema.js";
 import { RequestHandler } from "../../src/daemon/handlers.js";
 import { Engine } from "../../src/engine/engine.js";
-import { emptyConfig } from "../../src/model/types.js";
+import { emptyConfig, routeKey } from "../../src/model/types.js";
+import { snapshotText } from "../../src/state/format.js";
 import { FakeKernel, FakeLinks } from "../support/fake_kernel.js";
 import { MemoryStore } from "../support/memory_store.js";
 
@@ -123,4 +124,27 @@ void test("through the request handler, a large compact apply answers and commit
   assert.equal(answers[0], answers[1]);
   assert.deepEqual(configs[0], configs[1]);
   assert.equal((configs[0]?.[1] as unknown[]).length, 1500);
+});
+
+// The snapshot of a whole-state APPLY writes `routesText` in place of its routes (engine.ts
+// wholeRoutesText, store.ts): it must be, byte for byte, what the snapshot would have made of them.
+void test("routesText is the snapshot's own routes text, given only when every route was read as written", () => {
+  let given = 0;
+  fc.assert(fc.property(requestArb, fc.nat(), (req, seq) => {
+    const line = Buffer.from(JSON.stringify({ ...req, action: "APPLY" }));
+    const fast = readApplyLine(line, 0);
+    if (fast?.routesText === undefined) return;
+    given++;
+    const config = emptyConfig();
+    for (const r of fast.routes) config.routes.set(routeKey(r.source, r.group), r);
+    if (config.routes.size !== fast.routes.length) return; // a route twice: APPLY refuses it
+    const pieces = [...snapshotText(config, seq, fast.routesText)].map((p) => Buffer.from(p));
+    assert.equal(Buffer.concat(pieces).toString("utf8"), [...snapshotText(config, seq)].join(""));
+  }), { numRuns: 3000 });
+  assert.ok(given > 50, `routesText given for ${given} of 3000 lines: the property must reach it`);
+  // A non-canonical IPv6 address is kept canonical: its bytes are not the snapshot's.
+  const line = Buffer.from(JSON.stringify({ action: "APPLY", payload: { state: { vifs: [], routes: [{ source: "FD00::1", group: "ff3e::1", iif: "e0", oifs: [{ ifname: "e1", ttl: 1 }] }] } } }));
+  assert.equal(readApplyLine(line, 0)?.routesText, undefined);
+  const canonical = Buffer.from(line.toString().replace("FD00::1", "fd00::1"));
+  assert.equal(readApplyLine(canonical, 0)?.routesText?.toString(), '{"source":"fd00::1","group":"ff3e::1","iif":"e0","oifs":[{"ifname":"e1","ttl":1}]}');
 });

@@ -275,3 +275,29 @@ void test("a group's answers reach their callers before the next group's kernel 
   assert.equal(events[0], "answered", events.join(", "));
   assert.ok(events.includes("kernel"), "premise: the next group programmed the kernel");
 });
+
+/** A MemoryStore that records the routes text each save was handed (StateStore.save). */
+class TextStore extends MemoryStore {
+  readonly texts: (string | undefined)[] = [];
+  override save(config: Config, delta?: Delta, routesText?: Uint8Array): Promise<void> {
+    this.texts.push(routesText && Buffer.from(routesText).toString());
+    return super.save(config, delta);
+  }
+}
+
+void test("an APPLY's routes text reaches the save only when that APPLY alone set every route", async () => {
+  const links = new FakeLinks(["e0", "e1", "e2", "e3"]);
+  const store = new TextStore();
+  const engine = new Engine(new FakeKernel(links), links, store);
+  const route = { source: "10.0.0.1", group: "239.7.0.1", iif: "e0", oifs: [{ ifname: "e1", ttl: 1 }] };
+  const text = JSON.stringify(route);
+  const apply = (family?: 4): Op => parseOp("APPLY", { ...(family ? { family } : {}), state: { vifs: [], routes: [route] } });
+  await engine.transact([apply()], false, Buffer.from(text));
+  // Of one family only: the other family's routes stay, so the text is not all of them.
+  await engine.transact([add("239.7.0.2")], false);
+  await engine.transact([apply(4)], false, Buffer.from(text));
+  // With another change in the same save (group commit), or in the same BATCH.
+  await Promise.all([engine.transact([apply()], false, Buffer.from(text)), engine.transact([add("239.7.0.3")], false)]);
+  await engine.transact([apply(), add("239.7.0.4")], false, Buffer.from(text));
+  assert.deepEqual(store.texts, [text, undefined, undefined, undefined, undefined]);
+});

@@ -35,7 +35,7 @@ const configArb = fc.record({
 
 void test("the snapshot's pieces join to exactly its one-string text", () => {
   fc.assert(fc.property(configArb, fc.nat(), fc.integer({ min: 1, max: 70 }), (config, seq, perPiece) => {
-    const pieces = [...snapshotText(config, seq, perPiece)];
+    const pieces = [...snapshotText(config, seq, undefined, perPiece)];
     assert.equal(pieces.join(""), JSON.stringify(configToJson(config, seq)) + "\n");
     if (config.routes.size > perPiece) assert.ok(pieces.length >= 3, "cut into pieces");
   }), { numRuns: 500 });
