@@ -5,7 +5,7 @@
 // error codes and the config file reader are loaded on first use (lazy.ts). Nothing here does work
 // at module load.
 import { isUtf8 } from "node:buffer";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, fstatSync, readFileSync } from "node:fs";
 import type { Response } from "../protocol/messages.js";
 import type { ApplySummaryView, FindingView } from "../view/render.js";
 import { VERSION } from "../version.js";
@@ -95,8 +95,10 @@ const CHECK_STEP = 512 * 1024;
  */
 function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
   const bytes = readInputBytes(path);
-  // -v prints the request (parsed) before sending it: checked first, as a small file.
-  const streamed = bytes.length >= STREAM_FROM && !g.verbose;
+  // Checked first, as a small file: with -v (it prints the request, parsed, before sending it), and
+  // when stderr may be a terminal (the progress line counts the routes before anything is sent;
+  // node:tty would load node:net here, ~6 ms, so any character device counts).
+  const streamed = bytes.length >= STREAM_FROM && !g.verbose && !stderrMayBeTerminal();
   if (!streamed && !toJsonLine(bytes)) throw notJson(path, bytes);
   const family = cmd.payload.family === 4 || cmd.payload.family === 6 ? `"family":${cmd.payload.family},` : "";
   const changes = readsChanges(cmd, g) ? "" : `"changes":false,`;
@@ -107,15 +109,9 @@ function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
   const parse = (): Record<string, unknown> =>
     (request ??= { action: cmd.action, dry_run: g.dryRun, ...(changes === "" ? {} : { changes: false }), payload: { ...cmd.payload, state: JSON.parse(bytes.toString("utf8")) as unknown } });
   const count = (): number => {
-    // Parsed only for a terminal, and only when the file can hold 1000 routes (a streamed file is
-    // not checked yet: one JSON.parse refuses shows no count, and the check says why afterwards).
+    // Parsed only for a terminal, and only when the file can hold 1000 routes.
     if (bytes.length < BYTES_OF_1000_ROUTES || !process.stderr.isTTY) return 0;
-    let routes: unknown;
-    try {
-      routes = ((parse().payload as { state?: { routes?: unknown } }).state)?.routes;
-    } catch {
-      return 0;
-    }
+    const routes = ((parse().payload as { state?: { routes?: unknown } }).state)?.routes;
     return Array.isArray(routes) ? routes.length : 0;
   };
   const legacy = changes === "" ? {} : { legacyLine: () => lineWith("") };
@@ -137,6 +133,14 @@ function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
     if (check.advance(bytes.length) < 0) throw notJson(path, bytes);
   };
   return { line: { parts }, verify, action: cmd.action, request: parse, count, ...legacy };
+}
+
+function stderrMayBeTerminal(): boolean {
+  try {
+    return fstatSync(2).isCharacterDevice();
+  } catch {
+    return false;
+  }
 }
 
 /** Why a file the check refused is not JSON, as a usage error (its bytes as they were). */
@@ -316,6 +320,13 @@ async function run(argv: string[]): Promise<number> {
   const progress = startProgress(built);
   try {
     res = await call(socket, built.line, handling);
+    // An answer before the file was all sent (E_PERMISSION_DENIED at once, E_TOO_LARGE past the
+    // limit): a file that is not JSON is still the usage error it was when checked first.
+    const problem = res.status === "error" ? fileProblem(built) : undefined;
+    if (problem) {
+      progress();
+      return usageError(g, problem);
+    }
     if (built.legacyLine && refusesChangesField(res)) res = await call(socket, built.legacyLine(), handling);
   } catch (err) {
     progress();

@@ -112,6 +112,22 @@ void test("apply of a large file, checked as it is sent: not JSON near its end, 
   assert.match(bad.stderr, /^mfc: E_USAGE: .*large-broken\.json: not valid JSON \(Bad control character in string literal/);
   assert.equal(readFileSync(d.stateFile, "utf8"), stateBefore, "nothing was applied");
   assert.doesNotMatch(d.logs().slice(logBefore), /APPLY/, "the daemon saw no request");
+  // A daemon that answers before the file is all sent (E_TOO_LARGE once the partial line passes its
+  // limit): the file's problem is still the usage error it was when the file was checked first.
+  const small = await startDaemon(lab, { extraConfig: "table = 101\nmax_request_bytes = 65536" });
+  try {
+    const early = await small.mfc(["apply", broken]);
+    assert.equal(early.code, 2, early.stderr);
+    assert.match(early.stderr, /^mfc: E_USAGE: .*large-broken\.json: not valid JSON \(Bad control character in string literal/);
+    // The same file whole: the daemon's own answer, so the one above did come early.
+    const whole = join(d.dir, "large-limit.json");
+    writeFileSync(whole, text);
+    const tooLarge = await small.mfc(["apply", whole]);
+    assert.equal(tooLarge.code, 1, tooLarge.stderr);
+    assert.match(tooLarge.stderr, /^mfc: E_TOO_LARGE: /);
+  } finally {
+    await small.cleanup();
+  }
   const good = join(d.dir, "large.json");
   writeFileSync(good, text);
   const dry = await d.mfc(["-n", "apply", good]);
