@@ -8,6 +8,10 @@
  * routes by A's CLI to A's daemon, the same by B, each followed by a FLUSH; the order within a
  * round alternates, so a slow spell on this shared machine hits both alike. Prints each run and
  * the medians. Timed like the bench's bulk row: the whole CLI process, spawn to exit.
+ * Only the first round runs on cold daemons: later ones reuse memory the first touched, so a change
+ * to what fresh pages cost (docs/performance.md, "Sixth round") shows in round 1 only; measure
+ * such a change with a fresh daemon per run, the order alternating (the second daemon of a round
+ * also ran ~70 ms faster than the first whatever its build).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
