@@ -117,12 +117,15 @@ function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
   const legacy = changes === "" ? {} : { legacyLine: () => lineWith("") };
   if (!streamed) return { line: lineWith(changes), action: cmd.action, request: parse, count, ...legacy };
   const check = new JsonLineCheck(bytes);
+  // Made once: the sender and verify() both throw it (JSON.parse of the whole file says why).
+  let problem: UsageError | undefined;
+  const refused = (): UsageError => (problem ??= notJson(path, bytes));
   const [head, , tail] = lineWith(changes) as [Buffer, Buffer, Buffer];
   const parts = async (write: (piece: Uint8Array) => void): Promise<void> => {
     write(head);
     for (let end = 0; end < bytes.length;) {
       const next = check.advance(end + CHECK_STEP);
-      if (next < 0) throw notJson(path, bytes);
+      if (next < 0) throw refused();
       if (next > end) write(bytes.subarray(end, next));
       end = next;
       if (end < bytes.length) await new Promise((resolve) => setImmediate(resolve));
@@ -130,7 +133,7 @@ function buildApply(path: string, cmd: ParsedCommand, g: Globals): Built {
     write(tail);
   };
   const verify = (): void => {
-    if (check.advance(bytes.length) < 0) throw notJson(path, bytes);
+    if (check.advance(bytes.length) < 0) throw refused();
   };
   return { line: { parts }, verify, action: cmd.action, request: parse, count, ...legacy };
 }
@@ -320,19 +323,12 @@ async function run(argv: string[]): Promise<number> {
   const progress = startProgress(built);
   try {
     res = await call(socket, built.line, handling);
-    // An answer before the file was all sent (E_PERMISSION_DENIED at once, E_TOO_LARGE past the
-    // limit): a file that is not JSON is still the usage error it was when checked first.
-    const problem = res.status === "error" ? fileProblem(built) : undefined;
-    if (problem) {
-      progress();
-      return usageError(g, problem);
-    }
     if (built.legacyLine && refusesChangesField(res)) res = await call(socket, built.legacyLine(), handling);
   } catch (err) {
     progress();
     // A file checked as it was sent and found not JSON (the daemon got no request), or one whose
-    // check the failed connection cut short: a usage error, as when it was checked first.
-    const problem = err instanceof UsageError ? err : err instanceof UnreachableError ? fileProblem(built) : undefined;
+    // check a failed connection cut short: a usage error, as when it was checked first.
+    const problem = fileProblem(built);
     if (problem) return usageError(g, problem);
     const message = (err as Error).message;
     const code = err instanceof UnreachableError ? "E_UNREACHABLE" : "E_INTERNAL";
@@ -342,6 +338,10 @@ async function run(argv: string[]): Promise<number> {
   } finally {
     progress();
   }
+  // An answer that came before all of a file checked as it is sent was out (E_PERMISSION_DENIED at
+  // once, E_TOO_LARGE past the limit): a file that is not JSON is still the usage error it was.
+  const problem = fileProblem(built);
+  if (problem) return usageError(g, problem);
   if (g.verbose) process.stderr.write(`< ${JSON.stringify(res)}\n`);
   if (res.status === "ok") {
     if (!printed) await printResult(cmd, res, g);

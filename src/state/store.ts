@@ -296,7 +296,6 @@ export class FileStateStore implements StateStore {
   }
 }
 
-/** write(2) may take only part of the data and report no error: loop until all of it is written. */
 /** 1 MiB: the snapshot of 100 000 routes in ~9 writes. */
 const WRITE_BUFFER_BYTES = 1 << 20;
 
@@ -332,6 +331,7 @@ async function writeText(fh: StateFileHandle, pieces: Iterable<string | Uint8Arr
   return position;
 }
 
+/** write(2) may take only part of the data and report no error: loop until all of it is written. */
 async function writeAll(fh: StateFileHandle, data: Buffer, position: number): Promise<void> {
   for (let off = 0; off < data.length; ) {
     const n = await fh.write(data, off, data.length - off, position + off);

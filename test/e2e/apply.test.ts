@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { createLab } from "../lab/lab.js";
-import { DAEMON_JS, kernelTables, startDaemon } from "../lab/daemon.js";
+import { DAEMON_JS, kernelTables, runCli, startDaemon } from "../lab/daemon.js";
 
 const lab = await createLab();
 after(() => lab.destroy());
@@ -112,6 +112,12 @@ void test("apply of a large file, checked as it is sent: not JSON near its end, 
   assert.match(bad.stderr, /^mfc: E_USAGE: .*large-broken\.json: not valid JSON \(Bad control character in string literal/);
   assert.equal(readFileSync(d.stateFile, "utf8"), stateBefore, "nothing was applied");
   assert.doesNotMatch(d.logs().slice(logBefore), /APPLY/, "the daemon saw no request");
+  // No daemon to send to: the file's problem is still found (a usage error), and a good file's
+  // answer is that the daemon is unreachable.
+  const nowhere = join(d.dir, "no-daemon.sock");
+  const unreachableBad = await runCli(["-s", nowhere, "apply", broken]);
+  assert.equal(unreachableBad.code, 2, unreachableBad.stderr);
+  assert.match(unreachableBad.stderr, /^mfc: E_USAGE: .*not valid JSON/);
   // A daemon that answers before the file is all sent (E_TOO_LARGE once the partial line passes its
   // limit): the file's problem is still the usage error it was when the file was checked first.
   const small = await startDaemon(lab, { extraConfig: "table = 101\nmax_request_bytes = 65536" });
@@ -125,6 +131,8 @@ void test("apply of a large file, checked as it is sent: not JSON near its end, 
     const tooLarge = await small.mfc(["apply", whole]);
     assert.equal(tooLarge.code, 1, tooLarge.stderr);
     assert.match(tooLarge.stderr, /^mfc: E_TOO_LARGE: /);
+    const unreachableGood = await runCli(["-s", nowhere, "apply", whole]);
+    assert.equal(unreachableGood.code, 3, unreachableGood.stderr);
   } finally {
     await small.cleanup();
   }
