@@ -8,6 +8,7 @@ import { vifCounts } from "../engine/image.js";
 import { openLinkMonitor, type LinkMonitor } from "../kernel/link_monitor.js";
 import { SystemLinks } from "../kernel/mroute.js";
 import { TableBusyError } from "../kernel/errors.js";
+import { tableFailureMessage } from "./table_failure.js";
 import { KernelTables } from "../kernel/tables.js";
 import type { Watch } from "../kernel/poll.js";
 import type { CounterSource } from "../view/model.js";
@@ -127,7 +128,7 @@ export class MfcDaemon {
       this.kernel = new KernelTables(c.table);
     } catch (err) {
       if (err instanceof TableBusyError) throw new StartupError(err.message);
-      throw new StartupError(`cannot take the multicast routing table: ${(err as Error).message} (needs CAP_NET_RAW${c.table !== undefined ? " and CAP_NET_ADMIN" : ""})`);
+      throw new StartupError(tableFailureMessage(err, c.table !== undefined));
     }
     const links = new SystemLinks();
     const store = new FileStateStore(c.stateFile);

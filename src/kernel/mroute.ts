@@ -13,9 +13,10 @@ import {
   decodeIgmpmsg, decodeSgReq, decodeVifReq, encodeMfcctl, encodeSgReq, encodeVifReq, encodeVifctl,
 } from "./structs.js";
 
-const IPV4: TableFamily = {
+export const IPV4: TableFamily = {
   domain: AF_INET, protocol: IPPROTO_IGMP, socketCall: "socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)",
   level: IPPROTO_IP, prefix: "MRT", label: "IPv4", owners: "smcroute, pimd",
+  config: { routing: "CONFIG_IP_MROUTE", tables: "CONFIG_IP_MROUTE_MULTIPLE_TABLES" },
 };
 
 export class Mroute4Table extends MrouteSocket {

@@ -14,9 +14,10 @@ import {
   decodeMifReq6, decodeMrt6msg, decodeSgReq6, encodeMf6cctl, encodeMif6ctl, encodeMifReq6, encodeSgReq6,
 } from "./structs6.js";
 
-const IPV6: TableFamily = {
+export const IPV6: TableFamily = {
   domain: AF_INET6, protocol: IPPROTO_ICMPV6, socketCall: "socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)",
   level: IPPROTO_IPV6, prefix: "MRT6", label: "IPv6", owners: "smcroute, pim6sd",
+  config: { routing: "CONFIG_IPV6_MROUTE", tables: "CONFIG_IPV6_MROUTE_MULTIPLE_TABLES" },
 };
 
 /** netinet/icmp6.h: struct icmp6_filter is 8 u32 words, a set bit blocks that ICMPv6 type. */

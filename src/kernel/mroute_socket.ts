@@ -40,6 +40,20 @@ export interface TableFamily {
   label: string;
   /** Who else takes such a table, for the busy message. */
   owners: string;
+  /** The kernel options this family's table needs: multicast routing, and several tables. */
+  config: { routing: string; tables: string };
+}
+
+/**
+ * What ENOPROTOOPT on taking a table means: the kernel was built without the option. ipmr and
+ * ip6mr answer every MRT option so when CONFIG_IP(V6)_MROUTE is not set, and MRT_TABLE so when
+ * CONFIG_IP(V6)_MROUTE_MULTIPLE_TABLES is not (ip_mroute_setsockopt, ip6_mroute_setsockopt).
+ */
+export function missingKernelOption(family: TableFamily, call: "INIT" | "TABLE"): string {
+  return call === "INIT"
+    ? `this kernel has no ${family.label} multicast routing: it was built without ${family.config.routing}`
+    : `this kernel takes no ${family.label} multicast routing table but the default: it was built without ` +
+      `${family.config.tables} (or ${family.config.routing}); leave 'table' empty`;
 }
 
 /** Why a table could not be taken, naming it, so the operator knows which one and who may hold it. */
@@ -64,8 +78,8 @@ export class MrouteSocket {
     try {
       prepare(fd);
       // MRT_TABLE must come before MRT_INIT (EBUSY afterwards) and needs CAP_NET_ADMIN.
-      if (table !== undefined) this.setInt(MRT_TABLE, table, "TABLE");
-      this.setInt(MRT_INIT, 1, "INIT");
+      if (table !== undefined) this.take(MRT_TABLE, table, "TABLE");
+      this.take(MRT_INIT, 1, "INIT");
     } catch (err) {
       sys.close(fd);
       this.fd = -1;
@@ -77,6 +91,18 @@ export class MrouteSocket {
   /** setsockopt of option `opt`; `name` without the prefix ("ADD_MFC" is MRT_ADD_MFC or MRT6_ADD_MFC in errors). */
   protected set(opt: number, buf: Buffer, len: number, name: string): void {
     if (sys.setsockopt(this.fd, this.family.level, opt, buf, len) !== 0) throw new KernelError(`${this.family.prefix}_${name}`, lastErrno());
+  }
+
+  /** MRT_TABLE / MRT_INIT, with what ENOPROTOOPT means said in the error. */
+  private take(opt: number, value: number, name: "INIT" | "TABLE"): void {
+    try {
+      this.setInt(opt, value, name);
+    } catch (err) {
+      if (err instanceof KernelError && err.errno === errnoOf("ENOPROTOOPT")) {
+        throw new KernelError(err.call, err.errno, missingKernelOption(this.family, name));
+      }
+      throw err;
+    }
   }
 
   private setInt(opt: number, value: number, name: string): void {
