@@ -18,4 +18,27 @@ mapfile -t files < <(find test -name '*.test.ts' | sort)
 # The package install test (a Debian 12 root booted with systemd-nspawn; ~1 min, plus ~1 min once
 # for debootstrap into /var/cache/mfc-test-chroot) runs too unless MFC_SKIP_INSTALL_TEST=1.
 [ "${MFC_SKIP_INSTALL_TEST:-0}" = 1 ] || files+=(test/package/install.slow.ts)
-node --import tsx --test --test-concurrency=1 "${files[@]}"
+run_tests() { node --import tsx --test --test-concurrency=1 "$@"; }
+# shellcheck source=scripts/test_vm.sh
+. scripts/test_vm.sh
+if ! test_vm_needed; then
+  run_tests "${files[@]}"
+  exit
+fi
+# A kernel that cannot route multicast (test_vm.sh): the unit tests and the package build run
+# here, everything that needs the kernel's tables in the VM. Each part prints its own summary;
+# the last line adds them up.
+test_vm_prepare
+here=() there=()
+for f in "${files[@]}"; do
+  case $f in test/unit/* | test/package/package.test.ts) here+=("$f") ;; *) there+=("$f") ;; esac
+done
+logs=$(mktemp -d)
+trap 'cleanup; rm -rf "$logs"' EXIT
+status=0
+run_tests "${here[@]}" 2>&1 | tee "$logs/here" || status=1
+printf -v vm_cmd '%q ' node --import tsx --test --test-concurrency=1 "${there[@]}"
+test_vm_run "$vm_cmd" 2>&1 | tr -d '\r' | tee "$logs/vm" || status=1
+count() { grep -ohE "^(ℹ|#) $1 [0-9]+" "$logs/here" "$logs/vm" | awk '{ n += $3 } END { print n + 0 }'; }
+echo "tests: $(count pass) passed, $(count fail) failed, $(count skipped) skipped (here: ${#here[@]} files; in the VM: ${#there[@]} files)"
+exit "$status"

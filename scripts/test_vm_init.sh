@@ -1,0 +1,32 @@
+#!/bin/busybox sh
+# /init of the test VM's initramfs (scripts/test_vm.sh builds it with a static busybox and the
+# modules it lists in /mods/order): mounts this machine's file system over 9p, gives it its own
+# /proc, /sys, /dev, /tmp and /run, runs the job in it, writes the job's exit status beside the
+# job and powers off.
+B=/bin/busybox
+$B mkdir -p /proc /sys /dev /host /keep
+$B mount -t proc proc /proc
+$B mount -t sysfs sys /sys
+$B mount -t devtmpfs dev /dev
+for m in $($B cat /mods/order); do $B insmod "/mods/$m" || echo "test-vm: cannot load $m"; done
+job=$($B sed -n 's/.* mfc_vm\.job=\([^ ]*\).*/\1/p' /proc/cmdline)
+dir=${job%/*}
+if $B mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,cache=loose host /host; then
+  # The checkout (the job's parent) may live under /tmp or /run: keep it through their tmpfs.
+  checkout=${dir%/*}
+  $B mount --bind "/host$checkout" /keep
+  for d in proc sys dev; do $B mount --bind "/$d" "/host/$d"; done
+  $B mkdir -p /host/dev/pts && $B mount -t devpts devpts /host/dev/pts
+  $B mount -t tmpfs -o mode=1777 tmp /host/tmp
+  $B mount -t tmpfs -o mode=755 run /host/run
+  $B mount -t cgroup2 cgroup2 /host/sys/fs/cgroup 2>/dev/null
+  $B mkdir -p "/host$checkout"
+  $B mount --move /keep "/host$checkout"
+  $B chroot /host /bin/bash "$job" </dev/console >/dev/console 2>&1
+  echo $? >"/host$dir/rc"
+  $B sync
+else
+  echo "test-vm: cannot mount this machine's file system over 9p"
+fi
+echo o >/proc/sysrq-trigger
+$B sleep 10
