@@ -39,6 +39,7 @@ status=0
 run_tests "${here[@]}" 2>&1 | tee "$logs/here" || status=1
 printf -v vm_cmd '%q ' node --import tsx --test --test-concurrency=1 "${there[@]}"
 test_vm_run "$vm_cmd" 2>&1 | tr -d '\r' | tee "$logs/vm" || status=1
-count() { grep -ohE "^(ℹ|#) $1 [0-9]+" "$logs/here" "$logs/vm" | awk '{ n += $3 } END { print n + 0 }'; }
+# The summary lines of either reporter: "# pass N" (TAP, not a terminal) or "ℹ pass N" (spec, coloured).
+count() { sed 's/\x1b\[[0-9;]*m//g' "$logs/here" "$logs/vm" | grep -oE "^(ℹ|#) $1 [0-9]+" | awk '{ n += $3 } END { print n + 0 }'; }
 echo "tests: $(count pass) passed, $(count fail) failed, $(count skipped) skipped (here: ${#here[@]} files; in the VM: ${#there[@]} files)"
 exit "$status"

@@ -112,13 +112,14 @@ test_vm_run() {
   # Emulated, qemu64 ran Node fastest of max, Haswell and qemu64 (node -e 0 348 ms vs 380-438).
   if [ -w /dev/kvm ]; then accel=kvm; cpu=host; how="with KVM"; fi
   test_vm_say "booting Debian's kernel $TEST_VM_KERNEL with $(nproc) CPUs, $how"
-  qemu-system-x86_64 -M q35 -accel "$accel" -cpu "$cpu" -smp "$(nproc)" -m 8192 \
+  # A hung test would otherwise hold the VM until CI's own limit; this one says what happened.
+  timeout --foreground "${TEST_VM_TIMEOUT_S:-4500}" qemu-system-x86_64 -M q35 -accel "$accel" -cpu "$cpu" -smp "$(nproc)" -m 8192 \
     -kernel "$TEST_VM_DIR/vmlinuz" -initrd "$TEST_VM_DIR/initrd.gz" \
     -append "console=ttyS0 quiet loglevel=1 panic=-1 mfc_vm.job=$job/job.sh" \
     -virtfs local,path=/,mount_tag=host,security_model=passthrough,multidevs=remap \
     -nographic -no-reboot -nodefaults -serial stdio -monitor none </dev/null
   rc=$(cat "$job/rc" 2>/dev/null || echo "")
-  [ -n "$rc" ] || { test_vm_say "the VM stopped without the job's exit status (see its console above)"; return 1; }
+  [ -n "$rc" ] || { test_vm_say "the VM stopped without the job's exit status (timed out after ${TEST_VM_TIMEOUT_S:-4500} s, or see its console above)"; return 1; }
   rm -rf "$job"
   return "$rc"
 }
