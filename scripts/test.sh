@@ -29,6 +29,10 @@ fi
 # here, everything that needs the kernel's tables in the VM. Each part prints its own summary;
 # the last line adds them up.
 test_vm_prepare
+# The VM has no network: the package install test's Debian root is debootstrapped here, once.
+case " ${files[*]} " in *" test/package/install.slow.ts "*)
+  node --import tsx -e 'import("./test/package/chroot.ts").then((m) => m.cachedRoot())' ;;
+esac
 here=() there=()
 for f in "${files[@]}"; do
   case $f in test/unit/* | test/package/package.test.ts) here+=("$f") ;; *) there+=("$f") ;; esac
@@ -40,6 +44,10 @@ run_tests "${here[@]}" 2>&1 | tee "$logs/here" || status=1
 printf -v vm_cmd '%q ' node --import tsx --test --test-concurrency=1 "${there[@]}"
 test_vm_run "$vm_cmd" 2>&1 | tr -d '\r' | tee "$logs/vm" || status=1
 # The summary lines of either reporter: "# pass N" (TAP, not a terminal) or "ℹ pass N" (spec, coloured).
-count() { sed 's/\x1b\[[0-9;]*m//g' "$logs/here" "$logs/vm" | grep -oE "^(ℹ|#) $1 [0-9]+" | awk '{ n += $3 } END { print n + 0 }'; }
-echo "tests: $(count pass) passed, $(count fail) failed, $(count skipped) skipped (here: ${#here[@]} files; in the VM: ${#there[@]} files)"
+count() { local what=$1; shift; sed 's/\x1b\[[0-9;]*m//g' "$@" | grep -oE "^(ℹ|#) $what [0-9]+" | awk '{ n += $3 } END { print n + 0 }'; }
+# Cancelled tests (cut off by a timeout or their process's end) failed; so did a part that never
+# printed its summary (a VM that died): counted as one.
+failed=$(( $(count fail "$logs/here" "$logs/vm") + $(count cancelled "$logs/here" "$logs/vm") ))
+for part in here vm; do [ "$(count tests "$logs/$part")" -gt 0 ] || { echo "tests: the $part part printed no summary"; failed=$((failed + 1)); status=1; }; done
+echo "tests: $(count pass "$logs/here" "$logs/vm") passed, $failed failed, $(count skipped "$logs/here" "$logs/vm") skipped (here: ${#here[@]} files; in the VM: ${#there[@]} files)"
 exit "$status"

@@ -31,7 +31,8 @@ test_vm_missing() {
   if [ -r /proc/config.gz ]; then
     local opt
     for opt in CONFIG_IP_MROUTE_MULTIPLE_TABLES CONFIG_IPV6_MROUTE_MULTIPLE_TABLES; do
-      zcat /proc/config.gz | grep -qx "$opt=y" || missing+=("$opt")
+      # Not grep -q: its early exit would make zcat's SIGPIPE the pipeline's status (pipefail).
+      zcat /proc/config.gz | grep -x "$opt=y" >/dev/null || missing+=("$opt")
     done
   fi
   local IFS=,
@@ -46,9 +47,10 @@ test_vm_needed() {
   return 0
 }
 
-# The modules the VM loads before it mounts the host: virtio PCI and 9p, and veth and dummy (the
-# tests' links), in dependency order.
-TEST_VM_MODULES=(virtio_pci 9pnet_virtio 9p veth dummy)
+# The modules the VM loads before it mounts the host: virtio PCI and 9p, and the tests' link types
+# (veth, dummy, bridge), in dependency order. Nothing else can be loaded later: the host has no
+# /lib/modules for Debian's kernel.
+TEST_VM_MODULES=(virtio_pci 9pnet_virtio 9p veth dummy bridge)
 
 test_vm_prepare() {
   local pkgs=() arch deb version dir tmp
@@ -60,11 +62,11 @@ test_vm_prepare() {
   command -v cpio >/dev/null 2>&1 || pkgs+=(cpio)
   if [ ${#pkgs[@]} -gt 0 ]; then setup_apt "${pkgs[@]}"; fi
   arch=amd64
-  deb=$(apt-cache depends "linux-image-$arch" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1)
+  deb=$(apt-cache depends "linux-image-$arch" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1 || true)
   if [ -z "$deb" ]; then
     setup_say "apt-get update (package lists, for Debian's kernel)"
     apt-get -q -o DPkg::Lock::Timeout=120 update >/dev/null
-    deb=$(apt-cache depends "linux-image-$arch" | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1)
+    deb=$(apt-cache depends "linux-image-$arch" | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1 || true)
   fi
   [ -n "$deb" ] || { test_vm_say "apt knows no linux-image-$arch"; return 1; }
   version=${deb#linux-image-}
@@ -73,9 +75,14 @@ test_vm_prepare() {
   TEST_VM_KERNEL=$version
   if [ -s "$dir/vmlinuz" ] && [ -s "$dir/initrd.gz" ]; then TEST_VM_DIR=$dir; return 0; fi
   test_vm_say "building the VM's kernel and initramfs from Debian's $deb into $dir"
-  tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get -q download "$deb" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
-  ls "$tmp"/*.deb >/dev/null 2>&1 || { rm -rf "$tmp"; test_vm_say "cannot download $deb"; return 1; }
+  # ~400 MB unpacked, in one place: a failed build's leftovers go at the next one.
+  tmp="$TEST_VM_CACHE/build.tmp"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  # Readable by apt's _apt user, which downloads into it.
+  chmod 755 "$tmp"
+  (cd "$tmp" && apt-get -q download "$deb" >&2 || true)
+  ls "$tmp"/*.deb >/dev/null 2>&1 || { test_vm_say "cannot download $deb"; return 1; }
   dpkg-deb -x "$tmp"/*.deb "$tmp/root"
   PATH="$PATH:/usr/sbin:/sbin" depmod -b "$tmp/root" "$version"
   mkdir -p "$tmp/initrd/bin" "$tmp/initrd/mods"
@@ -99,21 +106,27 @@ test_vm_prepare() {
 
 # test_vm_run CMD...: CMD (a shell command line) in the checkout, inside the VM, as root.
 test_vm_run() {
-  local root job rc accel=tcg,thread=multi,tb-size=1024 cpu=qemu64 how="emulated (no /dev/kvm): several times slower"
+  local root job rc accel=tcg,thread=multi,tb-size=1024 cpu=qemu64 how="emulated (no /dev/kvm): several times slower" mem v
   root=$(pwd)
+  # The kernel's command line carries the job's path, and a space would split it.
+  case $root in *[[:space:]]*) test_vm_say "the checkout's path has a space in it ($root): the VM cannot be given it"; return 1 ;; esac
   job="$root/.vm"
   rm -rf "$job"
   mkdir -p "$job"
   {
     printf 'export PATH=%q HOME=%q CI=%q\n' "$PATH" "${HOME:-/root}" "${CI:-}"
+    # The tests' own knobs (MFC_EXHAUSTIVE, MFC_FUZZ_SEED, ...).
+    for v in $(compgen -e | grep '^MFC_' || true); do printf 'export %s=%q\n' "$v" "${!v}"; done
     printf 'cd %q\n' "$root"
     printf '%s\n' "$*"
   } >"$job/job.sh"
   # Emulated, qemu64 ran Node fastest of max, Haswell and qemu64 (node -e 0 348 ms vs 380-438).
   if [ -w /dev/kvm ]; then accel=kvm; cpu=host; how="with KVM"; fi
+  # 8 GiB, or half of this machine's memory if that is less (qemu reserves all of it up front).
+  mem=$(awk '/^MemTotal:/ { m = int($2 / 2048); print (m < 8192 ? m : 8192) }' /proc/meminfo)
   test_vm_say "booting Debian's kernel $TEST_VM_KERNEL with $(nproc) CPUs, $how"
   # A hung test would otherwise hold the VM until CI's own limit; this one says what happened.
-  timeout --foreground "${TEST_VM_TIMEOUT_S:-4500}" qemu-system-x86_64 -M q35 -accel "$accel" -cpu "$cpu" -smp "$(nproc)" -m 8192 \
+  timeout --foreground "${TEST_VM_TIMEOUT_S:-4500}" qemu-system-x86_64 -M q35 -accel "$accel" -cpu "$cpu" -smp "$(nproc)" -m "$mem" \
     -kernel "$TEST_VM_DIR/vmlinuz" -initrd "$TEST_VM_DIR/initrd.gz" \
     -append "console=ttyS0 quiet loglevel=1 panic=-1 mfc_vm.job=$job/job.sh" \
     -virtfs local,path=/,mount_tag=host,security_model=passthrough,multidevs=remap \

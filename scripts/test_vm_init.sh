@@ -9,6 +9,7 @@ $B mount -t proc proc /proc
 $B mount -t sysfs sys /sys
 $B mount -t devtmpfs dev /dev
 for m in $($B cat /mods/order); do $B insmod "/mods/$m" || echo "test-vm: cannot load $m"; done
+# The checkout's path has no space in it (test_vm.sh refuses one).
 job=$($B sed -n 's/.* mfc_vm\.job=\([^ ]*\).*/\1/p' /proc/cmdline)
 dir=${job%/*}
 if $B mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,cache=loose host /host; then

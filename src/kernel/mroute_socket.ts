@@ -45,9 +45,10 @@ export interface TableFamily {
 }
 
 /**
- * What ENOPROTOOPT on taking a table means: the kernel was built without the option. ipmr and
- * ip6mr answer every MRT option so when CONFIG_IP(V6)_MROUTE is not set, and MRT_TABLE so when
- * CONFIG_IP(V6)_MROUTE_MULTIPLE_TABLES is not (ip_mroute_setsockopt, ip6_mroute_setsockopt).
+ * What ENOPROTOOPT on taking a table means: the kernel was built without the option. Without
+ * CONFIG_IP(V6)_MROUTE there is no ipmr/ip6mr, and ip(v6)_setsockopt answers every MRT option
+ * so (its default case); with it, only MRT_TABLE does, when CONFIG_IP(V6)_MROUTE_MULTIPLE_TABLES
+ * is not set (that case is compiled out of ip_mroute_setsockopt / ip6_mroute_setsockopt).
  */
 export function missingKernelOption(family: TableFamily, call: "INIT" | "TABLE"): string {
   return call === "INIT"
