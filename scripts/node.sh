@@ -4,7 +4,9 @@
 # and returns 1 when there is none.
 
 mfc_node_major() {
-  "$1" -p 'Number(process.versions.node.split(".")[0])' 2>/dev/null || echo 0
+  # Not -p: it prints through util.inspect, coloured when FORCE_COLOR is set (node --test sets it
+  # for its children when its own output is a terminal), and "[" cannot compare that.
+  "$1" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0
 }
 
 mfc_node() {
