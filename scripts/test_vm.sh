@@ -52,8 +52,13 @@ test_vm_needed() {
 # /lib/modules for Debian's kernel.
 TEST_VM_MODULES=(virtio_pci 9pnet_virtio 9p veth dummy bridge)
 
+# The versioned kernel package linux-image-amd64 depends on; nothing when apt has no lists.
+test_vm_kernel_package() {
+  apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1 || true
+}
+
 test_vm_prepare() {
-  local pkgs=() arch deb version dir tmp
+  local pkgs=() deb version dir tmp
   [ "$(uname -m)" = x86_64 ] || { test_vm_say "only x86_64 is supported (this is $(uname -m))"; return 1; }
   command -v qemu-system-x86_64 >/dev/null 2>&1 || pkgs+=(qemu-system-x86)
   # A static busybox: the initramfs holds nothing else (ldd fails on a static binary).
@@ -61,14 +66,13 @@ test_vm_prepare() {
   command -v depmod >/dev/null 2>&1 || [ -x /usr/sbin/depmod ] || [ -x /sbin/depmod ] || pkgs+=(kmod)
   command -v cpio >/dev/null 2>&1 || pkgs+=(cpio)
   if [ ${#pkgs[@]} -gt 0 ]; then setup_apt "${pkgs[@]}"; fi
-  arch=amd64
-  deb=$(apt-cache depends "linux-image-$arch" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1 || true)
+  deb=$(test_vm_kernel_package)
   if [ -z "$deb" ]; then
     setup_say "apt-get update (package lists, for Debian's kernel)"
     apt-get -q -o DPkg::Lock::Timeout=120 update >/dev/null
-    deb=$(apt-cache depends "linux-image-$arch" | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1 || true)
+    deb=$(test_vm_kernel_package)
   fi
-  [ -n "$deb" ] || { test_vm_say "apt knows no linux-image-$arch"; return 1; }
+  [ -n "$deb" ] || { test_vm_say "apt knows no linux-image-amd64"; return 1; }
   version=${deb#linux-image-}
   # A new init script or module list is a new initramfs.
   dir="$TEST_VM_CACHE/$version-$(cat "$(dirname "${BASH_SOURCE[0]}")/test_vm_init.sh" <(printf '%s\n' "${TEST_VM_MODULES[@]}") | sha256sum | cut -c1-12)"
